@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+
+namespace attnconf {
+
+/// Where the diagonal of a causal or window mask starts when Sq != Sk.
+/// top_left: query i is aligned with key i. bottom_right: the last query is aligned with the
+/// last key, so query i is aligned with key i + Sk - Sq.
+enum class Alignment { top_left, bottom_right };
+
+/// The spec name of an alignment.
+std::string_view alignmentName(Alignment alignment);
+
+/// The key a query row is aligned with, minus the row: 0 for top_left, Sk - Sq for bottom_right.
+std::int64_t diagonalOffset(Alignment alignment, std::int64_t seqlen_q, std::int64_t seqlen_k);
+
+/// Query i sees key j iff j <= i + offset.
+struct CausalMask {
+  Alignment alignment = Alignment::bottom_right;
+  friend bool operator==(const CausalMask&, const CausalMask&) = default;
+};
+
+/// Query i sees keys [i + offset - left, i + offset + right]; a negative bound is unbounded.
+struct WindowMask {
+  std::int64_t left = -1;
+  std::int64_t right = -1;
+  Alignment alignment = Alignment::bottom_right;
+  friend bool operator==(const WindowMask&, const WindowMask&) = default;
+};
+
+/// One mask primitive of the fixed vocabulary; a problem's mask is the intersection of its
+/// primitives.
+using MaskPrimitive = std::variant<CausalMask, WindowMask>;
+
+/// Whether one primitive lets query i see key j.
+bool keeps(const MaskPrimitive& mask, std::int64_t i, std::int64_t j, std::int64_t seqlen_q,
+           std::int64_t seqlen_k);
+
+/// Whether every primitive lets query i see key j.
+bool keeps(std::span<const MaskPrimitive> masks, std::int64_t i, std::int64_t j,
+           std::int64_t seqlen_q, std::int64_t seqlen_k);
+
+/// Whether query i sees no key at all.
+bool rowFullyMasked(std::span<const MaskPrimitive> masks, std::int64_t i, std::int64_t seqlen_q,
+                    std::int64_t seqlen_k);
+
+/// A short description, e.g. "causal(bottom_right)" or "window(3,0,bottom_right)".
+std::string describe(const MaskPrimitive& mask);
+
+}  // namespace attnconf

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "attnconf/model/mask.h"
+#include "attnconf/model/tensor.h"
+
+namespace attnconf {
+
+/// What an API declares for a query row that sees no key.
+struct FullyMaskedRows {
+  double out = 0.0;
+  double lse = std::numeric_limits<double>::infinity();
+};
+
+/// Attention in API-neutral form: the one problem the reference solves, whatever the vendor's
+/// layout or parameter names. For batch b and query head h:
+///   S = scale * Q K^T; S = softcap * tanh(S / softcap) if softcap > 0; S -= alibi;
+///   masked S = -inf; P = softmax(S); O = P V; lse = logsumexp(S).
+struct Problem {
+  DType dtype = DType::fp16;  ///< dtype of q, k, v as the kernel received them
+  std::int64_t batch = 1;
+  std::int64_t heads_q = 1;
+  std::int64_t heads_kv = 1;
+  std::int64_t head_dim = 1;
+  std::int64_t head_dim_v = 1;
+  std::vector<std::int64_t> seqlens_q;  ///< per batch entry
+  std::vector<std::int64_t> seqlens_k;  ///< per batch entry
+  double scale = 1.0;
+  double softcap = 0.0;  ///< 0 = off
+  std::vector<MaskPrimitive> masks;  ///< intersected
+  std::vector<double> alibi_slopes;  ///< empty, or one per (batch, query head)
+  Alignment alibi_alignment = Alignment::bottom_right;
+  FullyMaskedRows fully_masked_rows;
+  Tensor q;  ///< [batch, heads_q, max seqlen_q, head_dim]
+  Tensor k;  ///< [batch, heads_kv, max seqlen_k, head_dim]
+  Tensor v;  ///< [batch, heads_kv, max seqlen_k, head_dim_v]
+
+  /// Longest query sequence (the padded extent of q).
+  std::int64_t maxSeqlenQ() const;
+  /// Longest key sequence (the padded extent of k and v).
+  std::int64_t maxSeqlenK() const;
+  /// The key/value head that query head h reads: h / (heads_q / heads_kv).
+  std::int64_t kvHead(std::int64_t h) const { return h / (heads_q / heads_kv); }
+};
+
+/// The attention result in API-neutral form.
+struct Result {
+  Tensor out;  ///< [batch, heads_q, max seqlen_q, head_dim_v]
+  Tensor lse;  ///< [batch, heads_q, max seqlen_q], natural log
+};
+
+}  // namespace attnconf

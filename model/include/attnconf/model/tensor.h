@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "attnconf/model/dtype.h"
+
+namespace attnconf {
+
+/// A tensor's extents, outermost first (row-major).
+using Shape = std::vector<std::int64_t>;
+
+/// Number of elements of a shape (1 for a scalar, 0 if any extent is 0).
+std::int64_t numel(const Shape& shape);
+
+/// Row-major strides of a shape, in elements.
+Shape rowMajorStrides(const Shape& shape);
+
+/// The multi-index of a flat row-major offset.
+Shape unflattenIndex(const Shape& shape, std::int64_t offset);
+
+/// A dense row-major tensor of one dtype. Values are stored as doubles that are exactly
+/// representable in `dtype`, so every part of the suite sees the values the kernel received.
+struct Tensor {
+  DType dtype = DType::fp32;
+  Shape shape;
+  std::vector<double> values;
+
+  /// A tensor of zeros.
+  static Tensor zeros(DType dtype, Shape shape);
+
+  /// Number of elements.
+  std::int64_t size() const { return static_cast<std::int64_t>(values.size()); }
+
+  /// Number of dimensions.
+  std::int64_t rank() const { return static_cast<std::int64_t>(shape.size()); }
+
+  /// Element at a multi-index.
+  double at(std::span<const std::int64_t> index) const;
+
+  /// Rounds every value to `dtype` (after values were written in higher precision).
+  void roundToDType();
+
+  friend bool operator==(const Tensor&, const Tensor&) = default;
+};
+
+}  // namespace attnconf

@@ -1,0 +1,44 @@
+#include "attnconf/model/case.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace attnconf {
+
+const Tensor* Case::tensor(const std::string& name) const {
+  const auto it = tensors.find(name);
+  return it == tensors.end() ? nullptr : &it->second;
+}
+
+std::optional<ParamValue> Case::param(const std::string& name) const {
+  const auto it = params.find(name);
+  if (it == params.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<double> asNumber(const ParamValue& value) {
+  if (const auto* b = std::get_if<bool>(&value)) return *b ? 1.0 : 0.0;
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return static_cast<double>(*i);
+  if (const auto* d = std::get_if<double>(&value)) return *d;
+  return std::nullopt;
+}
+
+std::string formatParam(const ParamValue& value) {
+  if (const auto* b = std::get_if<bool>(&value)) return *b ? "True" : "False";
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
+  if (const auto* d = std::get_if<double>(&value)) return fmt::format("{:.6g}", *d);
+  return fmt::format("({})", fmt::join(std::get<std::vector<std::int64_t>>(value), ", "));
+}
+
+std::string describeCase(const Case& c) {
+  std::string line = c.api;
+  for (const auto& [name, extent] : c.dims) line += fmt::format(" {}={}", name, extent);
+  for (const auto& [name, t] : c.tensors) {
+    line += fmt::format(" {}:{}[{}]", name, dtypeName(t.dtype), fmt::join(t.shape, ","));
+  }
+  for (const auto& [name, value] : c.params) line += fmt::format(" {}={}", name, formatParam(value));
+  if (!c.broken_rule.empty()) line += " breaks=" + c.broken_rule;
+  return line;
+}
+
+}  // namespace attnconf

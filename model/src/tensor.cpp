@@ -1,0 +1,43 @@
+#include "attnconf/model/tensor.h"
+
+#include <functional>
+#include <numeric>
+
+namespace attnconf {
+
+std::int64_t numel(const Shape& shape) {
+  return std::accumulate(shape.begin(), shape.end(), std::int64_t{1}, std::multiplies<>());
+}
+
+Shape rowMajorStrides(const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  for (std::size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
+  return strides;
+}
+
+Shape unflattenIndex(const Shape& shape, std::int64_t offset) {
+  Shape index(shape.size(), 0);
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    index[d] = offset % shape[d];
+    offset /= shape[d];
+  }
+  return index;
+}
+
+Tensor Tensor::zeros(DType dtype, Shape shape) {
+  const auto n = static_cast<std::size_t>(numel(shape));
+  return Tensor{dtype, std::move(shape), std::vector<double>(n, 0.0)};
+}
+
+double Tensor::at(std::span<const std::int64_t> index) const {
+  const Shape strides = rowMajorStrides(shape);
+  std::int64_t offset = 0;
+  for (std::size_t d = 0; d < index.size(); ++d) offset += index[d] * strides[d];
+  return values[static_cast<std::size_t>(offset)];
+}
+
+void Tensor::roundToDType() {
+  for (double& v : values) v = roundTo(dtype, v);
+}
+
+}  // namespace attnconf

@@ -1,0 +1,185 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "attnconf/model/case.h"
+#include "attnconf/model/dtype.h"
+#include "attnconf/model/mask.h"
+#include "attnconf/model/problem.h"
+
+namespace attnconf::spec {
+
+/// Where something was written in a spec file (1-based line and column).
+struct Location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+/// A document a spec was written from.
+struct Source {
+  std::string id;
+  std::string cite;
+};
+
+/// What a dimension counts; generators choose edge values by kind (tile edges for seqlen,
+/// divisors for heads, ...).
+enum class DimKind { batch, seqlen, heads, head_dim };
+
+/// A named dimension of the API's tensors, e.g. `seqlen_q`.
+struct Dim {
+  std::string name;
+  DimKind kind = DimKind::seqlen;
+};
+
+/// An input or output tensor: its shape in dim names (one or more accepted alternatives).
+struct TensorDecl {
+  std::string name;
+  std::vector<std::vector<std::string>> shapes;  ///< alternatives; the first is the usual one
+  std::optional<DType> dtype;        ///< fixed dtype, if any (otherwise set by rules)
+  std::string dtype_same_as;         ///< output dtype: that input's dtype
+  bool optional = false;             ///< may be left out (None)
+  double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
+  std::string when;                  ///< outputs: the bool param that asks for it
+  Location where;
+};
+
+/// Parameter types in the vendor's terms.
+enum class ParamType { boolean, integer, floating, int_pair };
+
+/// A scalar or tuple parameter of the API.
+struct ParamDecl {
+  std::string name;
+  ParamType type = ParamType::boolean;
+  std::optional<ParamValue> default_value;  ///< nothing = None (a computed default)
+  double generate_lo = 0, generate_hi = 0;  ///< range the generators draw from
+  std::string generate_hi_dim;  ///< or a dim name as the upper bound
+  std::string unchecked;        ///< non-empty: declared, never compared; says why
+  Location where;
+};
+
+/// `dim` lies in [min, max].
+struct RangeCheck {
+  std::string dim;
+  std::optional<std::int64_t> min, max;
+};
+/// `dim` is a multiple of `factor`.
+struct MultipleOfCheck {
+  std::string dim;
+  std::int64_t factor = 1;
+};
+/// `dim` divides `other`.
+struct DividesCheck {
+  std::string dim, other;
+};
+/// `dim` equals `other`.
+struct EqualsCheck {
+  std::string dim, other;
+};
+/// `dim` is one of `values`.
+struct OneOfCheck {
+  std::string dim;
+  std::vector<std::int64_t> values;
+};
+/// Each of `tensors` has a dtype in `dtypes`.
+struct DTypeCheck {
+  std::vector<std::string> tensors;
+  std::vector<DType> dtypes;
+};
+/// All of `tensors` share one dtype.
+struct SameDTypeCheck {
+  std::vector<std::string> tensors;
+};
+/// `tensor` has (one of) its declared shapes.
+struct ShapeCheck {
+  std::string tensor;
+};
+/// `params` are not all active (present and not equal to their default) at once.
+struct NotTogetherCheck {
+  std::vector<std::string> params;
+};
+
+/// The structured condition of a rule: what must hold of a valid call.
+using Check = std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck,
+                           DTypeCheck, SameDTypeCheck, ShapeCheck, NotTogetherCheck>;
+
+/// One rule of the error contract: a call that breaks it must be rejected.
+struct Rule {
+  std::string id;      ///< CamelCase, e.g. KvHeadsNotDivisor
+  std::string source;  ///< id of the Source it comes from
+  std::string error;   ///< regex the rejection message must match (ECMAScript, case-insensitive)
+  std::string note;
+  Check check;
+  Location where;
+};
+
+/// How the vendor's names bind to the canonical problem.
+struct Semantics {
+  std::map<std::string, std::string> canonical;  ///< canonical dim name -> spec dim
+  std::string query, key, value;                  ///< tensor names
+  std::string scale_param;       ///< softmax scale param; None means 1/sqrt(head_dim)
+  std::string softcap_param;     ///< empty if the API has none
+  std::string causal_param;      ///< bool param that turns the causal mask on
+  Alignment causal_alignment = Alignment::bottom_right;
+  std::string window_param;      ///< int_pair param (left, right); -1 = unbounded
+  Alignment window_alignment = Alignment::bottom_right;
+  std::string alibi_tensor;      ///< slopes tensor, (heads) or (batch, heads)
+  Alignment alibi_alignment = Alignment::bottom_right;
+  FullyMaskedRows fully_masked_rows;
+  std::string out, lse;          ///< output names
+  Location where;
+};
+
+/// The bound on |actual - exact| for one output:
+///   bound = baseline_factor * max|baseline - exact| + ulp_factor * eps(dtype) * scale,
+/// where baseline is the reference run in the input dtype (scores, probabilities and output
+/// rounded as standard attention in that dtype rounds them), eps is that of the output dtype,
+/// and scale is max|V| for the output and max(1, max|lse|) for the LSE.
+struct ToleranceRule {
+  double baseline_factor = 2.0;
+  double ulp_factor = 2.0;
+};
+
+/// Per-output tolerance, with optional per-dtype overrides.
+struct Tolerance {
+  std::map<std::string, ToleranceRule> per_output;  ///< by role: "out", "lse"
+  std::map<DType, std::map<std::string, ToleranceRule>> per_dtype;
+  std::string why;
+  Location where;
+
+  /// The rule for an output role and input dtype.
+  ToleranceRule rule(const std::string& role, DType dtype) const;
+};
+
+/// A loaded, validated spec of one API.
+struct ApiSpec {
+  std::string api;
+  std::string title;
+  std::string version;
+  std::string file;
+  std::string content_hash;  ///< FNV-1a of the file's bytes, hex
+  std::vector<Source> sources;
+  std::vector<Dim> dims;
+  std::vector<TensorDecl> inputs;
+  std::vector<ParamDecl> params;
+  std::vector<TensorDecl> outputs;
+  std::vector<Rule> rules;
+  Semantics semantics;
+  Tolerance tolerance;
+
+  const Dim* dim(const std::string& name) const;
+  const TensorDecl* input(const std::string& name) const;
+  const TensorDecl* output(const std::string& name) const;
+  const ParamDecl* param(const std::string& name) const;
+  const Rule* rule(const std::string& id) const;
+};
+
+/// The spec name of a dim kind.
+std::string_view dimKindName(DimKind kind);
+
+}  // namespace attnconf::spec

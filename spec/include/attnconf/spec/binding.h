@@ -1,0 +1,32 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "attnconf/model/case.h"
+#include "attnconf/model/problem.h"
+#include "attnconf/spec/api_spec.h"
+
+namespace attnconf::spec {
+
+/// The canonical problem a valid call poses, read through the spec's `semantics`.
+Problem bindProblem(const ApiSpec& spec, const Case& c);
+
+/// An output the call must return: its name, role ("out" or "lse") and exact expected values.
+struct ExpectedOutput {
+  std::string name;
+  std::string role;
+  DType dtype;         ///< the dtype the API returns it in
+  Tensor exact;        ///< vendor layout, exact values (not rounded to dtype)
+  std::vector<std::string> axis_names;  ///< the spec dim name of each axis, for messages
+};
+
+/// The outputs the call asks for (an output with `when` only if that param is true), with the
+/// reference result moved into the vendor's layout.
+std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const Case& c,
+                                                      const Result& result);
+
+/// A tensor with its axes reordered: out axis a is input axis `perm[a]`.
+Tensor permuteAxes(const Tensor& t, const std::vector<std::size_t>& perm);
+
+}  // namespace attnconf::spec

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "attnconf/spec/api_spec.h"
+
+namespace attnconf::spec {
+
+/// A spec file that cannot be used. what() reads `file:line:col: field: what was expected`.
+class SpecError : public std::runtime_error {
+ public:
+  SpecError(const Location& where, const std::string& field, const std::string& expected);
+  const Location& where() const { return where_; }
+  const std::string& field() const { return field_; }
+
+ private:
+  Location where_;
+  std::string field_;
+};
+
+/// Loads and validates one spec file; throws SpecError on the first mistake.
+ApiSpec loadSpec(const std::filesystem::path& file);
+
+/// Loads and validates spec text; `file` names it in errors.
+ApiSpec parseSpec(const std::string& text, const std::string& file);
+
+/// Every `*.yaml` spec in a folder, sorted by API name.
+std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder);
+
+/// The spec folder: $ATTNCONF_SPEC_DIR if set, else the one compiled in.
+std::filesystem::path defaultSpecFolder();
+
+}  // namespace attnconf::spec

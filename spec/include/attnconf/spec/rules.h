@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "attnconf/model/case.h"
+#include "attnconf/spec/api_spec.h"
+
+namespace attnconf::spec {
+
+/// Dim extents as an implementation reads them: from the first input that declares each dim
+/// (with one shape), falling back to the case's generated dims.
+std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c);
+
+/// The declared shapes of a tensor with dims substituted.
+std::vector<Shape> expectedShapes(const TensorDecl& decl,
+                                  const std::map<std::string, std::int64_t>& dims);
+
+/// Whether a parameter is set to something other than its default.
+bool isActive(const ApiSpec& spec, const Case& c, const std::string& param);
+
+/// Whether the call satisfies the rule.
+bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule);
+
+/// Ids of every rule the call breaks, in spec order; empty for a valid call.
+std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c);
+
+/// The rule as one line of text, e.g. "headdim <= 256" or "dtype(q, k, v) in {fp16, bf16}".
+std::string describeCheck(const Check& check);
+
+}  // namespace attnconf::spec

@@ -1,0 +1,47 @@
+#include "attnconf/spec/api_spec.h"
+
+#include <algorithm>
+
+namespace attnconf::spec {
+namespace {
+
+template <class T>
+const T* findByName(const std::vector<T>& items, const std::string& name) {
+  const auto it =
+      std::find_if(items.begin(), items.end(), [&](const T& item) { return item.name == name; });
+  return it == items.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+ToleranceRule Tolerance::rule(const std::string& role, DType dtype) const {
+  if (const auto d = per_dtype.find(dtype); d != per_dtype.end()) {
+    if (const auto r = d->second.find(role); r != d->second.end()) return r->second;
+  }
+  return per_output.at(role);
+}
+
+const Dim* ApiSpec::dim(const std::string& name) const { return findByName(dims, name); }
+const TensorDecl* ApiSpec::input(const std::string& name) const { return findByName(inputs, name); }
+const TensorDecl* ApiSpec::output(const std::string& name) const {
+  return findByName(outputs, name);
+}
+const ParamDecl* ApiSpec::param(const std::string& name) const { return findByName(params, name); }
+
+const Rule* ApiSpec::rule(const std::string& id) const {
+  const auto it =
+      std::find_if(rules.begin(), rules.end(), [&](const Rule& r) { return r.id == id; });
+  return it == rules.end() ? nullptr : &*it;
+}
+
+std::string_view dimKindName(DimKind kind) {
+  switch (kind) {
+    case DimKind::batch: return "batch";
+    case DimKind::seqlen: return "seqlen";
+    case DimKind::heads: return "heads";
+    case DimKind::head_dim: return "head_dim";
+  }
+  return "unknown";
+}
+
+}  // namespace attnconf::spec

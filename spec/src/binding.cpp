@@ -1,0 +1,128 @@
+#include "attnconf/spec/binding.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::spec {
+namespace {
+
+// Canonical axis orders, named by the keys of `semantics.canonical`.
+const std::vector<std::string> kQueryAxes = {"batch", "heads_q", "seqlen_q", "head_dim"};
+const std::vector<std::string> kKeyAxes = {"batch", "heads_kv", "seqlen_k", "head_dim"};
+const std::vector<std::string> kValueAxes = {"batch", "heads_kv", "seqlen_k", "head_dim_v"};
+const std::vector<std::string> kOutAxes = {"batch", "heads_q", "seqlen_q", "head_dim_v"};
+const std::vector<std::string> kLseAxes = {"batch", "heads_q", "seqlen_q"};
+
+// For each canonical axis, the position of its spec dim in the vendor's shape.
+std::vector<std::size_t> vendorPositions(const Semantics& s, const std::vector<std::string>& vendor,
+                                         const std::vector<std::string>& canonical_axes) {
+  std::vector<std::size_t> positions;
+  for (const auto& axis : canonical_axes) {
+    const std::string& dim = s.canonical.at(axis);
+    const auto it = std::find(vendor.begin(), vendor.end(), dim);
+    if (it == vendor.end()) {
+      throw std::logic_error("semantics: dim " + dim + " is not an axis of the tensor");
+    }
+    positions.push_back(static_cast<std::size_t>(it - vendor.begin()));
+  }
+  return positions;
+}
+
+Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
+                   const std::vector<std::string>& axes) {
+  const Tensor& t = *c.tensor(name);
+  return permuteAxes(t, vendorPositions(spec.semantics, spec.input(name)->shapes[0], axes));
+}
+
+Tensor toVendor(const Semantics& s, const Tensor& canonical, const std::vector<std::string>& vendor,
+                const std::vector<std::string>& canonical_axes) {
+  const auto positions = vendorPositions(s, vendor, canonical_axes);
+  std::vector<std::size_t> inverse(positions.size());
+  for (std::size_t a = 0; a < positions.size(); ++a) inverse[positions[a]] = a;
+  return permuteAxes(canonical, inverse);
+}
+
+double numberParam(const Case& c, const std::string& name, double fallback) {
+  if (name.empty()) return fallback;
+  const auto value = c.param(name);
+  return value ? asNumber(*value).value_or(fallback) : fallback;
+}
+
+}  // namespace
+
+Tensor permuteAxes(const Tensor& t, const std::vector<std::size_t>& perm) {
+  Shape shape;
+  for (const std::size_t p : perm) shape.push_back(t.shape[p]);
+  Tensor out = Tensor::zeros(t.dtype, shape);
+  const Shape in_strides = rowMajorStrides(t.shape);
+  for (std::int64_t flat = 0; flat < out.size(); ++flat) {
+    const Shape index = unflattenIndex(shape, flat);
+    std::int64_t offset = 0;
+    for (std::size_t a = 0; a < perm.size(); ++a) offset += index[a] * in_strides[perm[a]];
+    out.values[static_cast<std::size_t>(flat)] = t.values[static_cast<std::size_t>(offset)];
+  }
+  return out;
+}
+
+Problem bindProblem(const ApiSpec& spec, const Case& c) {
+  const Semantics& s = spec.semantics;
+  const auto dims = observedDims(spec, c);
+  const auto canonical = [&](const char* axis) { return dims.at(s.canonical.at(axis)); };
+  Problem p;
+  p.dtype = c.tensor(s.query)->dtype;
+  p.batch = canonical("batch");
+  p.heads_q = canonical("heads_q");
+  p.heads_kv = canonical("heads_kv");
+  p.head_dim = canonical("head_dim");
+  p.head_dim_v = canonical("head_dim_v");
+  p.seqlens_q.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_q"));
+  p.seqlens_k.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_k"));
+  p.scale = numberParam(c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
+  p.softcap = numberParam(c, s.softcap_param, 0.0);
+  if (!s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0) {
+    p.masks.emplace_back(CausalMask{s.causal_alignment});
+  }
+  if (!s.window_param.empty()) {
+    if (const auto window = c.param(s.window_param)) {
+      const auto& lr = std::get<std::vector<std::int64_t>>(*window);
+      if (lr[0] >= 0 || lr[1] >= 0) p.masks.emplace_back(WindowMask{lr[0], lr[1], s.window_alignment});
+    }
+  }
+  if (const Tensor* slopes = s.alibi_tensor.empty() ? nullptr : c.tensor(s.alibi_tensor)) {
+    p.alibi_alignment = s.alibi_alignment;
+    for (std::int64_t b = 0; b < p.batch; ++b) {
+      for (std::int64_t h = 0; h < p.heads_q; ++h) {
+        const std::int64_t i = slopes->rank() == 1 ? h : b * p.heads_q + h;
+        p.alibi_slopes.push_back(slopes->values[static_cast<std::size_t>(i)]);
+      }
+    }
+  }
+  p.fully_masked_rows = s.fully_masked_rows;
+  p.q = toCanonical(spec, c, s.query, kQueryAxes);
+  p.k = toCanonical(spec, c, s.key, kKeyAxes);
+  p.v = toCanonical(spec, c, s.value, kValueAxes);
+  return p;
+}
+
+std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const Case& c,
+                                                      const Result& result) {
+  const Semantics& s = spec.semantics;
+  std::map<std::string, ExpectedOutput> expected;
+  for (const auto& decl : spec.outputs) {
+    if (!decl.when.empty() && numberParam(c, decl.when, 0.0) == 0.0) continue;
+    const bool is_out = decl.name == s.out;
+    if (!is_out && decl.name != s.lse) continue;
+    const DType dtype = decl.dtype ? *decl.dtype : c.tensor(decl.dtype_same_as)->dtype;
+    const auto& vendor = decl.shapes[0];
+    Tensor exact = is_out ? toVendor(s, result.out, vendor, kOutAxes)
+                          : toVendor(s, result.lse, vendor, kLseAxes);
+    exact.dtype = dtype;
+    expected[decl.name] = ExpectedOutput{decl.name, is_out ? "out" : "lse", dtype, std::move(exact), vendor};
+  }
+  return expected;
+}
+
+}  // namespace attnconf::spec

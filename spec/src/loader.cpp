@@ -1,0 +1,489 @@
+#include "attnconf/spec/loader.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "detail/yaml_field.h"
+
+namespace attnconf::spec {
+
+using detail::Field;
+
+SpecError::SpecError(const Location& where, const std::string& field, const std::string& expected)
+    : std::runtime_error(
+          fmt::format("{}:{}:{}: {}: {}", where.file, where.line, where.column, field, expected)),
+      where_(where),
+      field_(field) {}
+
+namespace {
+
+std::string contentHash(const std::string& text) {
+  std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+bool isIdentifier(const std::string& s) {
+  static const std::regex identifier("[a-z_][a-z0-9_]*");
+  return std::regex_match(s, identifier);
+}
+
+DType parseDTypeField(const Field& f) {
+  const auto dtype = parseDType(f.text());
+  if (!dtype) f.fail(fmt::format("unknown dtype \"{}\"; expected fp64, fp32, fp16, bf16, int64, int32 or bool", f.text()));
+  return *dtype;
+}
+
+Alignment parseAlignment(const Field& f) {
+  const std::string s = f.text();
+  if (s == "top_left") return Alignment::top_left;
+  if (s == "bottom_right") return Alignment::bottom_right;
+  f.fail(fmt::format("expected top_left or bottom_right, got \"{}\"", s));
+}
+
+// The sections are parsed in dependency order so that every reference can be checked against
+// what it names as soon as it is read.
+class SpecParser {
+ public:
+  SpecParser(const Field& root, ApiSpec& spec) : root_(root), spec_(spec) {}
+
+  void parse() {
+    root_.allowOnly({"api", "title", "version", "sources", "dims", "inputs", "params", "outputs",
+                     "semantics", "tolerance", "rules"});
+    const Field api = root_.at("api");
+    spec_.api = api.text();
+    if (!isIdentifier(spec_.api)) api.fail("expected a snake_case API name");
+    spec_.title = root_.at("title").text();
+    spec_.version = root_.at("version").text();
+    parseSources(root_.at("sources"));
+    parseDims(root_.at("dims"));
+    parseTensors(root_.at("inputs"), spec_.inputs, /*is_output=*/false);
+    parseParams(root_.at("params"));
+    parseTensors(root_.at("outputs"), spec_.outputs, /*is_output=*/true);
+    parseSemantics(root_.at("semantics"));
+    parseTolerance(root_.at("tolerance"));
+    parseRules(root_.at("rules"));
+    checkSatisfiable();
+  }
+
+ private:
+  void parseSources(const Field& f) {
+    for (const auto& item : f.items()) {
+      item.allowOnly({"id", "cite"});
+      Source source{item.at("id").text(), item.at("cite").text()};
+      if (findSource(source.id)) item.at("id").fail(fmt::format("duplicate source id \"{}\"", source.id));
+      spec_.sources.push_back(std::move(source));
+    }
+    if (spec_.sources.empty()) f.fail("expected at least one source document");
+  }
+
+  const Source* findSource(const std::string& id) const {
+    const auto it = std::find_if(spec_.sources.begin(), spec_.sources.end(),
+                                 [&](const Source& s) { return s.id == id; });
+    return it == spec_.sources.end() ? nullptr : &*it;
+  }
+
+  void requireSource(const Field& f) const {
+    if (!findSource(f.text())) {
+      f.fail(fmt::format("unknown source \"{}\"; declare it under `sources`", f.text()));
+    }
+  }
+
+  void parseDims(const Field& f) {
+    for (const auto& [name, body] : f.members()) {
+      body.allowOnly({"kind"});
+      if (!isIdentifier(name)) body.fail("expected a snake_case dim name");
+      const Field kind = body.at("kind");
+      const std::string k = kind.text();
+      Dim dim{name, DimKind::batch};
+      if (k == "batch") dim.kind = DimKind::batch;
+      else if (k == "seqlen") dim.kind = DimKind::seqlen;
+      else if (k == "heads") dim.kind = DimKind::heads;
+      else if (k == "head_dim") dim.kind = DimKind::head_dim;
+      else kind.fail(fmt::format("expected batch, seqlen, heads or head_dim, got \"{}\"", k));
+      spec_.dims.push_back(dim);
+    }
+    if (spec_.dims.empty()) f.fail("expected at least one dim");
+  }
+
+  void requireDim(const Field& f, const std::string& name) const {
+    if (!spec_.dim(name)) f.fail(fmt::format("unknown dim \"{}\"; declare it under `dims`", name));
+  }
+
+  std::vector<std::string> parseShape(const Field& f) const {
+    std::vector<std::string> shape;
+    for (const auto& item : f.items()) {
+      shape.push_back(item.text());
+      requireDim(item, shape.back());
+    }
+    return shape;
+  }
+
+  void parseTensors(const Field& f, std::vector<TensorDecl>& out, bool is_output) {
+    for (const auto& [name, body] : f.members()) {
+      if (is_output) body.allowOnly({"shape", "dtype", "when"});
+      else body.allowOnly({"shape", "dtype", "optional", "values"});
+      TensorDecl decl;
+      decl.name = name;
+      decl.where = body.where();
+      const Field shape = body.at("shape");
+      const auto items = shape.items();
+      if (!items.empty() && items.front().isSequence()) {
+        for (const auto& alt : items) decl.shapes.push_back(parseShape(alt));
+      } else {
+        decl.shapes.push_back(parseShape(shape));
+      }
+      if (const auto dtype = body.find("dtype")) {
+        const std::string text = dtype->text();
+        if (text.starts_with("same_as ")) {
+          decl.dtype_same_as = text.substr(8);
+          if (!spec_.input(decl.dtype_same_as)) dtype->fail(fmt::format("unknown input \"{}\"", decl.dtype_same_as));
+        } else {
+          decl.dtype = parseDTypeField(*dtype);
+        }
+      } else if (is_output) {
+        body.fail("outputs need `dtype`: a dtype or `same_as INPUT`");
+      }
+      if (const auto opt = body.find("optional")) decl.optional = opt->boolean();
+      if (const auto values = body.find("values")) {
+        values->allowOnly({"uniform"});
+        const auto range = values->at("uniform").items();
+        if (range.size() != 2 || range[0].number() >= range[1].number()) {
+          values->at("uniform").fail("expected [lo, hi] with lo < hi");
+        }
+        decl.uniform_lo = range[0].number();
+        decl.uniform_hi = range[1].number();
+      }
+      if (const auto when = body.find("when")) {
+        decl.when = when->text();
+        const ParamDecl* p = spec_.param(decl.when);
+        if (!p || p->type != ParamType::boolean) when->fail(fmt::format("expected a bool param, got \"{}\"", decl.when));
+      }
+      out.push_back(std::move(decl));
+    }
+  }
+
+  static ParamValue parseValue(const Field& f, ParamType type) {
+    switch (type) {
+      case ParamType::boolean: return f.boolean();
+      case ParamType::integer: return f.integer();
+      case ParamType::floating: return f.number();
+      case ParamType::int_pair: {
+        auto pair = f.integers();
+        if (pair.size() != 2) f.fail("expected a pair [left, right]");
+        return pair;
+      }
+    }
+    f.fail("unsupported type");
+  }
+
+  void parseParams(const Field& f) {
+    for (const auto& [name, body] : f.members()) {
+      body.allowOnly({"type", "default", "generate", "unchecked"});
+      ParamDecl decl;
+      decl.name = name;
+      decl.where = body.where();
+      const Field type = body.at("type");
+      const std::string t = type.text();
+      if (t == "bool") decl.type = ParamType::boolean;
+      else if (t == "int") decl.type = ParamType::integer;
+      else if (t == "float") decl.type = ParamType::floating;
+      else if (t == "int_pair") decl.type = ParamType::int_pair;
+      else type.fail(fmt::format("expected bool, int, float or int_pair, got \"{}\"", t));
+      const Field def = body.at("default");
+      if (!def.isNull()) decl.default_value = parseValue(def, decl.type);
+      if (const auto gen = body.find("generate")) parseGenerate(*gen, decl);
+      else if (decl.type != ParamType::boolean) body.fail("non-bool params need `generate: [lo, hi]`");
+      if (const auto unchecked = body.find("unchecked")) decl.unchecked = unchecked->text();
+      spec_.params.push_back(std::move(decl));
+    }
+  }
+
+  void parseGenerate(const Field& gen, ParamDecl& decl) const {
+    const auto range = gen.items();
+    if (range.size() != 2) gen.fail("expected [lo, hi]");
+    decl.generate_lo = range[0].number();
+    if (decl.type == ParamType::int_pair && spec_.dim(range[1].text())) {
+      decl.generate_hi_dim = range[1].text();
+      return;
+    }
+    decl.generate_hi = range[1].number();
+    if (decl.generate_lo > decl.generate_hi) gen.fail(fmt::format("contradictory range: lo {} > hi {}", decl.generate_lo, decl.generate_hi));
+  }
+
+  void requireParam(const Field& f, ParamType type) const {
+    const ParamDecl* p = spec_.param(f.text());
+    if (!p) f.fail(fmt::format("unknown param \"{}\"; declare it under `params`", f.text()));
+    if (p->type != type) f.fail(fmt::format("param \"{}\" has the wrong type for this clause", f.text()));
+  }
+
+  void requireInput(const Field& f) const {
+    if (!spec_.input(f.text())) f.fail(fmt::format("unknown input tensor \"{}\"", f.text()));
+  }
+
+  void parseSemantics(const Field& f) {
+    f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
+                 "window", "alibi", "fully_masked_rows", "out", "lse"});
+    Semantics& s = spec_.semantics;
+    s.where = f.where();
+    requireSource(f.at("source"));
+    const Field canonical = f.at("canonical");
+    canonical.allowOnly({"batch", "seqlen_q", "seqlen_k", "heads_q", "heads_kv", "head_dim", "head_dim_v"});
+    for (const char* key : {"batch", "seqlen_q", "seqlen_k", "heads_q", "heads_kv", "head_dim", "head_dim_v"}) {
+      const Field dim = canonical.at(key);
+      requireDim(dim, dim.text());
+      s.canonical[key] = dim.text();
+    }
+    for (auto [key, target] : {std::pair{"query", &s.query}, std::pair{"key", &s.key}, std::pair{"value", &s.value}}) {
+      const Field t = f.at(key);
+      requireInput(t);
+      *target = t.text();
+    }
+    const Field scale = f.at("scale");
+    requireParam(scale, ParamType::floating);
+    s.scale_param = scale.text();
+    if (const auto softcap = f.find("softcap")) {
+      requireParam(*softcap, ParamType::floating);
+      s.softcap_param = softcap->text();
+    }
+    if (const auto causal = f.find("causal")) {
+      causal->allowOnly({"param", "alignment"});
+      requireParam(causal->at("param"), ParamType::boolean);
+      s.causal_param = causal->at("param").text();
+      s.causal_alignment = parseAlignment(causal->at("alignment"));
+    }
+    if (const auto window = f.find("window")) {
+      window->allowOnly({"param", "alignment"});
+      requireParam(window->at("param"), ParamType::int_pair);
+      s.window_param = window->at("param").text();
+      s.window_alignment = parseAlignment(window->at("alignment"));
+    }
+    if (const auto alibi = f.find("alibi")) {
+      alibi->allowOnly({"tensor", "alignment"});
+      requireInput(alibi->at("tensor"));
+      s.alibi_tensor = alibi->at("tensor").text();
+      s.alibi_alignment = parseAlignment(alibi->at("alignment"));
+    }
+    const Field rows = f.at("fully_masked_rows");
+    rows.allowOnly({"out", "lse"});
+    s.fully_masked_rows = {rows.at("out").number(), rows.at("lse").number()};
+    for (auto [key, target] : {std::pair{"out", &s.out}, std::pair{"lse", &s.lse}}) {
+      const Field t = f.at(key);
+      if (!spec_.output(t.text())) t.fail(fmt::format("unknown output \"{}\"", t.text()));
+      *target = t.text();
+    }
+  }
+
+  static ToleranceRule parseToleranceRule(const Field& f) {
+    f.allowOnly({"baseline_factor", "ulp_factor"});
+    ToleranceRule rule{f.at("baseline_factor").number(), f.at("ulp_factor").number()};
+    if (rule.baseline_factor < 0 || rule.ulp_factor < 0) f.fail("expected non-negative factors");
+    if (rule.baseline_factor == 0 && rule.ulp_factor == 0) f.fail("a bound of 0 accepts nothing; expected a positive factor");
+    return rule;
+  }
+
+  void parseTolerance(const Field& f) {
+    f.allowOnly({"why", "out", "lse", "per_dtype"});
+    Tolerance& t = spec_.tolerance;
+    t.where = f.where();
+    t.why = f.at("why").text();
+    t.per_output["out"] = parseToleranceRule(f.at("out"));
+    t.per_output["lse"] = parseToleranceRule(f.at("lse"));
+    if (const auto per_dtype = f.find("per_dtype")) {
+      for (const auto& [name, body] : per_dtype->members()) {
+        const auto dtype = parseDType(name);
+        if (!dtype) body.fail(fmt::format("unknown dtype \"{}\"", name));
+        body.allowOnly({"out", "lse"});
+        for (const auto& [role, rule] : body.members()) t.per_dtype[*dtype][role] = parseToleranceRule(rule);
+      }
+    }
+  }
+
+  void parseRules(const Field& f) {
+    static const std::regex camel("[A-Z][A-Za-z0-9]*");
+    for (const auto& item : f.items()) {
+      item.allowOnly({"id", "source", "check", "error", "note"});
+      Rule rule;
+      const Field id = item.at("id");
+      rule.id = id.text();
+      if (!std::regex_match(rule.id, camel)) id.fail(fmt::format("expected a CamelCase rule id, got \"{}\"", rule.id));
+      if (spec_.rule(rule.id)) id.fail(fmt::format("duplicate rule id \"{}\"", rule.id));
+      requireSource(item.at("source"));
+      rule.source = item.at("source").text();
+      const Field error = item.at("error");
+      rule.error = error.text();
+      try {
+        std::regex(rule.error, std::regex::ECMAScript | std::regex::icase);
+      } catch (const std::regex_error& e) {
+        error.fail(fmt::format("expected a regular expression: {}", e.what()));
+      }
+      if (const auto note = item.find("note")) rule.note = note->text();
+      rule.check = parseCheck(item.at("check"));
+      rule.where = item.where();
+      spec_.rules.push_back(std::move(rule));
+    }
+  }
+
+  Check parseCheck(const Field& f) const {
+    if (f.find("dim")) return parseDimCheck(f);
+    if (const auto tensors = f.find("dtype_of")) {
+      f.allowOnly({"dtype_of", "one_of"});
+      DTypeCheck check{tensors->texts(), {}};
+      for (const auto& t : tensors->items()) requireInput(t);
+      for (const auto& d : f.at("one_of").items()) check.dtypes.push_back(parseDTypeField(d));
+      if (check.dtypes.empty()) f.at("one_of").fail("expected at least one dtype");
+      return check;
+    }
+    if (const auto tensors = f.find("same_dtype")) {
+      f.allowOnly({"same_dtype"});
+      for (const auto& t : tensors->items()) requireInput(t);
+      if (tensors->items().size() < 2) tensors->fail("expected at least two tensors");
+      return SameDTypeCheck{tensors->texts()};
+    }
+    if (const auto tensor = f.find("shape_of")) {
+      f.allowOnly({"shape_of"});
+      requireInput(*tensor);
+      return ShapeCheck{tensor->text()};
+    }
+    if (const auto params = f.find("not_together")) {
+      f.allowOnly({"not_together"});
+      for (const auto& p : params->items()) {
+        if (!spec_.param(p.text())) p.fail(fmt::format("unknown param \"{}\"", p.text()));
+      }
+      return NotTogetherCheck{params->texts()};
+    }
+    f.fail("expected one of the check kinds: dim, dtype_of, same_dtype, shape_of, not_together");
+  }
+
+  Check parseDimCheck(const Field& f) const {
+    f.allowOnly({"dim", "min", "max", "multiple_of", "divides", "equals", "one_of"});
+    const Field dim_field = f.at("dim");
+    const std::string dim = dim_field.text();
+    requireDim(dim_field, dim);
+    const auto other = [&](const char* key) {
+      const Field o = f.at(key);
+      requireDim(o, o.text());
+      if (o.text() == dim) o.fail("expected a different dim");
+      return o.text();
+    };
+    const auto exactlyOne = [&](std::initializer_list<const char*> keys) {
+      int count = 0;
+      for (const char* key : keys) count += f.find(key) ? 1 : 0;
+      if (count != 1) f.fail("expected exactly one condition: min/max, multiple_of, divides, equals or one_of");
+    };
+    if (f.find("min") || f.find("max")) {
+      exactlyOne({"min", "multiple_of", "divides", "equals", "one_of"});
+      RangeCheck range{dim, std::nullopt, std::nullopt};
+      if (const auto min = f.find("min")) range.min = min->integer();
+      if (const auto max = f.find("max")) range.max = max->integer();
+      if (range.min && range.max && *range.min > *range.max) f.fail(fmt::format("contradictory limits: min {} > max {}", *range.min, *range.max));
+      if (range.min && *range.min < 0) f.at("min").fail("expected min >= 0 (extents are not negative)");
+      return range;
+    }
+    exactlyOne({"multiple_of", "divides", "equals", "one_of"});
+    if (const auto m = f.find("multiple_of")) {
+      if (m->integer() < 1) m->fail("expected a positive factor");
+      return MultipleOfCheck{dim, m->integer()};
+    }
+    if (f.find("divides")) return DividesCheck{dim, other("divides")};
+    if (f.find("equals")) return EqualsCheck{dim, other("equals")};
+    const auto values = f.at("one_of").integers();
+    if (values.empty()) f.at("one_of").fail("expected at least one value");
+    return OneOfCheck{dim, values};
+  }
+
+  // Limits that no value can meet (max 4 and multiple_of 8 with min 1, say) are a contradiction.
+  void checkSatisfiable() const {
+    for (const auto& rule : spec_.rules) {
+      const auto* range = std::get_if<RangeCheck>(&rule.check);
+      if (!range) continue;
+      for (const auto& other : spec_.rules) {
+        const auto* multiple = std::get_if<MultipleOfCheck>(&other.check);
+        if (!multiple || multiple->dim != range->dim || !range->max) continue;
+        const std::int64_t lo = std::max<std::int64_t>(range->min.value_or(1), 1);
+        if ((*range->max / multiple->factor) * multiple->factor < lo) {
+          throw SpecError(rule.where, "rules",
+                          fmt::format("contradictory limits: no {} in [{}, {}] is a multiple of {} (rule {})",
+                                      range->dim, lo, *range->max, multiple->factor, other.id));
+        }
+      }
+    }
+    for (const auto& input : spec_.inputs) {
+      std::set<DType> allowed(allDTypes().begin(), allDTypes().end());
+      if (input.dtype) allowed = {*input.dtype};
+      for (const auto& rule : spec_.rules) {
+        const auto* check = std::get_if<DTypeCheck>(&rule.check);
+        if (!check || std::find(check->tensors.begin(), check->tensors.end(), input.name) == check->tensors.end()) continue;
+        std::erase_if(allowed, [&](DType d) { return std::find(check->dtypes.begin(), check->dtypes.end(), d) == check->dtypes.end(); });
+        if (allowed.empty()) {
+          throw SpecError(rule.where, "rules", fmt::format("contradictory limits: no dtype of input \"{}\" satisfies rule {}", input.name, rule.id));
+        }
+      }
+    }
+  }
+
+  const Field& root_;
+  ApiSpec& spec_;
+};
+
+}  // namespace
+
+ApiSpec parseSpec(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw SpecError(Location{file, e.mark.line + 1, e.mark.column + 1}, "(yaml)",
+                    fmt::format("expected valid YAML: {}", e.msg));
+  }
+  if (!root.IsMap()) {
+    throw SpecError(Location{file, 1, 1}, "(document)", "expected a map of spec sections");
+  }
+  ApiSpec spec;
+  spec.file = file;
+  spec.content_hash = contentHash(text);
+  const Field field(root, "", file);
+  SpecParser(field, spec).parse();
+  return spec;
+}
+
+ApiSpec loadSpec(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw SpecError(Location{file.string(), 0, 0}, "(file)", "expected a readable spec file");
+  std::stringstream text;
+  text << in.rdbuf();
+  ApiSpec spec = parseSpec(text.str(), file.string());
+  if (spec.api != file.stem().string()) {
+    throw SpecError(Location{file.string(), 1, 1}, "api",
+                    fmt::format("expected \"{}\" (the file name), got \"{}\"", file.stem().string(), spec.api));
+  }
+  return spec;
+}
+
+std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder) {
+  std::vector<ApiSpec> specs;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    if (entry.path().extension() == ".yaml") specs.push_back(loadSpec(entry.path()));
+  }
+  if (ec) throw SpecError(Location{folder.string(), 0, 0}, "(folder)", "expected a readable spec folder");
+  std::sort(specs.begin(), specs.end(), [](const ApiSpec& a, const ApiSpec& b) { return a.api < b.api; });
+  return specs;
+}
+
+std::filesystem::path defaultSpecFolder() {
+  if (const char* env = std::getenv("ATTNCONF_SPEC_DIR"); env && *env) return env;
+  return ATTNCONF_SPEC_DIR;
+}
+
+}  // namespace attnconf::spec

@@ -1,0 +1,132 @@
+#include "attnconf/spec/rules.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace attnconf::spec {
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+
+std::int64_t dimOf(const std::map<std::string, std::int64_t>& dims, const std::string& name) {
+  const auto it = dims.find(name);
+  return it == dims.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c) {
+  std::map<std::string, std::int64_t> dims;
+  for (const auto& decl : spec.inputs) {
+    const Tensor* t = c.tensor(decl.name);
+    if (!t || decl.shapes.size() != 1 || t->rank() != std::ssize(decl.shapes[0])) continue;
+    for (std::size_t axis = 0; axis < decl.shapes[0].size(); ++axis) {
+      dims.emplace(decl.shapes[0][axis], t->shape[axis]);
+    }
+  }
+  for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
+  return dims;
+}
+
+std::vector<Shape> expectedShapes(const TensorDecl& decl,
+                                  const std::map<std::string, std::int64_t>& dims) {
+  std::vector<Shape> shapes;
+  for (const auto& names : decl.shapes) {
+    Shape shape;
+    for (const auto& name : names) shape.push_back(dimOf(dims, name));
+    shapes.push_back(std::move(shape));
+  }
+  return shapes;
+}
+
+bool isActive(const ApiSpec& spec, const Case& c, const std::string& param) {
+  const auto value = c.param(param);
+  if (!value) return false;
+  const ParamDecl* decl = spec.param(param);
+  return !decl || !decl->default_value || *value != *decl->default_value;
+}
+
+bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
+  const auto dims = observedDims(spec, c);
+  const auto dim = [&](const std::string& name) { return dimOf(dims, name); };
+  const auto presentTensors = [&](const std::vector<std::string>& names) {
+    std::vector<const Tensor*> out;
+    for (const auto& name : names) {
+      if (const Tensor* t = c.tensor(name)) out.push_back(t);
+    }
+    return out;
+  };
+  return std::visit(
+      Overloaded{
+          [&](const RangeCheck& r) {
+            return (!r.min || dim(r.dim) >= *r.min) && (!r.max || dim(r.dim) <= *r.max);
+          },
+          [&](const MultipleOfCheck& m) { return dim(m.dim) % m.factor == 0; },
+          [&](const DividesCheck& d) { return dim(d.dim) > 0 && dim(d.other) % dim(d.dim) == 0; },
+          [&](const EqualsCheck& e) { return dim(e.dim) == dim(e.other); },
+          [&](const OneOfCheck& o) {
+            return std::find(o.values.begin(), o.values.end(), dim(o.dim)) != o.values.end();
+          },
+          [&](const DTypeCheck& d) {
+            return std::all_of(d.tensors.begin(), d.tensors.end(), [&](const std::string& name) {
+              const Tensor* t = c.tensor(name);
+              return !t || std::find(d.dtypes.begin(), d.dtypes.end(), t->dtype) != d.dtypes.end();
+            });
+          },
+          [&](const SameDTypeCheck& s) {
+            const auto tensors = presentTensors(s.tensors);
+            return std::all_of(tensors.begin(), tensors.end(),
+                               [&](const Tensor* t) { return t->dtype == tensors.front()->dtype; });
+          },
+          [&](const ShapeCheck& s) {
+            const Tensor* t = c.tensor(s.tensor);
+            if (!t) return true;
+            const auto shapes = expectedShapes(*spec.input(s.tensor), dims);
+            return std::find(shapes.begin(), shapes.end(), t->shape) != shapes.end();
+          },
+          [&](const NotTogetherCheck& n) {
+            return !std::all_of(n.params.begin(), n.params.end(),
+                                [&](const std::string& p) { return isActive(spec, c, p); });
+          },
+      },
+      rule.check);
+}
+
+std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c) {
+  std::vector<std::string> broken;
+  for (const auto& rule : spec.rules) {
+    if (!satisfies(spec, c, rule)) broken.push_back(rule.id);
+  }
+  return broken;
+}
+
+std::string describeCheck(const Check& check) {
+  return std::visit(
+      Overloaded{
+          [](const RangeCheck& r) {
+            if (r.min && r.max) return fmt::format("{} <= {} <= {}", *r.min, r.dim, *r.max);
+            if (r.min) return fmt::format("{} >= {}", r.dim, *r.min);
+            return fmt::format("{} <= {}", r.dim, *r.max);
+          },
+          [](const MultipleOfCheck& m) { return fmt::format("{} % {} == 0", m.dim, m.factor); },
+          [](const DividesCheck& d) { return fmt::format("{} % {} == 0", d.other, d.dim); },
+          [](const EqualsCheck& e) { return fmt::format("{} == {}", e.dim, e.other); },
+          [](const OneOfCheck& o) { return fmt::format("{} in {{{}}}", o.dim, fmt::join(o.values, ", ")); },
+          [](const DTypeCheck& d) {
+            std::vector<std::string_view> names;
+            for (const DType t : d.dtypes) names.push_back(dtypeName(t));
+            return fmt::format("dtype({}) in {{{}}}", fmt::join(d.tensors, ", "), fmt::join(names, ", "));
+          },
+          [](const SameDTypeCheck& s) { return fmt::format("same dtype({})", fmt::join(s.tensors, ", ")); },
+          [](const ShapeCheck& s) { return fmt::format("shape({}) as declared", s.tensor); },
+          [](const NotTogetherCheck& n) { return fmt::format("not all active: {}", fmt::join(n.params, ", ")); },
+      },
+      check);
+}
+
+}  // namespace attnconf::spec
