@@ -1,0 +1,58 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "attnconf/model/case.h"
+
+namespace attnconf::adapters {
+
+/// What an adapter knows of the code path that ran (a kernel name, the backend a framework
+/// chose, a log line).
+struct PathEvidence {
+  std::string kernel;  ///< e.g. "cpu_flash.tiled_fa2"
+  std::string detail;
+};
+
+/// The call was refused with an error, as the API's contract asks for invalid input.
+struct Rejection {
+  std::string message;
+};
+
+/// What one call produced: named outputs (vendor names) or a rejection, plus path evidence.
+struct Outcome {
+  std::variant<std::map<std::string, Tensor>, Rejection> result;
+  PathEvidence path;
+
+  bool rejected() const { return std::holds_alternative<Rejection>(result); }
+  const Rejection& rejection() const { return std::get<Rejection>(result); }
+  const std::map<std::string, Tensor>& outputs() const {
+    return std::get<std::map<std::string, Tensor>>(result);
+  }
+};
+
+/// One implementation of one or more APIs, behind the suite's single interface.
+class Adapter {
+ public:
+  virtual ~Adapter() = default;
+  /// Stable name used in test names and labels, e.g. "cpu_flash".
+  virtual std::string name() const = 0;
+  /// One sentence for `attnconf list`.
+  virtual std::string description() const = 0;
+  /// Whether the adapter implements the API of that spec name.
+  virtual bool supports(std::string_view api) const = 0;
+  /// Runs one call. Invalid input gives a Rejection; an exception means the adapter broke.
+  virtual Outcome run(const Case& c) = 0;
+};
+
+/// Names of the adapters built into the suite.
+std::vector<std::string> inTreeAdapterNames();
+
+/// A new in-tree adapter by name; throws std::invalid_argument naming the known ones.
+std::unique_ptr<Adapter> makeInTreeAdapter(std::string_view name);
+
+}  // namespace attnconf::adapters

@@ -1,0 +1,120 @@
+#include "flash_attn/flash_attn_func.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace attnconf::adapters {
+namespace {
+
+void check(bool condition, const std::string& message) {
+  if (!condition) throw ApiError(message);
+}
+
+const Tensor& required(const Case& c, const char* name) {
+  const Tensor* t = c.tensor(name);
+  check(t != nullptr, fmt::format("{} is required", name));
+  return *t;
+}
+
+template <class T>
+T paramOr(const Case& c, const char* name, T fallback) {
+  const auto value = c.param(name);
+  if (!value) return fallback;
+  const T* typed = std::get_if<T>(&*value);
+  check(typed != nullptr, fmt::format("{} has the wrong type", name));
+  return *typed;
+}
+
+SeqView bshdView(const Tensor& t) {
+  return SeqView{t.values.data(), t.shape[1] * t.shape[2] * t.shape[3], t.shape[2] * t.shape[3],
+                 t.shape[3]};
+}
+
+std::vector<float> alibiSlopes(const Tensor& slopes, std::int64_t batch, std::int64_t heads) {
+  check(slopes.dtype == DType::fp32, "ALiBi slopes must have dtype fp32");
+  const bool per_head = slopes.shape == Shape{heads};
+  check(per_head || slopes.shape == Shape{batch, heads},
+        "ALiBi slopes tensor must have shape (num_heads) or (batch_size, num_heads)");
+  std::vector<float> out;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    for (std::int64_t h = 0; h < heads; ++h) {
+      out.push_back(static_cast<float>(slopes.values[static_cast<std::size_t>(per_head ? h : b * heads + h)]));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
+                                            const std::function<void(const AttentionArgs&)>& kernel) {
+  const Tensor& q = required(c, "q");
+  const Tensor& k = required(c, "k");
+  const Tensor& v = required(c, "v");
+  check(q.dtype == DType::fp16 || q.dtype == DType::bf16,
+        "FlashAttention only support fp16 and bf16 data type");
+  check(k.dtype == q.dtype, "query and key must have the same dtype");
+  check(v.dtype == q.dtype, "query and value must have the same dtype");
+  check(q.rank() == 4 && k.rank() == 4 && v.rank() == 4, "q, k and v must have 4 dimensions");
+  const std::int64_t batch = q.shape[0], seqlen_q = q.shape[1], heads = q.shape[2];
+  const std::int64_t head_dim = q.shape[3], seqlen_k = k.shape[1], heads_k = k.shape[2];
+  check(batch > 0, "batch size must be positive");
+  check(seqlen_q > 0 && seqlen_k > 0, "seqlen_q and seqlen_k must be positive");
+  check(heads > 0, "number of heads must be positive");
+  check(head_dim <= 256, fault == PlantedFault::wrong_error_message
+                             ? "query must be contiguous"
+                             : "FlashAttention forward only supports head dimension at most 256");
+  check(fault == PlantedFault::accept_any_head_dim || head_dim % 8 == 0,
+        "query, key, value, and out_ must have a head_size that is a multiple of 8");
+  check(fault == PlantedFault::accept_gqa_mismatch || (heads_k > 0 && heads % heads_k == 0),
+        "Number of heads in key/value must divide number of heads in query");
+  check(k.shape == Shape{batch, seqlen_k, heads_k, head_dim},
+        "k must have shape (batch_size, seqlen_k, num_heads_k, head_size)");
+  check(v.shape == Shape{batch, seqlen_k, heads_k, head_dim},
+        "v must have shape (batch_size, seqlen_k, num_heads_k, head_size)");
+  const double dropout_p = paramOr(c, "dropout_p", 0.0);
+  const double softcap = paramOr(c, "softcap", 0.0);
+  if (softcap > 0) check(dropout_p == 0, "Softcapping does not support dropout for now");
+
+  AttentionArgs args;
+  args.dtype = q.dtype;
+  args.batch = batch;
+  args.seqlen_q = seqlen_q;
+  args.seqlen_k = seqlen_k;
+  args.heads = heads;
+  // Under the accept_gqa_mismatch fault the kernel still needs a usable ratio.
+  args.heads_k = heads % std::max<std::int64_t>(heads_k, 1) == 0 ? heads_k : 1;
+  args.head_dim = args.head_dim_v = head_dim;
+  args.q = bshdView(q);
+  args.k = bshdView(k);
+  args.v = bshdView(v);
+  const double default_scale = fault == PlantedFault::default_scale_wrong
+                                   ? 1.0 / static_cast<double>(head_dim)
+                                   : 1.0 / std::sqrt(static_cast<double>(head_dim));
+  args.scale = static_cast<float>(paramOr(c, "softmax_scale", default_scale));
+  args.softcap = static_cast<float>(softcap);
+  // The causal and window diagonals are aligned bottom-right: query i sits at key i + Sk - Sq.
+  const std::int64_t bottom_right = seqlen_k - seqlen_q;
+  args.causal = paramOr(c, "causal", false);
+  args.causal_offset = fault == PlantedFault::causal_top_left ? 0 : bottom_right;
+  const auto window = paramOr(c, "window_size", std::vector<std::int64_t>{-1, -1});
+  check(window.size() == 2, "window_size must be a pair (left, right)");
+  args.window_left = window[0];
+  args.window_right = window[1];
+  args.window_offset = bottom_right;
+  args.alibi_offset = bottom_right;
+  if (const Tensor* slopes = c.tensor("alibi_slopes")) args.alibi_slopes = alibiSlopes(*slopes, batch, heads);
+  args.fault = fault;
+
+  std::map<std::string, Tensor> outputs;
+  Tensor& out = outputs["out"] = Tensor::zeros(q.dtype, {batch, seqlen_q, heads, head_dim});
+  args.out = OutView{out.values.data(), seqlen_q * heads * head_dim, heads * head_dim, head_dim};
+  Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seqlen_q});
+  args.lse = lse.values.data();
+  kernel(args);
+  if (paramOr(c, "return_attn_probs", false)) outputs["softmax_lse"] = std::move(lse);
+  return outputs;
+}
+
+}  // namespace attnconf::adapters

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attnconf/adapters/planted_fault.h"
+#include "attnconf/model/dtype.h"
+
+namespace attnconf::adapters {
+
+/// A read-only (batch, seq, head, dim) view with unit stride over dim.
+struct SeqView {
+  const double* data = nullptr;
+  std::int64_t batch_stride = 0, seq_stride = 0, head_stride = 0;
+  const double* row(std::int64_t b, std::int64_t s, std::int64_t h) const {
+    return data + b * batch_stride + s * seq_stride + h * head_stride;
+  }
+};
+
+/// A writable view of the same form, for the output.
+struct OutView {
+  double* data = nullptr;
+  std::int64_t batch_stride = 0, seq_stride = 0, head_stride = 0;
+  double* row(std::int64_t b, std::int64_t s, std::int64_t h) const {
+    return data + b * batch_stride + s * seq_stride + h * head_stride;
+  }
+};
+
+/// Arguments of an in-tree attention kernel after an API front end has checked and decoded a
+/// call. Masks are in kernel terms: the diagonal of query i is key i + diagonal_offset.
+struct AttentionArgs {
+  DType dtype = DType::fp16;
+  std::int64_t batch = 0, seqlen_q = 0, seqlen_k = 0, heads = 0, heads_k = 0;
+  std::int64_t head_dim = 0, head_dim_v = 0;
+  SeqView q, k, v;
+  OutView out;
+  double* lse = nullptr;  ///< (batch, heads, seqlen_q) or null
+  float scale = 1.0F;
+  float softcap = 0.0F;
+  bool causal = false;
+  std::int64_t causal_offset = 0;  ///< causal keeps j <= i + causal_offset
+  std::int64_t window_left = -1, window_right = -1, window_offset = 0;
+  std::vector<float> alibi_slopes;  ///< empty, or batch * heads
+  std::int64_t alibi_offset = 0;
+  PlantedFault fault = PlantedFault::none;
+};
+
+/// Runs attention with FlashAttention-2's tiled algorithm (online softmax, fp32 accumulation,
+/// probabilities rounded to the input dtype before the PV product, never an Sq x Sk matrix).
+void tiledFlashForward(const AttentionArgs& args, std::int64_t block_q, std::int64_t block_k);
+
+/// Runs standard attention in the input dtype with the full score matrix materialised, the way a
+/// framework's math path does.
+void standardForward(const AttentionArgs& args);
+
+}  // namespace attnconf::adapters

@@ -1,0 +1,42 @@
+#include "attnconf/adapters/planted_fault.h"
+
+#include <array>
+#include <utility>
+
+namespace attnconf::adapters {
+namespace {
+
+constexpr std::array kFaults = {
+    std::pair{PlantedFault::none, "none"},
+    std::pair{PlantedFault::causal_top_left, "causal_top_left"},
+    std::pair{PlantedFault::skip_rescale, "skip_rescale"},
+    std::pair{PlantedFault::gqa_head_modulo, "gqa_head_modulo"},
+    std::pair{PlantedFault::lse_base2, "lse_base2"},
+    std::pair{PlantedFault::softcap_after_mask, "softcap_after_mask"},
+    std::pair{PlantedFault::window_left_off_by_one, "window_left_off_by_one"},
+    std::pair{PlantedFault::fully_masked_row_nan, "fully_masked_row_nan"},
+    std::pair{PlantedFault::alibi_wrong_sign, "alibi_wrong_sign"},
+    std::pair{PlantedFault::default_scale_wrong, "default_scale_wrong"},
+    std::pair{PlantedFault::accept_any_head_dim, "accept_any_head_dim"},
+    std::pair{PlantedFault::accept_gqa_mismatch, "accept_gqa_mismatch"},
+    std::pair{PlantedFault::wrong_error_message, "wrong_error_message"},
+};
+
+}  // namespace
+
+std::string_view faultName(PlantedFault fault) {
+  for (const auto& [f, name] : kFaults) {
+    if (f == fault) return name;
+  }
+  return "unknown";
+}
+
+std::vector<PlantedFault> allPlantedFaults() {
+  std::vector<PlantedFault> out;
+  for (const auto& [f, name] : kFaults) {
+    if (f != PlantedFault::none) out.push_back(f);
+  }
+  return out;
+}
+
+}  // namespace attnconf::adapters
