@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "attnconf/model/case.h"
+#include "attnconf/spec/api_spec.h"
+
+namespace attnconf::gen {
+
+/// Everything that decides a case except the tensor values, which a seeded generator fills in.
+/// Shrinking acts on the recipe, so a failure shrinks to small shapes and plain data.
+struct Recipe {
+  std::map<std::string, std::int64_t> dims;
+  std::map<std::string, DType> dtypes;          ///< per present input tensor
+  std::map<std::string, std::size_t> shape_choice;  ///< present inputs: index of the alternative
+  std::map<std::string, ParamValue> params;
+  std::uint64_t data_seed = 0;
+  double magnitude = 1.0;  ///< q and k values lie in [-magnitude, magnitude]
+};
+
+/// Builds the call a recipe describes: shapes from dims, values drawn from the seed and rounded
+/// to each tensor's dtype.
+Case materialize(const spec::ApiSpec& spec, const Recipe& recipe);
+
+/// Fills a tensor's values from a seed, for the value range its declaration gives.
+void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_t seed,
+                double magnitude, Tensor& t);
+
+}  // namespace attnconf::gen

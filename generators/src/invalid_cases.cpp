@@ -1,0 +1,154 @@
+#include <algorithm>
+#include <optional>
+
+#include "attnconf/generators/cases.h"
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::gen {
+namespace {
+
+using spec::ApiSpec;
+
+// Collects mutations that break exactly the target rule; any that break another rule too, or
+// none, are dropped, so every invalid case isolates one rule.
+class Mutations {
+ public:
+  Mutations(const ApiSpec& spec, const spec::Rule& rule) : spec_(spec), rule_(rule) {}
+
+  void tryRecipe(const Recipe& r) { tryCase(materialize(spec_, r)); }
+
+  void tryCase(Case c) {
+    if (spec::brokenRules(spec_, c) != std::vector<std::string>{rule_.id}) return;
+    c.broken_rule = rule_.id;
+    if (std::ranges::find(found_, c) == found_.end()) found_.push_back(std::move(c));
+  }
+
+  void tryDim(const Recipe& base, const std::string& dim, std::initializer_list<std::int64_t> values) {
+    for (const std::int64_t v : values) {
+      if (v < 0) continue;
+      Recipe r = base;
+      r.dims[dim] = v;
+      tryRecipe(r);
+    }
+  }
+
+  std::vector<Case> take() { return std::move(found_); }
+
+ private:
+  const ApiSpec& spec_;
+  const spec::Rule& rule_;
+  std::vector<Case> found_;
+};
+
+// A recipe in which the named inputs are all passed (optional ones with their first shape).
+Recipe withTensors(const ApiSpec& spec, Recipe r, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    if (r.shape_choice.contains(name)) continue;
+    r.shape_choice[name] = 0;
+    const spec::TensorDecl* decl = spec.input(name);
+    r.dtypes[name] = decl->dtype.value_or(DType::fp32);
+  }
+  return r;
+}
+
+// A value that makes a parameter active (different from its default).
+ParamValue activeValue(const spec::ParamDecl& p) {
+  switch (p.type) {
+    case spec::ParamType::boolean: return true;
+    case spec::ParamType::integer: return static_cast<std::int64_t>(p.generate_hi > 0 ? p.generate_hi : 1);
+    case spec::ParamType::floating:
+      return p.generate_hi > p.generate_lo ? (p.generate_lo + p.generate_hi) / 2 : 0.25;
+    case spec::ParamType::int_pair: return std::vector<std::int64_t>{1, 1};
+  }
+  return true;
+}
+
+void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base, Mutations& m) {
+  const Recipe r = withTensors(spec, base, {name});
+  const Case valid = materialize(spec, r);
+  const Tensor& original = valid.tensors.at(name);
+  std::vector<Shape> shapes;
+  for (std::size_t axis = 0; axis < original.shape.size(); ++axis) {
+    for (const std::int64_t delta : {1, -1}) {
+      Shape s = original.shape;
+      s[axis] += delta;
+      if (s[axis] >= 1) shapes.push_back(s);
+    }
+  }
+  Shape longer = original.shape;
+  longer.push_back(1);
+  shapes.push_back(longer);
+  if (!original.shape.empty()) shapes.emplace_back(original.shape.begin(), original.shape.end() - 1);
+  for (const Shape& shape : shapes) {
+    Case c = valid;
+    Tensor& t = c.tensors.at(name);
+    t.shape = shape;
+    fillValues(spec, name, r.data_seed, r.magnitude, t);
+    m.tryCase(std::move(c));
+  }
+}
+
+}  // namespace
+
+std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule, const Recipe& valid) {
+  Mutations m(spec, rule);
+  std::visit(
+      [&](const auto& check) {
+        using T = std::decay_t<decltype(check)>;
+        if constexpr (std::is_same_v<T, spec::RangeCheck>) {
+          const std::int64_t lo = check.min.value_or(1), hi = check.max.value_or(lo);
+          m.tryDim(valid, check.dim, {lo - 1, lo - 2, hi + 1, hi + 8, 2 * hi});
+        } else if constexpr (std::is_same_v<T, spec::MultipleOfCheck>) {
+          const std::int64_t v = valid.dims.at(check.dim);
+          m.tryDim(valid, check.dim, {v + 1, v - 1, v + check.factor / 2, check.factor / 2, 1});
+        } else if constexpr (std::is_same_v<T, spec::DividesCheck>) {
+          const std::int64_t other = valid.dims.at(check.other);
+          m.tryDim(valid, check.dim, {other + 1, 0});
+          for (std::int64_t v = 2; v < other; ++v) {
+            if (other % v != 0) m.tryDim(valid, check.dim, {v});
+          }
+        } else if constexpr (std::is_same_v<T, spec::EqualsCheck>) {
+          const std::int64_t other = valid.dims.at(check.other);
+          m.tryDim(valid, check.dim, {other + 1, other - 1});
+        } else if constexpr (std::is_same_v<T, spec::OneOfCheck>) {
+          for (const std::int64_t v : check.values) m.tryDim(valid, check.dim, {v - 1, v + 1});
+        } else if constexpr (std::is_same_v<T, spec::DTypeCheck>) {
+          const Recipe base = withTensors(spec, valid, check.tensors);
+          for (const DType d : allDTypes()) {
+            if (!isFloating(d) || std::ranges::find(check.dtypes, d) != check.dtypes.end()) continue;
+            Recipe r = base;
+            for (const auto& t : check.tensors) r.dtypes[t] = d;
+            m.tryRecipe(r);
+          }
+        } else if constexpr (std::is_same_v<T, spec::SameDTypeCheck>) {
+          const Recipe base = withTensors(spec, valid, check.tensors);
+          for (std::size_t i = 1; i < check.tensors.size(); ++i) {
+            for (const DType d : allDTypes()) {
+              Recipe r = base;
+              r.dtypes[check.tensors[i]] = d;
+              if (isFloating(d) && d != base.dtypes.at(check.tensors[i])) m.tryRecipe(r);
+            }
+          }
+        } else if constexpr (std::is_same_v<T, spec::ShapeCheck>) {
+          breakShape(spec, check.tensor, valid, m);
+        } else if constexpr (std::is_same_v<T, spec::NotTogetherCheck>) {
+          Recipe r = valid;
+          for (const auto& name : check.params) r.params[name] = activeValue(*spec.param(name));
+          m.tryRecipe(r);
+        }
+      },
+      rule.check);
+  return m.take();
+}
+
+rc::Gen<Case> invalidCases(const ApiSpec& spec, const spec::Rule& rule, const Limits& limits) {
+  const auto maybe = rc::gen::mapcat(validRecipes(spec, limits), [&spec, &rule](const Recipe& r) {
+    auto found = mutationsBreaking(spec, rule, r);
+    if (found.empty()) return rc::gen::just(std::optional<Case>());
+    return rc::gen::map(rc::gen::elementOf(found), [](Case c) { return std::optional<Case>(std::move(c)); });
+  });
+  return rc::gen::map(rc::gen::suchThat(maybe, [](const std::optional<Case>& c) { return c.has_value(); }),
+                      [](const std::optional<Case>& c) { return *c; });
+}
+
+}  // namespace attnconf::gen

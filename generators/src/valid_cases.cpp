@@ -1,0 +1,221 @@
+#include <algorithm>
+#include <optional>
+
+#include "attnconf/generators/cases.h"
+#include "attnconf/spec/rules.h"
+#include "detail/sequence.h"
+
+namespace attnconf::gen {
+namespace {
+
+using spec::ApiSpec;
+using Dims = std::map<std::string, std::int64_t>;
+
+std::int64_t kindCap(spec::DimKind kind, const Limits& limits) {
+  switch (kind) {
+    case spec::DimKind::batch: return limits.max_batch;
+    case spec::DimKind::seqlen: return limits.max_seqlen;
+    case spec::DimKind::heads: return limits.max_heads;
+    case spec::DimKind::head_dim: return limits.max_head_dim;
+  }
+  return 1;
+}
+
+// Whether `value` for `dim` keeps every dim rule whose dims are all known by now.
+bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, const Dims& chosen) {
+  Case probe;  // dims only: the dim rules read nothing else
+  probe.dims = chosen;
+  probe.dims[dim] = value;
+  const Dims& dims = probe.dims;
+  const auto involves = [&](const std::string& a, const std::string& b) {
+    return (a == dim || b == dim) && dims.contains(a) && dims.contains(b);
+  };
+  for (const auto& rule : spec.rules) {
+    const bool relevant = std::visit(
+        [&](const auto& check) {
+          using T = std::decay_t<decltype(check)>;
+          if constexpr (std::is_same_v<T, spec::DividesCheck> || std::is_same_v<T, spec::EqualsCheck>) {
+            return involves(check.dim, check.other);
+          } else if constexpr (std::is_same_v<T, spec::RangeCheck> || std::is_same_v<T, spec::MultipleOfCheck> ||
+                               std::is_same_v<T, spec::OneOfCheck>) {
+            return check.dim == dim;
+          } else {
+            return false;
+          }
+        },
+        rule.check);
+    if (relevant && !spec::satisfies(spec, probe, rule)) return false;
+  }
+  return true;
+}
+
+rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t index, Dims chosen) {
+  if (index == spec.dims.size()) return rc::gen::just(std::move(chosen));
+  const spec::Dim dim = spec.dims[index];
+  return rc::gen::withSize([=, &spec](int size) {
+    const std::int64_t cap = kindCap(dim.kind, limits);
+    const std::int64_t grown = std::max<std::int64_t>(1, cap * std::max(size, 1) / 100);
+    auto candidates = dimCandidates(spec, dim, chosen, grown);
+    if (candidates.empty()) candidates = dimCandidates(spec, dim, chosen, cap);
+    if (candidates.empty()) return rc::gen::just(chosen);  // rejected by validRecipes' filter
+    return rc::gen::mapcat(dimValues(std::move(candidates), dim.kind), [=, &spec](std::int64_t v) {
+      Dims next = chosen;
+      next[dim.name] = v;
+      return dimsFrom(spec, limits, index + 1, std::move(next));
+    });
+  });
+}
+
+// The dtypes an input may take under every dtype rule that names it.
+std::vector<DType> allowedDTypes(const ApiSpec& spec, const spec::TensorDecl& decl) {
+  std::vector<DType> options = decl.dtype ? std::vector<DType>{*decl.dtype} : allDTypes();
+  for (const auto& rule : spec.rules) {
+    const auto* check = std::get_if<spec::DTypeCheck>(&rule.check);
+    if (!check || std::ranges::find(check->tensors, decl.name) == check->tensors.end()) continue;
+    std::erase_if(options, [&](DType d) { return std::ranges::find(check->dtypes, d) == check->dtypes.end(); });
+  }
+  return options;
+}
+
+// One dtype per same_dtype group (the first member's), copied to the rest of the group.
+rc::Gen<std::map<std::string, DType>> dtypeChoices(const ApiSpec& spec) {
+  std::map<std::string, std::string> leader;
+  for (const auto& rule : spec.rules) {
+    if (const auto* same = std::get_if<spec::SameDTypeCheck>(&rule.check)) {
+      for (const auto& t : same->tensors) leader.emplace(t, same->tensors.front());
+    }
+  }
+  std::vector<std::string> leaders;
+  std::vector<rc::Gen<DType>> picks;
+  for (const auto& decl : spec.inputs) {
+    if (leader.contains(decl.name) && leader.at(decl.name) != decl.name) continue;
+    leaders.push_back(decl.name);
+    picks.push_back(rc::gen::elementOf(allowedDTypes(spec, decl)));
+  }
+  return rc::gen::map(detail::sequence(std::move(picks)), [&spec, leaders, leader](const std::vector<DType>& chosen) {
+    std::map<std::string, DType> out;
+    for (std::size_t i = 0; i < leaders.size(); ++i) out[leaders[i]] = chosen[i];
+    for (const auto& decl : spec.inputs) {
+      if (leader.contains(decl.name)) out[decl.name] = out.at(leader.at(decl.name));
+    }
+    return out;
+  });
+}
+
+using MaybeParam = std::optional<ParamValue>;
+
+// A parameter's value, or nothing to leave it at the vendor's default; shrinks to the default.
+rc::Gen<MaybeParam> paramChoice(const spec::ParamDecl& p, const Dims& dims) {
+  const auto some = [](auto gen) { return rc::gen::map(gen, [](auto v) { return MaybeParam(ParamValue(v)); }); };
+  switch (p.type) {
+    case spec::ParamType::boolean:
+      return rc::gen::oneOf(rc::gen::just(MaybeParam()), some(rc::gen::arbitrary<bool>()));
+    case spec::ParamType::integer:
+      return rc::gen::oneOf(rc::gen::just(MaybeParam()),
+                            some(rc::gen::inRange<std::int64_t>(static_cast<std::int64_t>(p.generate_lo),
+                                                                static_cast<std::int64_t>(p.generate_hi) + 1)));
+    case spec::ParamType::floating: {
+      const double lo = p.generate_lo, hi = p.generate_hi;
+      // Three significant steps per decade are plenty and keep counterexamples readable.
+      return rc::gen::weightedOneOf<MaybeParam>(
+          {{2, rc::gen::just(MaybeParam())},
+           {3, some(rc::gen::map(rc::gen::inRange(0, 1001), [=](int k) { return lo + (hi - lo) * k / 1000.0; }))}});
+    }
+    case spec::ParamType::int_pair: {
+      const std::int64_t hi = p.generate_hi_dim.empty() ? static_cast<std::int64_t>(p.generate_hi)
+                                                         : dims.at(p.generate_hi_dim);
+      const auto side = rc::gen::weightedOneOf<std::int64_t>(
+          {{1, rc::gen::just<std::int64_t>(-1)}, {2, rc::gen::inRange<std::int64_t>(0, hi + 1)}});
+      return rc::gen::oneOf(rc::gen::just(MaybeParam()),
+                            some(rc::gen::map(rc::gen::pair(side, side), [](std::pair<std::int64_t, std::int64_t> lr) {
+                              return std::vector<std::int64_t>{lr.first, lr.second};
+                            })));
+    }
+  }
+  return rc::gen::just(MaybeParam());
+}
+
+rc::Gen<std::map<std::string, ParamValue>> paramChoices(const ApiSpec& spec, const Dims& dims) {
+  std::vector<std::string> names;
+  std::vector<rc::Gen<MaybeParam>> picks;
+  for (const auto& p : spec.params) {
+    if (!p.unchecked.empty()) continue;  // declared, never exercised by valid cases
+    names.push_back(p.name);
+    picks.push_back(paramChoice(p, dims));
+  }
+  return rc::gen::map(detail::sequence(std::move(picks)), [names](const std::vector<MaybeParam>& values) {
+    std::map<std::string, ParamValue> out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (values[i]) out[names[i]] = *values[i];
+    }
+    return out;
+  });
+}
+
+// Which inputs are passed and with which of their declared shapes; optional ones shrink to
+// absent.
+rc::Gen<std::map<std::string, std::size_t>> shapeChoices(const ApiSpec& spec) {
+  std::vector<std::string> names;
+  std::vector<rc::Gen<int>> picks;
+  for (const auto& decl : spec.inputs) {
+    names.push_back(decl.name);
+    const int alternatives = static_cast<int>(decl.shapes.size());
+    picks.push_back(decl.optional ? rc::gen::weightedOneOf<int>({{2, rc::gen::just(-1)}, {1, rc::gen::inRange(0, alternatives)}})
+                                  : rc::gen::inRange(0, alternatives));
+  }
+  return rc::gen::map(detail::sequence(std::move(picks)), [names](const std::vector<int>& chosen) {
+    std::map<std::string, std::size_t> out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (chosen[i] >= 0) out[names[i]] = static_cast<std::size_t>(chosen[i]);
+    }
+    return out;
+  });
+}
+
+}  // namespace
+
+std::vector<std::int64_t> dimCandidates(const ApiSpec& spec, const spec::Dim& dim, const Dims& chosen,
+                                        std::int64_t cap) {
+  std::vector<std::int64_t> out;
+  for (std::int64_t v = 1; v <= cap; ++v) {
+    if (allowed(spec, dim.name, v, chosen)) out.push_back(v);
+  }
+  return out;
+}
+
+rc::Gen<std::int64_t> dimValues(std::vector<std::int64_t> candidates, spec::DimKind kind) {
+  const auto tileEdge = [&](std::int64_t v) {
+    return kind == spec::DimKind::seqlen && std::ranges::any_of(kTileEdges, [&](std::int64_t t) {
+             const std::int64_t r = v % t;
+             return v >= t - 1 && (r == 0 || r == 1 || r == t - 1);
+           });
+  };
+  std::vector<std::int64_t> edges;
+  for (const std::int64_t v : candidates) {
+    if (v == candidates.front() || v == candidates.back() || tileEdge(v)) edges.push_back(v);
+  }
+  return rc::gen::weightedOneOf<std::int64_t>(
+      {{2, rc::gen::elementOf(candidates)}, {1, rc::gen::elementOf(edges)}});
+}
+
+rc::Gen<Recipe> validRecipes(const ApiSpec& spec, const Limits& limits) {
+  const auto recipes = rc::gen::mapcat(dimsFrom(spec, limits, 0, {}), [&spec](const Dims& dims) {
+    return rc::gen::apply(
+        [dims](std::map<std::string, DType> dtypes, std::map<std::string, std::size_t> shapes,
+               std::map<std::string, ParamValue> params, std::uint64_t seed, double magnitude) {
+          return Recipe{dims, std::move(dtypes), std::move(shapes), std::move(params), seed, magnitude};
+        },
+        dtypeChoices(spec), shapeChoices(spec), paramChoices(spec, dims),
+        rc::gen::noShrink(rc::gen::arbitrary<std::uint64_t>()),
+        rc::gen::weightedOneOf<double>({{4, rc::gen::just(1.0)}, {1, rc::gen::just(8.0)}}));
+  });
+  return rc::gen::suchThat(recipes, [&spec](const Recipe& r) {
+    return r.dims.size() == spec.dims.size() && spec::brokenRules(spec, materialize(spec, r)).empty();
+  });
+}
+
+rc::Gen<Case> validCases(const ApiSpec& spec, const Limits& limits) {
+  return rc::gen::map(validRecipes(spec, limits), [&spec](const Recipe& r) { return materialize(spec, r); });
+}
+
+}  // namespace attnconf::gen
