@@ -376,13 +376,10 @@ class SpecParser {
       if (o.text() == dim) o.fail("expected a different dim");
       return o.text();
     };
-    const auto exactlyOne = [&](std::initializer_list<const char*> keys) {
-      int count = 0;
-      for (const char* key : keys) count += f.find(key) ? 1 : 0;
-      if (count != 1) f.fail("expected exactly one condition: min/max, multiple_of, divides, equals or one_of");
-    };
+    int conditions = (f.find("min") || f.find("max")) ? 1 : 0;
+    for (const char* key : {"multiple_of", "divides", "equals", "one_of"}) conditions += f.find(key) ? 1 : 0;
+    if (conditions != 1) f.fail("expected exactly one condition: min/max, multiple_of, divides, equals or one_of");
     if (f.find("min") || f.find("max")) {
-      exactlyOne({"min", "multiple_of", "divides", "equals", "one_of"});
       RangeCheck range{dim, std::nullopt, std::nullopt};
       if (const auto min = f.find("min")) range.min = min->integer();
       if (const auto max = f.find("max")) range.max = max->integer();
@@ -390,7 +387,6 @@ class SpecParser {
       if (range.min && *range.min < 0) f.at("min").fail("expected min >= 0 (extents are not negative)");
       return range;
     }
-    exactlyOne({"multiple_of", "divides", "equals", "one_of"});
     if (const auto m = f.find("multiple_of")) {
       if (m->integer() < 1) m->fail("expected a positive factor");
       return MultipleOfCheck{dim, m->integer()};
@@ -481,7 +477,8 @@ std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder) {
   return specs;
 }
 
-std::filesystem::path defaultSpecFolder() {
+std::filesystem::path specFolder(const std::string& chosen) {
+  if (!chosen.empty()) return chosen;
   if (const char* env = std::getenv("ATTNCONF_SPEC_DIR"); env && *env) return env;
   return ATTNCONF_SPEC_DIR;
 }

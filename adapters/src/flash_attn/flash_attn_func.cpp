@@ -56,7 +56,9 @@ std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
         "FlashAttention only support fp16 and bf16 data type");
   check(k.dtype == q.dtype, "query and key must have the same dtype");
   check(v.dtype == q.dtype, "query and value must have the same dtype");
-  check(q.rank() == 4 && k.rank() == 4 && v.rank() == 4, "q, k and v must have 4 dimensions");
+  check(q.rank() == 4, "q must have shape (batch_size, seqlen_q, num_heads, head_size)");
+  check(k.rank() == 4, "k must have shape (batch_size, seqlen_k, num_heads_k, head_size)");
+  check(v.rank() == 4, "v must have shape (batch_size, seqlen_k, num_heads_k, head_size)");
   const std::int64_t batch = q.shape[0], seqlen_q = q.shape[1], heads = q.shape[2];
   const std::int64_t head_dim = q.shape[3], seqlen_k = k.shape[1], heads_k = k.shape[2];
   check(batch > 0, "batch size must be positive");

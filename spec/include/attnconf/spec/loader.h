@@ -30,7 +30,8 @@ ApiSpec parseSpec(const std::string& text, const std::string& file);
 /// Every `*.yaml` spec in a folder, sorted by API name.
 std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder);
 
-/// The spec folder: $ATTNCONF_SPEC_DIR if set, else the one compiled in.
-std::filesystem::path defaultSpecFolder();
+/// The spec folder: `chosen` if not empty, else $ATTNCONF_SPEC_DIR if set, else the one
+/// compiled in.
+std::filesystem::path specFolder(const std::string& chosen = {});
 
 }  // namespace attnconf::spec

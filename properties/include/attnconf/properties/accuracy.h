@@ -1,0 +1,38 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attnconf/adapters/adapter.h"
+#include "attnconf/properties/verdict.h"
+#include "attnconf/spec/api_spec.h"
+
+namespace attnconf::props {
+
+/// The worst element of one output: where it is and how far off.
+struct WorstElement {
+  std::string output;
+  std::string index;  ///< e.g. "batch=0,seqlen_q=17,nheads=3,headdim=5"
+  double actual = 0, expected = 0, bound = 0, ratio = 0;
+};
+
+/// An adapter's outputs judged against the exact reference under the spec's tolerance.
+struct AccuracyReport {
+  double max_ratio = 0;               ///< max over outputs of max|actual - exact| / bound
+  std::optional<WorstElement> worst;  ///< where max_ratio occurred
+  std::vector<std::string> problems;  ///< missing outputs, wrong shapes/dtypes, wrong inf/NaN
+  double bias = 0;                    ///< mean signed error / bound of the worst output
+  bool passed() const { return problems.empty() && max_ratio <= 1.0; }
+};
+
+/// Runs the reference (exact and in the input dtype) on a valid call and judges the adapter's
+/// outcome, output by output, with the spec's tolerance rule.
+AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c,
+                             const adapters::Outcome& outcome);
+
+/// Property `Accuracy`: on valid cases the adapter returns every requested output within
+/// tolerance of the exact reference.
+Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter, const RunConfig& config);
+
+}  // namespace attnconf::props

@@ -1,0 +1,131 @@
+#include "attnconf/properties/accuracy.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "attnconf/properties/report.h"
+#include "attnconf/properties/runner.h"
+#include "attnconf/reference/attention.h"
+#include "attnconf/spec/binding.h"
+
+namespace attnconf::props {
+namespace {
+
+double maxAbs(const std::vector<double>& values) {
+  double m = 0;
+  for (const double v : values) {
+    if (std::isfinite(v)) m = std::max(m, std::abs(v));
+  }
+  return m;
+}
+
+std::string indexText(const spec::ExpectedOutput& e, std::int64_t flat) {
+  const Shape index = unflattenIndex(e.exact.shape, flat);
+  std::string text;
+  for (std::size_t a = 0; a < index.size(); ++a) {
+    text += fmt::format("{}{}={}", a ? "," : "", e.axis_names[a], index[a]);
+  }
+  return text;
+}
+
+// The spec's bound for one output: baseline_factor * max|baseline - exact| + ulp_factor *
+// eps(output dtype) * scale.
+double boundFor(const spec::ToleranceRule& rule, const spec::ExpectedOutput& exact,
+                const spec::ExpectedOutput& baseline, double scale) {
+  double baseline_error = 0;
+  for (std::size_t i = 0; i < exact.exact.values.size(); ++i) {
+    const double e = exact.exact.values[i], b = baseline.exact.values[i];
+    if (std::isfinite(e)) baseline_error = std::max(baseline_error, std::abs(b - e));
+  }
+  return rule.baseline_factor * baseline_error + rule.ulp_factor * epsilon(exact.dtype) * scale;
+}
+
+void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double bound,
+                 AccuracyReport& report) {
+  if (actual.shape != exact.exact.shape) {
+    report.problems.push_back(fmt::format("{}.shape=[{}], but should be [{}]", exact.name,
+                                          fmt::join(actual.shape, ","), fmt::join(exact.exact.shape, ",")));
+    return;
+  }
+  if (actual.dtype != exact.dtype) {
+    report.problems.push_back(fmt::format("{}.dtype={}, but should be {}", exact.name,
+                                          dtypeName(actual.dtype), dtypeName(exact.dtype)));
+  }
+  double worst_error = -1, signed_sum = 0;
+  std::int64_t worst_at = 0;
+  for (std::int64_t i = 0; i < actual.size(); ++i) {
+    const double a = actual.values[i], e = exact.exact.values[i];
+    if (!std::isfinite(e) || !std::isfinite(a)) {
+      if (a != e && report.problems.size() < 8) {
+        report.problems.push_back(fmt::format("{}[{}]={}, but should be {}", exact.name,
+                                              indexText(exact, i), num(a), num(e)));
+      }
+      continue;
+    }
+    signed_sum += a - e;
+    if (std::abs(a - e) > worst_error) {
+      worst_error = std::abs(a - e);
+      worst_at = i;
+    }
+  }
+  if (worst_error < 0) return;
+  const double ratio = worst_error / bound;
+  if (ratio >= report.max_ratio) {
+    report.max_ratio = ratio;
+    report.worst = WorstElement{exact.name, indexText(exact, worst_at), actual.values[worst_at],
+                                exact.exact.values[worst_at], bound, ratio};
+    report.bias = actual.size() > 0 ? signed_sum / static_cast<double>(actual.size()) / bound : 0;
+  }
+}
+
+}  // namespace
+
+AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c, const adapters::Outcome& outcome) {
+  AccuracyReport report;
+  if (outcome.rejected()) {
+    report.problems.push_back(fmt::format("the call was rejected (\"{}\"), but should succeed",
+                                          outcome.rejection().message));
+    return report;
+  }
+  const Problem problem = spec::bindProblem(spec, c);
+  const auto exact = spec::expectedOutputs(spec, c, reference::attention(problem));
+  const auto baseline = spec::expectedOutputs(spec, c, reference::attentionInInputDType(problem));
+  for (const auto& [name, expected] : exact) {
+    const auto actual = outcome.outputs().find(name);
+    if (actual == outcome.outputs().end()) {
+      report.problems.push_back(fmt::format("output {} is missing", name));
+      continue;
+    }
+    const double scale = expected.role == "out" ? maxAbs(problem.v.values)
+                                                : std::max(1.0, maxAbs(expected.exact.values));
+    const double bound = boundFor(spec.tolerance.rule(expected.role, problem.dtype), expected,
+                                  baseline.at(name), scale);
+    judgeOutput(expected, actual->second, bound, report);
+  }
+  return report;
+}
+
+Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter, const RunConfig& config) {
+  const std::string test_id = fmt::format("{}.Accuracy_{}", spec.api, adapter.name());
+  return runCases(
+      test_id, gen::validCases(spec, config.limits), config.accuracy_cases, config,
+      [&spec](const Case& c) { return gen::caseTags(spec, c); },
+      [&](const Case& c) {
+        const adapters::Outcome outcome = adapter.run(c);
+        const AccuracyReport report = judgeAccuracy(spec, c, outcome);
+        if (report.passed()) return Judgement{std::nullopt, report.max_ratio};
+        std::string what;
+        if (!report.problems.empty()) {
+          what = fmt::format("{}", fmt::join(report.problems, "; "));
+        } else {
+          const WorstElement& w = *report.worst;
+          what = fmt::format("{}[{}]={}, but should be {} ± {} (err/bound {:.2f}, bias {:+.2f})", w.output,
+                             w.index, num(w.actual), num(w.expected), num(w.bound), w.ratio, report.bias);
+        }
+        return Judgement{failureMessage(spec.api, "tolerance", what, c), report.max_ratio};
+      });
+}
+
+}  // namespace attnconf::props

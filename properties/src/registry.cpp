@@ -1,0 +1,31 @@
+#include "attnconf/properties/registry.h"
+
+#include <fmt/format.h>
+
+#include "attnconf/properties/accuracy.h"
+#include "attnconf/properties/error_contract.h"
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::props {
+
+std::string PropertyCheck::testId(const std::string& adapter) const {
+  return fmt::format("{}.{}_{}", api, name, adapter);
+}
+
+std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
+  std::vector<PropertyCheck> checks;
+  checks.push_back(PropertyCheck{
+      spec.api, "Accuracy", "accuracy",
+      fmt::format("outputs within tolerance of the exact reference ({})", spec.semantics.out),
+      spec.tolerance.where,
+      [&spec](adapters::Adapter& a, const RunConfig& cfg) { return checkAccuracy(spec, a, cfg); }});
+  for (const auto& rule : spec.rules) {
+    checks.push_back(PropertyCheck{
+        spec.api, "ErrorIf" + rule.id, "error_contract",
+        fmt::format("rejects calls breaking {}", spec::describeCheck(rule.check)), rule.where,
+        [&spec, &rule](adapters::Adapter& a, const RunConfig& cfg) { return checkErrorIf(spec, rule, a, cfg); }});
+  }
+  return checks;
+}
+
+}  // namespace attnconf::props
