@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <iterator>
 #include <optional>
 
 #include "attnconf/generators/cases.h"
@@ -58,7 +59,11 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
     auto candidates = dimCandidates(spec, dim, chosen, grown);
     if (candidates.empty()) candidates = dimCandidates(spec, dim, chosen, cap);
     if (candidates.empty()) return rc::gen::just(chosen);  // rejected by validRecipes' filter
-    return rc::gen::mapcat(dimValues(std::move(candidates), dim.kind), [=, &spec](std::int64_t v) {
+    std::vector<std::int64_t> siblings;  // chosen dims of the same kind
+    for (const auto& other : spec.dims) {
+      if (other.kind == dim.kind && chosen.contains(other.name)) siblings.push_back(chosen.at(other.name));
+    }
+    return rc::gen::mapcat(dimValues(std::move(candidates), dim.kind, siblings), [=, &spec](std::int64_t v) {
       Dims next = chosen;
       next[dim.name] = v;
       return dimsFrom(spec, limits, index + 1, std::move(next));
@@ -183,17 +188,19 @@ std::vector<std::int64_t> dimCandidates(const ApiSpec& spec, const spec::Dim& di
   return out;
 }
 
-rc::Gen<std::int64_t> dimValues(std::vector<std::int64_t> candidates, spec::DimKind kind) {
-  const auto tileEdge = [&](std::int64_t v) {
+rc::Gen<std::int64_t> dimValues(std::vector<std::int64_t> candidates, spec::DimKind kind,
+                                const std::vector<std::int64_t>& siblings) {
+  const auto edge = [&](std::int64_t v) {
+    if (v == candidates.front() || v == candidates.back()) return true;
+    if (std::ranges::find(siblings, v) != siblings.end()) return true;  // e.g. Sq == Sk
+    if (kind == spec::DimKind::heads) return v % 4 == 0;  // GQA groups of 4 and 8 are typical
     return kind == spec::DimKind::seqlen && std::ranges::any_of(kTileEdges, [&](std::int64_t t) {
              const std::int64_t r = v % t;
              return v >= t - 1 && (r == 0 || r == 1 || r == t - 1);
            });
   };
   std::vector<std::int64_t> edges;
-  for (const std::int64_t v : candidates) {
-    if (v == candidates.front() || v == candidates.back() || tileEdge(v)) edges.push_back(v);
-  }
+  std::ranges::copy_if(candidates, std::back_inserter(edges), edge);
   return rc::gen::weightedOneOf<std::int64_t>(
       {{2, rc::gen::elementOf(candidates)}, {1, rc::gen::elementOf(edges)}});
 }

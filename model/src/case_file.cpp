@@ -106,11 +106,13 @@ Case caseFromJson(const std::string& text, const std::string& origin) {
   const auto& api = member(doc, "api", origin, "");
   if (!api.is_string()) fail(origin, "api", "expected an API name");
   c.api = api.get<std::string>();
-  for (const auto& [name, extent] : doc.value("dims", json::object()).items()) {
+  const json dims = doc.value("dims", json::object());
+  const json params = doc.value("params", json::object());
+  for (const auto& [name, extent] : dims.items()) {
     if (!extent.is_number_integer()) fail(origin, "dims." + name, "expected an integer");
     c.dims[name] = extent.get<std::int64_t>();
   }
-  for (const auto& [name, value] : doc.value("params", json::object()).items()) {
+  for (const auto& [name, value] : params.items()) {
     c.params[name] = paramFromJson(value, origin, "params." + name);
   }
   for (const auto& [name, t] : member(doc, "tensors", origin, "").items()) {

@@ -31,15 +31,15 @@ std::string indexText(const spec::ExpectedOutput& e, std::int64_t flat) {
 }
 
 // The spec's bound for one output: baseline_factor * max|baseline - exact| + ulp_factor *
-// eps(output dtype) * scale.
+// eps(input dtype) * scale.
 double boundFor(const spec::ToleranceRule& rule, const spec::ExpectedOutput& exact,
-                const spec::ExpectedOutput& baseline, double scale) {
+                const spec::ExpectedOutput& baseline, DType input, double scale) {
   double baseline_error = 0;
   for (std::size_t i = 0; i < exact.exact.values.size(); ++i) {
     const double e = exact.exact.values[i], b = baseline.exact.values[i];
     if (std::isfinite(e)) baseline_error = std::max(baseline_error, std::abs(b - e));
   }
-  return rule.baseline_factor * baseline_error + rule.ulp_factor * epsilon(exact.dtype) * scale;
+  return rule.baseline_factor * baseline_error + rule.ulp_factor * epsilon(input) * scale;
 }
 
 void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double bound,
@@ -101,7 +101,7 @@ AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c, const ada
     const double scale = expected.role == "out" ? maxAbs(problem.v.values)
                                                 : std::max(1.0, maxAbs(expected.exact.values));
     const double bound = boundFor(spec.tolerance.rule(expected.role, problem.dtype), expected,
-                                  baseline.at(name), scale);
+                                  baseline.at(name), problem.dtype, scale);
     judgeOutput(expected, actual->second, bound, report);
   }
   return report;

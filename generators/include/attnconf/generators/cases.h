@@ -19,7 +19,7 @@ namespace attnconf::gen {
 struct Limits {
   std::int64_t max_batch = 2;
   std::int64_t max_seqlen = 130;
-  std::int64_t max_heads = 6;
+  std::int64_t max_heads = 8;
   std::int64_t max_head_dim = 256;
 };
 
@@ -32,9 +32,11 @@ std::vector<std::int64_t> dimCandidates(const spec::ApiSpec& spec, const spec::D
                                         const std::map<std::string, std::int64_t>& chosen,
                                         std::int64_t cap);
 
-/// Extents of one dim biased to edges (1, tile multiples +-1, the cap); shrinks toward the
-/// smallest allowed value.
-rc::Gen<std::int64_t> dimValues(std::vector<std::int64_t> candidates, spec::DimKind kind);
+/// Extents of one dim biased to edges (the smallest and largest candidate, tile multiples +-1
+/// for lengths, multiples of 4 for heads, and the values `siblings` of the same kind already
+/// took, so Sq == Sk is common); shrinks toward the smallest candidate.
+rc::Gen<std::int64_t> dimValues(std::vector<std::int64_t> candidates, spec::DimKind kind,
+                                const std::vector<std::int64_t>& siblings = {});
 
 /// Recipes of valid calls: every spec rule holds. Shrinks toward small dims, the first allowed
 /// dtype, default parameters, no optional tensors and unit magnitudes.

@@ -138,7 +138,7 @@ struct Semantics {
 /// The bound on |actual - exact| for one output:
 ///   bound = baseline_factor * max|baseline - exact| + ulp_factor * eps(dtype) * scale,
 /// where baseline is the reference run in the input dtype (scores, probabilities and output
-/// rounded as standard attention in that dtype rounds them), eps is that of the output dtype,
+/// rounded as standard attention in that dtype rounds them), eps is that of the input dtype,
 /// and scale is max|V| for the output and max(1, max|lse|) for the LSE.
 struct ToleranceRule {
   double baseline_factor = 2.0;
