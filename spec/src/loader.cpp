@@ -329,6 +329,7 @@ class SpecParser {
       }
       if (const auto note = item.find("note")) rule.note = note->text();
       rule.check = parseCheck(item.at("check"));
+      rule.check_where = item.at("check").where();
       rule.where = item.where();
       spec_.rules.push_back(std::move(rule));
     }
@@ -408,7 +409,7 @@ class SpecParser {
         if (!multiple || multiple->dim != range->dim || !range->max) continue;
         const std::int64_t lo = std::max<std::int64_t>(range->min.value_or(1), 1);
         if ((*range->max / multiple->factor) * multiple->factor < lo) {
-          throw SpecError(rule.where, "rules",
+          throw SpecError(rule.check_where, "rules",
                           fmt::format("contradictory limits: no {} in [{}, {}] is a multiple of {} (rule {})",
                                       range->dim, lo, *range->max, multiple->factor, other.id));
         }
@@ -422,7 +423,7 @@ class SpecParser {
         if (!check || std::find(check->tensors.begin(), check->tensors.end(), input.name) == check->tensors.end()) continue;
         std::erase_if(allowed, [&](DType d) { return std::find(check->dtypes.begin(), check->dtypes.end(), d) == check->dtypes.end(); });
         if (allowed.empty()) {
-          throw SpecError(rule.where, "rules", fmt::format("contradictory limits: no dtype of input \"{}\" satisfies rule {}", input.name, rule.id));
+          throw SpecError(rule.check_where, "rules", fmt::format("contradictory limits: no dtype of input \"{}\" satisfies rule {}", input.name, rule.id));
         }
       }
     }

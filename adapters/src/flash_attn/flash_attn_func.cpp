@@ -69,7 +69,7 @@ std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
                              : "FlashAttention forward only supports head dimension at most 256");
   check(fault == PlantedFault::accept_any_head_dim || head_dim % 8 == 0,
         "query, key, value, and out_ must have a head_size that is a multiple of 8");
-  check(fault == PlantedFault::accept_gqa_mismatch || (heads_k > 0 && heads % heads_k == 0),
+  check(heads_k > 0 && (fault == PlantedFault::accept_gqa_mismatch || heads % heads_k == 0),
         "Number of heads in key/value must divide number of heads in query");
   check(k.shape == Shape{batch, seqlen_k, heads_k, head_dim},
         "k must have shape (batch_size, seqlen_k, num_heads_k, head_size)");
@@ -85,8 +85,8 @@ std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
   args.seqlen_q = seqlen_q;
   args.seqlen_k = seqlen_k;
   args.heads = heads;
-  // Under the accept_gqa_mismatch fault the kernel still needs a usable ratio.
-  args.heads_k = heads % std::max<std::int64_t>(heads_k, 1) == 0 ? heads_k : 1;
+  // Under the accept_gqa_mismatch fault every query head reads kv head 0.
+  args.heads_k = heads % heads_k == 0 ? heads_k : 1;
   args.head_dim = args.head_dim_v = head_dim;
   args.q = bshdView(q);
   args.k = bshdView(k);

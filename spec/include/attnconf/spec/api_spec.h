@@ -115,7 +115,8 @@ struct Rule {
   std::string error;   ///< regex the rejection message must match (ECMAScript, case-insensitive)
   std::string note;
   Check check;
-  Location where;
+  Location where;        ///< the rule's entry
+  Location check_where;  ///< its `check`, where contradictions are reported
 };
 
 /// How the vendor's names bind to the canonical problem.

@@ -1,0 +1,109 @@
+// One GoogleTest program per adapter: every property of every spec becomes a test named
+// `<api>.<Property>_<adapter>`, registered at run time from the spec files.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "attnconf/properties/registry.h"
+#include "attnconf/properties/report.h"
+#include "attnconf/spec/loader.h"
+
+#ifndef ATTNCONF_ADAPTER
+#error "ATTNCONF_ADAPTER must name the adapter under test"
+#endif
+
+namespace {
+
+using attnconf::props::PropertyCheck;
+using attnconf::props::RunConfig;
+using attnconf::props::Verdict;
+
+int envInt(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? std::atoi(value) : fallback;
+}
+
+// Sizes can be raised for a long run (or lowered for a quick one) without rebuilding.
+RunConfig configFromEnvironment() {
+  RunConfig config;
+  config.accuracy_cases = envInt("ATTNCONF_CASES", config.accuracy_cases);
+  config.error_cases = envInt("ATTNCONF_ERROR_CASES", config.error_cases);
+  config.limits.max_seqlen = envInt("ATTNCONF_MAX_SEQLEN", static_cast<int>(config.limits.max_seqlen));
+  if (const char* dir = std::getenv("ATTNCONF_FAILURE_DIR")) config.failure_dir = dir;
+  return config;
+}
+
+class PropertyTest : public testing::Test {
+ public:
+  PropertyTest(const PropertyCheck& check, attnconf::adapters::Adapter& adapter)
+      : check_(check), adapter_(adapter) {}
+
+  void TestBody() override {
+    const Verdict v = check_.run(adapter_, configFromEnvironment());
+    RecordProperty("seed", std::to_string(v.seed));
+    RecordProperty("cases", v.cases);
+    RecordProperty("max_err_ratio", std::to_string(v.max_ratio));
+    std::string tags;
+    for (const auto& [tag, count] : v.tags) tags += " " + tag + ":" + std::to_string(count);
+    std::cout << "cases " << v.cases << ", max err/bound " << v.max_ratio << ", seed " << v.seed
+              << "\ntags:" << tags << '\n';
+    if (v.status != Verdict::Status::pass) {
+      ADD_FAILURE_AT(check_.where.file.c_str(), check_.where.line)
+          << attnconf::props::statusName(v.status) << ": " << v.message << '\n'
+          << attnconf::props::reproduceLines(v, adapter_.name());
+    }
+  }
+
+ private:
+  const PropertyCheck& check_;
+  attnconf::adapters::Adapter& adapter_;
+};
+
+std::string optionValue(int argc, char** argv, const std::string& prefix) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
+  }
+  return {};
+}
+
+void writeCtestFile(const std::string& path, const std::string& exe,
+                    const std::vector<PropertyCheck>& checks, const std::string& adapter) {
+  std::ofstream out(path);
+  for (const auto& check : checks) {
+    const std::string id = check.testId(adapter);
+    out << "add_test([=[" << id << "]=] \"" << exe << "\" \"--gtest_filter=" << id << "\")\n"
+        << "set_tests_properties([=[" << id << "]=] PROPERTIES LABELS \"conformance;api=" << check.api
+        << ";property=" << check.name << ";kind=" << check.kind << ";adapter=" << adapter << "\")\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  testing::InitGoogleTest(&argc, argv);
+  static const auto specs = attnconf::spec::loadSpecFolder(attnconf::spec::specFolder());
+  static const auto adapter = attnconf::adapters::makeInTreeAdapter(ATTNCONF_ADAPTER);
+  static std::vector<PropertyCheck> checks;
+  for (const auto& spec : specs) {
+    if (!adapter->supports(spec.api)) continue;
+    for (auto& check : attnconf::props::propertiesOf(spec)) checks.push_back(std::move(check));
+  }
+  if (const auto path = optionValue(argc, argv, "--attnconf-ctest-file="); !path.empty()) {
+    writeCtestFile(path, optionValue(argc, argv, "--attnconf-exe="), checks, adapter->name());
+    return 0;
+  }
+  for (const auto& check : checks) {
+    const std::string name = check.name + "_" + adapter->name();
+    testing::RegisterTest(check.api.c_str(), name.c_str(), nullptr, check.summary.c_str(),
+                          check.where.file.c_str(), check.where.line,
+                          [&check]() -> testing::Test* { return new PropertyTest(check, *adapter); });
+  }
+  return RUN_ALL_TESTS();
+} catch (const std::exception& e) {
+  std::cerr << "attnconf: " << e.what() << '\n';
+  return 2;
+}

@@ -1,0 +1,92 @@
+// The generators produce what the spec allows, and break exactly the rule they are asked to.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "attnconf/generators/cases.h"
+#include "attnconf/spec/loader.h"
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::gen {
+namespace {
+
+const spec::ApiSpec& flashAttnFunc() {
+  static const spec::ApiSpec spec = spec::loadSpec(spec::specFolder() / "flash_attn_func.yaml");
+  return spec;
+}
+
+RC_GTEST_PROP(ValidCases, BreakNoRule, ()) {
+  const Case c = *validCases(flashAttnFunc());
+  RC_ASSERT(spec::brokenRules(flashAttnFunc(), c).empty());
+}
+
+RC_GTEST_PROP(ValidCases, ValuesAreRoundedToTheirDType, ()) {
+  const Case c = *validCases(flashAttnFunc());
+  for (const auto& [name, t] : c.tensors) {
+    for (const double v : t.values) RC_ASSERT(roundTo(t.dtype, v) == v);
+  }
+}
+
+RC_GTEST_PROP(ValidCases, StayWithinLimits, ()) {
+  const Limits limits{.max_batch = 2, .max_seqlen = 40, .max_heads = 4, .max_head_dim = 64};
+  const Case c = *validCases(flashAttnFunc(), limits);
+  RC_ASSERT(c.dims.at("seqlen_q") <= 40);
+  RC_ASSERT(c.dims.at("seqlen_k") <= 40);
+  RC_ASSERT(c.dims.at("nheads") <= 4);
+  RC_ASSERT(c.dims.at("headdim") <= 64);
+}
+
+class InvalidCases : public testing::TestWithParam<std::string> {};
+
+TEST_P(InvalidCases, BreakExactlyTheirRule) {
+  const spec::Rule& rule = *flashAttnFunc().rule(GetParam());
+  const bool ok = rc::check(rule.id, [&] {
+    const Case c = *invalidCases(flashAttnFunc(), rule);
+    RC_ASSERT(spec::brokenRules(flashAttnFunc(), c) == std::vector<std::string>{rule.id});
+    RC_ASSERT(c.broken_rule == rule.id);
+  });
+  EXPECT_TRUE(ok) << "rule " << rule.id << " cannot be broken alone, or a case broke another rule";
+}
+
+std::vector<std::string> ruleIds() {
+  std::vector<std::string> ids;
+  for (const auto& rule : flashAttnFunc().rules) ids.push_back(rule.id);
+  return ids;
+}
+
+INSTANTIATE_TEST_SUITE_P(FlashAttnFunc, InvalidCases, testing::ValuesIn(ruleIds()),
+                         [](const auto& param_info) { return param_info.param; });
+
+// The edges the generators are biased to must actually occur.
+TEST(ValidCases, ReachTheEdges) {
+  std::map<std::string, int> seen;
+  rc::check("collect tags", [&] {
+    const Case c = *validCases(flashAttnFunc());
+    for (const auto& tag : caseTags(flashAttnFunc(), c)) ++seen[tag];
+  });
+  for (const char* tag : {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "len1", "off_tile_len", "causal", "window", "softcap",
+                          "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}) {
+    EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
+  }
+}
+
+TEST(DimValues, OnlyCandidatesAndShrinkToTheSmallest) {
+  const std::vector<std::int64_t> candidates{3, 31, 32, 33, 40};
+  rc::check("values are candidates", [&] {
+    const auto v = *dimValues(candidates, spec::DimKind::seqlen);
+    RC_ASSERT(std::ranges::find(candidates, v) != candidates.end());
+  });
+}
+
+TEST(DimCandidates, HonourDivisibility) {
+  const auto& spec = flashAttnFunc();
+  const auto kv = dimCandidates(spec, *spec.dim("nheads_k"), {{"nheads", 6}}, 8);
+  EXPECT_EQ(kv, (std::vector<std::int64_t>{1, 2, 3, 6}));
+  const auto head_dims = dimCandidates(spec, *spec.dim("headdim"), {}, 40);
+  EXPECT_EQ(head_dims, (std::vector<std::int64_t>{8, 16, 24, 32, 40}));
+}
+
+}  // namespace
+}  // namespace attnconf::gen

@@ -1,0 +1,52 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "attnconf/model/mask.h"
+
+namespace attnconf {
+namespace {
+
+// Renders which keys each query sees: one row per query, '1' = visible.
+std::string pattern(const std::vector<MaskPrimitive>& masks, std::int64_t sq, std::int64_t sk) {
+  std::string out;
+  for (std::int64_t i = 0; i < sq; ++i) {
+    for (std::int64_t j = 0; j < sk; ++j) out += keeps(masks, i, j, sq, sk) ? '1' : '0';
+    out += '\n';
+  }
+  return out;
+}
+
+TEST(Mask, CausalBottomRightWithShortQuery) {
+  EXPECT_EQ(pattern({CausalMask{Alignment::bottom_right}}, 2, 5), "11110\n11111\n");
+}
+
+TEST(Mask, CausalBottomRightWithShortKeysMasksWholeRows) {
+  EXPECT_EQ(pattern({CausalMask{Alignment::bottom_right}}, 5, 2), "00\n00\n00\n10\n11\n");
+  EXPECT_TRUE(rowFullyMasked(std::vector<MaskPrimitive>{CausalMask{}}, 2, 5, 2));
+  EXPECT_FALSE(rowFullyMasked(std::vector<MaskPrimitive>{CausalMask{}}, 3, 5, 2));
+}
+
+TEST(Mask, CausalTopLeft) {
+  EXPECT_EQ(pattern({CausalMask{Alignment::top_left}}, 2, 5), "10000\n11000\n");
+}
+
+TEST(Mask, WindowIsInclusiveOnBothSides) {
+  EXPECT_EQ(pattern({WindowMask{1, 0, Alignment::bottom_right}}, 4, 4), "1000\n1100\n0110\n0011\n");
+  EXPECT_EQ(pattern({WindowMask{0, 1, Alignment::bottom_right}}, 3, 3), "110\n011\n001\n");
+  EXPECT_EQ(pattern({WindowMask{-1, -1, Alignment::bottom_right}}, 1, 3), "111\n");
+}
+
+TEST(Mask, PrimitivesIntersect) {
+  const std::vector<MaskPrimitive> masks{CausalMask{}, WindowMask{1, -1, Alignment::bottom_right}};
+  EXPECT_EQ(pattern(masks, 3, 3), "100\n110\n011\n");
+}
+
+TEST(Mask, Describe) {
+  EXPECT_EQ(describe(CausalMask{Alignment::top_left}), "causal(top_left)");
+  EXPECT_EQ(describe(WindowMask{3, 0, Alignment::bottom_right}), "window(3,0,bottom_right)");
+}
+
+}  // namespace
+}  // namespace attnconf

@@ -1,0 +1,100 @@
+// Planted faults: each bug in the table must make its property fail, while the faithful kernel
+// passes the same property with the same seeds. A property that no mutant kills is untested.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "attnconf/adapters/in_tree.h"
+#include "attnconf/properties/registry.h"
+#include "attnconf/spec/loader.h"
+
+namespace attnconf::props {
+namespace {
+
+using adapters::InTreeAdapter;
+using adapters::InTreeKernel;
+using adapters::PlantedFault;
+
+struct Mutant {
+  PlantedFault fault;
+  std::string property;  ///< the property that must catch it
+};
+
+const std::vector<Mutant>& mutants() {
+  static const std::vector<Mutant> table{
+      {PlantedFault::causal_top_left, "Accuracy"},
+      {PlantedFault::skip_rescale, "Accuracy"},
+      {PlantedFault::gqa_head_modulo, "Accuracy"},
+      {PlantedFault::lse_base2, "Accuracy"},
+      {PlantedFault::softcap_after_mask, "Accuracy"},
+      {PlantedFault::window_left_off_by_one, "Accuracy"},
+      {PlantedFault::fully_masked_row_nan, "Accuracy"},
+      {PlantedFault::alibi_wrong_sign, "Accuracy"},
+      {PlantedFault::default_scale_wrong, "Accuracy"},
+      {PlantedFault::accept_any_head_dim, "ErrorIfHeadDimNotMultipleOf8"},
+      {PlantedFault::accept_gqa_mismatch, "ErrorIfKvHeadsNotDivisor"},
+      {PlantedFault::wrong_error_message, "ErrorIfHeadDimTooLarge"},
+  };
+  return table;
+}
+
+const spec::ApiSpec& flashAttnFunc() {
+  static const spec::ApiSpec spec = spec::loadSpec(spec::specFolder() / "flash_attn_func.yaml");
+  return spec;
+}
+
+RunConfig config() {
+  RunConfig c;
+  c.accuracy_cases = 150;
+  c.error_cases = 20;
+  c.failure_dir = std::filesystem::temp_directory_path() / "attnconf-mutants";
+  return c;
+}
+
+Verdict runProperty(const std::string& name, adapters::Adapter& adapter) {
+  for (const auto& check : propertiesOf(flashAttnFunc())) {
+    if (check.name == name) return check.run(adapter, config());
+  }
+  throw std::logic_error("no property " + name);
+}
+
+void PrintTo(const Mutant& m, std::ostream* os) { *os << adapters::faultName(m.fault) << " -> " << m.property; }
+
+class Mutants : public testing::TestWithParam<Mutant> {};
+
+TEST_P(Mutants, AreCaughtByTheirProperty) {
+  const Mutant& m = GetParam();
+  InTreeAdapter mutant(InTreeKernel::tiled_flash, m.fault);
+  const Verdict v = runProperty(m.property, mutant);
+  EXPECT_EQ(v.status, Verdict::Status::fail) << m.property << " did not catch " << adapters::faultName(m.fault);
+  EXPECT_FALSE(v.reproduce.empty());
+  EXPECT_TRUE(std::filesystem::exists(v.case_file)) << "the shrunk case was not saved";
+  EXPECT_NE(v.message.find("[flash_attn_func §"), std::string::npos) << v.message;
+}
+
+TEST_P(Mutants, FaithfulKernelPassesTheSameProperty) {
+  InTreeAdapter faithful(InTreeKernel::tiled_flash);
+  const Verdict v = runProperty(GetParam().property, faithful);
+  EXPECT_EQ(v.status, Verdict::Status::pass) << v.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(CpuFlash, Mutants, testing::ValuesIn(mutants()),
+                         [](const auto& param_info) { return std::string(adapters::faultName(param_info.param.fault)); });
+
+TEST(Mutants, EveryPlantedFaultIsInTheTable) {
+  std::set<PlantedFault> tested;
+  for (const auto& m : mutants()) tested.insert(m.fault);
+  for (const auto fault : adapters::allPlantedFaults()) {
+    EXPECT_TRUE(tested.contains(fault)) << adapters::faultName(fault) << " has no mutant test";
+  }
+}
+
+TEST(Mutants, EveryPropertyKindKillsSomeMutant) {
+  std::set<std::string> kinds;
+  for (const auto& m : mutants()) kinds.insert(m.property.rfind("ErrorIf", 0) == 0 ? "error_contract" : "accuracy");
+  EXPECT_EQ(kinds, (std::set<std::string>{"accuracy", "error_contract"}));
+}
+
+}  // namespace
+}  // namespace attnconf::props

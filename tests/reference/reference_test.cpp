@@ -1,0 +1,141 @@
+// The reference against cases small enough to compute by hand.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "attnconf/reference/attention.h"
+
+namespace attnconf::reference {
+namespace {
+
+const double kInf = std::numeric_limits<double>::infinity();
+
+// One batch, one head, head_dim 1 unless values say otherwise; scale 1.
+Problem problem(std::int64_t sq, std::int64_t sk, std::vector<double> q, std::vector<double> k,
+                std::vector<double> v) {
+  Problem p;
+  p.dtype = DType::fp32;
+  p.seqlens_q = {sq};
+  p.seqlens_k = {sk};
+  p.head_dim = static_cast<std::int64_t>(q.size()) / sq;
+  p.head_dim_v = static_cast<std::int64_t>(v.size()) / sk;
+  p.q = Tensor{DType::fp32, {1, 1, sq, p.head_dim}, std::move(q)};
+  p.k = Tensor{DType::fp32, {1, 1, sk, p.head_dim}, std::move(k)};
+  p.v = Tensor{DType::fp32, {1, 1, sk, p.head_dim_v}, std::move(v)};
+  return p;
+}
+
+// All scores equal (q = 0): each row averages the values it sees.
+Problem uniformScores(std::int64_t sq, std::int64_t sk) {
+  std::vector<double> v;
+  for (std::int64_t j = 0; j < sk; ++j) v.push_back(static_cast<double>(j + 1));
+  return problem(sq, sk, std::vector<double>(sq, 0.0), std::vector<double>(sk, 1.0), v);
+}
+
+TEST(Reference, SoftmaxOfTwoKeys) {
+  // s = [0, ln 2] -> p = [1/3, 2/3]; out = 3/3 + 12/3 = 5; lse = ln 3.
+  const Result r = attention(problem(1, 2, {1.0}, {0.0, std::log(2.0)}, {3.0, 6.0}));
+  EXPECT_NEAR(r.out.values[0], 5.0, 1e-12);
+  EXPECT_NEAR(r.lse.values[0], std::log(3.0), 1e-12);
+}
+
+TEST(Reference, CausalBottomRightShortQuery) {
+  Problem p = uniformScores(2, 5);
+  p.masks = {CausalMask{Alignment::bottom_right}};
+  const Result r = attention(p);
+  EXPECT_NEAR(r.out.values[0], (1 + 2 + 3 + 4) / 4.0, 1e-12);  // row 0 sees keys 0..3
+  EXPECT_NEAR(r.out.values[1], 3.0, 1e-12);                    // row 1 sees keys 0..4
+  EXPECT_NEAR(r.lse.values[0], std::log(4.0), 1e-12);
+  EXPECT_NEAR(r.lse.values[1], std::log(5.0), 1e-12);
+}
+
+TEST(Reference, CausalBottomRightShortKeysGivesDeclaredFullyMaskedRows) {
+  Problem p = uniformScores(5, 2);
+  p.masks = {CausalMask{Alignment::bottom_right}};
+  const Result r = attention(p);
+  for (int i = 0; i < 3; ++i) {  // rows 0..2 see no key
+    EXPECT_EQ(r.out.values[i], 0.0) << i;
+    EXPECT_EQ(r.lse.values[i], kInf) << i;
+  }
+  EXPECT_NEAR(r.out.values[3], 1.0, 1e-12);
+  EXPECT_NEAR(r.out.values[4], 1.5, 1e-12);
+  p.fully_masked_rows = {std::nan(""), -kInf};  // another API's declaration
+  const Result other = attention(p);
+  EXPECT_TRUE(std::isnan(other.out.values[0]));
+  EXPECT_EQ(other.lse.values[0], -kInf);
+}
+
+TEST(Reference, CausalTopLeft) {
+  Problem p = uniformScores(2, 5);
+  p.masks = {CausalMask{Alignment::top_left}};
+  const Result r = attention(p);
+  EXPECT_NEAR(r.out.values[0], 1.0, 1e-12);
+  EXPECT_NEAR(r.out.values[1], 1.5, 1e-12);
+}
+
+TEST(Reference, WindowBottomRight) {
+  Problem p = uniformScores(4, 4);
+  p.masks = {WindowMask{1, 0, Alignment::bottom_right}};  // row i sees keys i-1, i
+  const Result r = attention(p);
+  EXPECT_NEAR(r.out.values[0], 1.0, 1e-12);
+  EXPECT_NEAR(r.out.values[1], 1.5, 1e-12);
+  EXPECT_NEAR(r.out.values[3], 3.5, 1e-12);
+  EXPECT_NEAR(r.lse.values[3], std::log(2.0), 1e-12);
+}
+
+TEST(Reference, SoftcapBeforeMask) {
+  Problem p = problem(1, 2, {1.0}, {10.0, 0.0}, {1.0, 0.0});
+  p.softcap = 5.0;
+  const double s0 = 5.0 * std::tanh(2.0);
+  const Result r = attention(p);
+  EXPECT_NEAR(r.out.values[0], std::exp(s0) / (std::exp(s0) + 1.0), 1e-12);
+  EXPECT_NEAR(r.lse.values[0], std::log(std::exp(s0) + 1.0), 1e-12);
+}
+
+TEST(Reference, AlibiBottomRight) {
+  // sq=1, sk=3: query 0 is aligned with key 2; bias = -|0 + 2 - j| = [-2, -1, 0].
+  Problem p = uniformScores(1, 3);
+  p.alibi_slopes = {1.0};
+  const Result r = attention(p);
+  const double z = std::exp(-2.0) + std::exp(-1.0) + 1.0;
+  EXPECT_NEAR(r.out.values[0], (1 * std::exp(-2.0) + 2 * std::exp(-1.0) + 3) / z, 1e-12);
+  EXPECT_NEAR(r.lse.values[0], std::log(z), 1e-12);
+}
+
+TEST(Reference, GqaHeadMapping) {
+  // 4 query heads, 2 kv heads: heads 0,1 read kv head 0 (v = 1), heads 2,3 read kv head 1 (v = 2).
+  Problem p = problem(1, 1, {0.0}, {0.0}, {1.0});
+  p.heads_q = 4;
+  p.heads_kv = 2;
+  p.q = Tensor::zeros(DType::fp32, {1, 4, 1, 1});
+  p.k = Tensor::zeros(DType::fp32, {1, 2, 1, 1});
+  p.v = Tensor{DType::fp32, {1, 2, 1, 1}, {1.0, 2.0}};
+  EXPECT_EQ(attention(p).out.values, (std::vector<double>{1, 1, 2, 2}));
+}
+
+TEST(Reference, PerBatchLengthsLeavePaddingAlone) {
+  Problem p = uniformScores(2, 2);
+  p.batch = 2;
+  p.seqlens_q = {2, 1};
+  p.seqlens_k = {2, 1};
+  p.q = Tensor::zeros(DType::fp32, {2, 1, 2, 1});
+  p.k = Tensor::zeros(DType::fp32, {2, 1, 2, 1});
+  p.v = Tensor{DType::fp32, {2, 1, 2, 1}, {1, 2, 5, 99}};  // 99 is padding
+  const Result r = attention(p);
+  EXPECT_EQ(r.out.values, (std::vector<double>{1.5, 1.5, 5, 0}));
+}
+
+TEST(Reference, InputDTypeBaselineRoundsLikeStandardAttention) {
+  Problem p = problem(1, 3, {1.0}, {0.1, 0.2, 0.3}, {0.1, 0.2, 0.3});
+  p.dtype = DType::fp16;
+  const Result exact = attention(p);
+  const Result rounded = attentionInInputDType(p);
+  EXPECT_EQ(rounded.out.values[0], roundTo(DType::fp16, rounded.out.values[0]));
+  EXPECT_EQ(rounded.lse.values[0], roundTo(DType::fp32, rounded.lse.values[0]));
+  EXPECT_NE(rounded.out.values[0], exact.out.values[0]);
+  EXPECT_NEAR(rounded.out.values[0], exact.out.values[0], 4 * epsilon(DType::fp16));
+}
+
+}  // namespace
+}  // namespace attnconf::reference

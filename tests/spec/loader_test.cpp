@@ -1,0 +1,134 @@
+// The loader on broken spec files: every mistake is reported as file:line:col: field: expected.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "attnconf/spec/loader.h"
+
+namespace attnconf::spec {
+namespace {
+
+std::string goodText() {
+  std::ifstream in(specFolder() / "flash_attn_func.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The spec text with the first `from` replaced by `to` (which must occur).
+std::string edited(const std::string& from, const std::string& to) {
+  std::string text = goodText();
+  const auto at = text.find(from);
+  if (at == std::string::npos) throw std::logic_error("test edit not found: " + from);
+  return text.replace(at, from.size(), to);
+}
+
+int lineOf(const std::string& text, const std::string& needle) {
+  const auto at = text.find(needle);
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+}
+
+struct Mistake {
+  std::string name;
+  std::string from, to;
+  std::string field;     ///< expected field in the message
+  std::string expected;  ///< expected text in the message
+  std::string at_line;   ///< the error's line is the one holding this text (after the edit)
+};
+
+void PrintTo(const Mistake& m, std::ostream* os) { *os << m.name; }
+
+class BrokenSpec : public testing::TestWithParam<Mistake> {};
+
+TEST_P(BrokenSpec, IsReportedWithFileLineAndField) {
+  const Mistake& m = GetParam();
+  const std::string text = edited(m.from, m.to);
+  try {
+    parseSpec(text, "broken.yaml");
+    FAIL() << "loaded a spec with mistake " << m.name;
+  } catch (const SpecError& e) {
+    EXPECT_EQ(e.field(), m.field) << e.what();
+    EXPECT_NE(std::string(e.what()).find(m.expected), std::string::npos) << e.what();
+    EXPECT_EQ(e.where().file, "broken.yaml");
+    if (!m.at_line.empty()) {
+      EXPECT_EQ(e.where().line, lineOf(text, m.at_line)) << e.what();
+    }
+    EXPECT_EQ(std::string(e.what()).rfind("broken.yaml:", 0), 0U) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Loader, BrokenSpec,
+    testing::Values(
+        Mistake{"BadYaml", "dims:\n  batch:    {kind: batch}", "dims:\n  batch:    {kind: [batch}", "(yaml)",
+                "expected valid YAML", ""},
+        Mistake{"UnknownTopLevelKey", "api: flash_attn_func", "api: flash_attn_func\ncolour: blue", "colour",
+                "unknown key `colour`", "colour: blue"},
+        Mistake{"UnknownRuleKey", "  - id: BatchEmpty\n    source: mha_fwd",
+                "  - id: BatchEmpty\n    sourse: mha_fwd\n    source: mha_fwd", "rules[2].sourse",
+                "unknown key `sourse`", "sourse: mha_fwd"},
+        Mistake{"WrongTypeForInteger", "check: {dim: headdim, max: 256}", "check: {dim: headdim, max: lots}",
+                "rules[6].check.max", "expected an integer, got \"lots\"", "max: lots"},
+        Mistake{"MissingSection", "tolerance:\n", "tolerancy:\n", "tolerancy", "unknown key `tolerancy`", "tolerancy:"},
+        Mistake{"UnknownDType", "one_of: [fp16, bf16]", "one_of: [fp16, fp17]", "rules[0].check.one_of[1]",
+                "unknown dtype \"fp17\"", "fp17"},
+        Mistake{"UnknownDimInShape", "q: {shape: [batch, seqlen_q, nheads, headdim]}",
+                "q: {shape: [batch, seqlen_q, num_heads, headdim]}", "inputs.q.shape[2]", "unknown dim \"num_heads\"",
+                "num_heads"},
+        Mistake{"ContradictoryRange", "check: {dim: batch, min: 1}", "check: {dim: batch, min: 5, max: 2}",
+                "rules[2].check", "contradictory limits: min 5 > max 2", "min: 5"},
+        Mistake{"RangeWithoutMultiple", "check: {dim: headdim, max: 256}", "check: {dim: headdim, max: 4}", "rules",
+                "no headdim in [1, 4] is a multiple of 8", "{dim: headdim, max: 4}"},
+        Mistake{"DuplicateRuleId", "  - id: SeqlenKEmpty", "  - id: SeqlenQEmpty", "rules[4].id",
+                "duplicate rule id \"SeqlenQEmpty\"", "  - id: SeqlenQEmpty\n    source: mha_fwd\n    note: as"},
+        Mistake{"RuleIdNotCamelCase", "  - id: BatchEmpty", "  - id: batch_empty", "rules[2].id",
+                "expected a CamelCase rule id", "batch_empty"},
+        Mistake{"UnknownSource", "  - id: BatchEmpty\n    source: mha_fwd", "  - id: BatchEmpty\n    source: blog",
+                "rules[2].source", "unknown source \"blog\"", "source: blog"},
+        Mistake{"BadErrorRegex", "error: batch size must be positive", "error: \"batch (size\"", "rules[2].error",
+                "expected a regular expression", "batch (size"},
+        Mistake{"UnknownAlignment", "causal: {param: causal, alignment: bottom_right}",
+                "causal: {param: causal, alignment: middle}", "semantics.causal.alignment",
+                "expected top_left or bottom_right", "alignment: middle"},
+        Mistake{"ParamOfWrongType", "window: {param: window_size", "window: {param: causal", "semantics.window.param",
+                "wrong type", "window: {param: causal"},
+        Mistake{"DefaultOfWrongType", "causal: {type: bool, default: false}", "causal: {type: bool, default: 0.5}",
+                "params.causal.default", "expected true or false", "default: 0.5"},
+        Mistake{"NoConditionInDimCheck", "check: {dim: batch, min: 1}", "check: {dim: batch}", "rules[2].check",
+                "expected exactly one condition", "check: {dim: batch}"},
+        Mistake{"ZeroTolerance", "out: {baseline_factor: 2, ulp_factor: 2}", "out: {baseline_factor: 0, ulp_factor: 0}",
+                "tolerance.out", "a bound of 0 accepts nothing", "baseline_factor: 0"}),
+    [](const testing::TestParamInfo<Mistake>& param_info) { return param_info.param.name; });
+
+TEST(Loader, EmptyDocumentIsReported) {
+  EXPECT_THROW(parseSpec("", "empty.yaml"), SpecError);
+  EXPECT_THROW(parseSpec("- a list\n", "list.yaml"), SpecError);
+}
+
+TEST(Loader, ApiMustMatchFileName) {
+  const auto path = std::filesystem::temp_directory_path() / "other_name.yaml";
+  std::ofstream(path) << goodText();
+  try {
+    loadSpec(path);
+    FAIL() << "accepted api flash_attn_func in other_name.yaml";
+  } catch (const SpecError& e) {
+    EXPECT_EQ(e.field(), "api");
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(Loader, MissingFileIsReported) { EXPECT_THROW(loadSpec("/nonexistent/x.yaml"), SpecError); }
+
+TEST(Loader, LoadsTheRealSpec) {
+  const ApiSpec s = loadSpec(specFolder() / "flash_attn_func.yaml");
+  EXPECT_EQ(s.api, "flash_attn_func");
+  EXPECT_EQ(s.rules.size(), 14U);
+  EXPECT_EQ(s.semantics.causal_alignment, Alignment::bottom_right);
+  EXPECT_EQ(s.input("alibi_slopes")->shapes.size(), 2U);
+  EXPECT_EQ(s.content_hash.size(), 16U);
+  for (const auto& rule : s.rules) EXPECT_GT(rule.where.line, 0) << rule.id;
+}
+
+}  // namespace
+}  // namespace attnconf::spec

@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include "attnconf/spec/binding.h"
+#include "attnconf/spec/loader.h"
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::spec {
+namespace {
+
+class Rules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "flash_attn_func.yaml");
+
+  Case call(std::int64_t heads, std::int64_t heads_k, std::int64_t head_dim, DType dtype = DType::fp16) {
+    Case c;
+    c.api = spec.api;
+    c.tensors["q"] = Tensor::zeros(dtype, {2, 3, heads, head_dim});
+    c.tensors["k"] = Tensor::zeros(dtype, {2, 5, heads_k, head_dim});
+    c.tensors["v"] = Tensor::zeros(dtype, {2, 5, heads_k, head_dim});
+    return c;
+  }
+};
+
+TEST_F(Rules, ValidCallBreaksNothing) { EXPECT_TRUE(brokenRules(spec, call(4, 2, 64)).empty()); }
+
+TEST_F(Rules, EachMistakeBreaksItsRule) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(brokenRules(spec, call(4, 3, 64)), V{"KvHeadsNotDivisor"});
+  EXPECT_EQ(brokenRules(spec, call(4, 2, 264)), V{"HeadDimTooLarge"});
+  EXPECT_EQ(brokenRules(spec, call(4, 2, 60)), V{"HeadDimNotMultipleOf8"});
+  EXPECT_EQ(brokenRules(spec, call(4, 2, 64, DType::fp32)), V{"QkvDtypeUnsupported"});
+  Case c = call(4, 2, 64);
+  c.tensors["v"].shape[3] = 32;
+  EXPECT_EQ(brokenRules(spec, c), V{"ValueShapeMismatch"});
+  c = call(4, 2, 64);
+  c.params["softcap"] = 1.0;
+  c.params["dropout_p"] = 0.1;
+  EXPECT_EQ(brokenRules(spec, c), V{"SoftcapWithDropout"});
+  c = call(4, 2, 64);
+  c.tensors["alibi_slopes"] = Tensor::zeros(DType::fp32, {3});
+  EXPECT_EQ(brokenRules(spec, c), V{"AlibiShapeInvalid"});
+}
+
+TEST_F(Rules, BindingReadsTheSemantics) {
+  Case c = call(4, 2, 64);
+  c.params["causal"] = true;
+  c.params["window_size"] = std::vector<std::int64_t>{3, -1};
+  c.tensors["alibi_slopes"] = Tensor{DType::fp32, {2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}};
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.seqlens_q, (std::vector<std::int64_t>{3, 3}));
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{5, 5}));
+  EXPECT_EQ(p.heads_kv, 2);
+  EXPECT_DOUBLE_EQ(p.scale, 0.125);
+  ASSERT_EQ(p.masks.size(), 2U);
+  EXPECT_EQ(p.masks[0], MaskPrimitive(CausalMask{Alignment::bottom_right}));
+  EXPECT_EQ(p.masks[1], MaskPrimitive(WindowMask{3, -1, Alignment::bottom_right}));
+  EXPECT_EQ(p.alibi_slopes[5], 6.0);
+  EXPECT_EQ(p.q.shape, (Shape{2, 4, 3, 64}));
+}
+
+TEST(Binding, PermuteAxesMovesValues) {
+  const Tensor t{DType::fp32, {2, 3}, {0, 1, 2, 3, 4, 5}};
+  const Tensor transposed = permuteAxes(t, {1, 0});
+  EXPECT_EQ(transposed.shape, (Shape{3, 2}));
+  EXPECT_EQ(transposed.values, (std::vector<double>{0, 3, 1, 4, 2, 5}));
+}
+
+}  // namespace
+}  // namespace attnconf::spec
