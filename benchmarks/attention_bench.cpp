@@ -36,7 +36,8 @@ Case call(std::int64_t seqlen, bool causal) {
 
 void setCounters(benchmark::State& state, std::int64_t seqlen) {
   const double flops = 4.0 * 8 * static_cast<double>(seqlen) * static_cast<double>(seqlen) * 128;
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void referenceExact(benchmark::State& state) {
@@ -52,8 +53,12 @@ void adapterRun(benchmark::State& state, const char* name) {
   setCounters(state, state.range(0));
 }
 
-void cpuFlash(benchmark::State& state) { adapterRun(state, "cpu_flash"); }
-void naive(benchmark::State& state) { adapterRun(state, "naive"); }
+void cpuFlash(benchmark::State& state) {
+  adapterRun(state, "cpu_flash");
+}
+void naive(benchmark::State& state) {
+  adapterRun(state, "naive");
+}
 
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"S", "causal"})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);

@@ -16,7 +16,8 @@ void addListCommand(CLI::App& app) {
     for (const auto& s : spec::loadSpecFolder(spec::specFolder(*spec_dir))) {
       fmt::print("{}  ({}; {})\n", s.api, s.version, s.file);
       for (const auto& check : props::propertiesOf(s)) {
-        fmt::print("  {:<34} {}  [{}:{}]\n", check.name, check.summary, check.where.file, check.where.line);
+        fmt::print("  {:<34} {}  [{}:{}]\n", check.name, check.summary, check.where.file,
+                   check.where.line);
       }
     }
     fmt::print("\nadapters:\n");

@@ -34,7 +34,8 @@ void printTensor(const std::string& name, const Tensor& t, bool all_values) {
     fmt::print("  {}\n", nlohmann::json(t.values).dump());
   } else {
     std::vector<std::string> head;
-    for (std::size_t i = 0; i < std::min<std::size_t>(8, t.values.size()); ++i) head.push_back(props::num(t.values[i]));
+    for (std::size_t i = 0; i < std::min<std::size_t>(8, t.values.size()); ++i)
+      head.push_back(props::num(t.values[i]));
     fmt::print("  first values: {}{}\n", fmt::join(head, ", "), t.values.size() > 8 ? ", ..." : "");
   }
 }
@@ -52,13 +53,15 @@ int replay(const ReplayOptions& options) {
   const spec::ApiSpec& s = findSpec(specs, c.api);
   const auto broken = spec::brokenRules(s, c);
   fmt::print("case: {}\n", describeCase(c));
-  fmt::print("rules broken: {}\n", broken.empty() ? "none (valid call)" : fmt::format("{}", fmt::join(broken, ", ")));
+  fmt::print("rules broken: {}\n",
+             broken.empty() ? "none (valid call)" : fmt::format("{}", fmt::join(broken, ", ")));
   if (options.adapter == "reference") {
     if (!broken.empty()) {
       fmt::print("the reference computes valid calls only\n");
       return 1;
     }
-    const auto expected = spec::expectedOutputs(s, c, reference::attention(spec::bindProblem(s, c)));
+    const auto expected =
+        spec::expectedOutputs(s, c, reference::attention(spec::bindProblem(s, c)));
     for (const auto& [name, e] : expected) printTensor(name + " (exact)", e.exact, options.values);
     return 0;
   }
@@ -80,8 +83,9 @@ int replay(const ReplayOptions& options) {
   for (const auto& p : report.problems) fmt::print("problem: {}\n", p);
   if (report.worst) {
     const auto& w = *report.worst;
-    fmt::print("accuracy: max err/bound {:.3f} at {}[{}] ({} vs exact {}, bound {})\n", report.max_ratio,
-               w.output, w.index, props::num(w.actual), props::num(w.expected), props::num(w.bound));
+    fmt::print("accuracy: max err/bound {:.3f} at {}[{}] ({} vs exact {}, bound {})\n",
+               report.max_ratio, w.output, w.index, props::num(w.actual), props::num(w.expected),
+               props::num(w.bound));
   }
   fmt::print("verdict: {}\n", report.passed() ? "pass" : "FAIL");
   return report.passed() ? 0 : 1;
@@ -91,13 +95,18 @@ int replay(const ReplayOptions& options) {
 
 void addReplayCommand(CLI::App& app) {
   auto options = std::make_shared<ReplayOptions>();
-  CLI::App* cmd = app.add_subcommand("replay", "Evaluate a saved case file on an adapter or the reference");
-  cmd->add_option("case", options->case_file, "Case file (JSON, see README)")->required()->check(CLI::ExistingFile);
+  CLI::App* cmd =
+      app.add_subcommand("replay", "Evaluate a saved case file on an adapter or the reference");
+  cmd->add_option("case", options->case_file, "Case file (JSON, see README)")
+      ->required()
+      ->check(CLI::ExistingFile);
   std::vector<std::string> choices = adapters::inTreeAdapterNames();
   choices.emplace_back("reference");
   cmd->add_option("--adapter", options->adapter, "Adapter name, or `reference`")
-      ->capture_default_str()->check(CLI::IsMember(choices));
-  cmd->add_option("--spec-dir", options->spec_dir, "Folder of spec YAML files (default: the built-in one)");
+      ->capture_default_str()
+      ->check(CLI::IsMember(choices));
+  cmd->add_option("--spec-dir", options->spec_dir,
+                  "Folder of spec YAML files (default: the built-in one)");
   cmd->add_flag("--values", options->values, "Print every output value (JSON list)");
   cmd->callback([options] {
     if (const int code = replay(*options); code != 0) throw CLI::RuntimeError(code);

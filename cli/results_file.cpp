@@ -19,7 +19,9 @@ ResultsFile::ResultsFile(std::filesystem::path path, const std::vector<spec::Api
               {"specs", json::array()},
               {"adapters", adapters}};
   for (const auto& s : specs) {
-    header["specs"].push_back({{"api", s.api}, {"file", s.file}, {"content_hash", s.content_hash},
+    header["specs"].push_back({{"api", s.api},
+                               {"file", s.file},
+                               {"content_hash", s.content_hash},
                                {"rules", s.rules.size()}});
   }
   header_json_ = header.dump();
@@ -36,11 +38,19 @@ void ResultsFile::write() const {
   doc["results"] = json::array();
   for (const auto& r : rows_) {
     const auto& v = r.verdict;
-    doc["results"].push_back({{"test_id", v.test_id}, {"api", r.api}, {"adapter", r.adapter},
-                              {"property", r.property}, {"kind", r.kind},
-                              {"status", props::statusName(v.status)}, {"cases", v.cases},
-                              {"seed", v.seed}, {"max_err_ratio", v.max_ratio}, {"seconds", v.seconds},
-                              {"tags", v.tags}, {"message", v.message}, {"reproduce", v.reproduce},
+    doc["results"].push_back({{"test_id", v.test_id},
+                              {"api", r.api},
+                              {"adapter", r.adapter},
+                              {"property", r.property},
+                              {"kind", r.kind},
+                              {"status", props::statusName(v.status)},
+                              {"cases", v.cases},
+                              {"seed", v.seed},
+                              {"max_err_ratio", v.max_ratio},
+                              {"seconds", v.seconds},
+                              {"tags", v.tags},
+                              {"message", v.message},
+                              {"reproduce", v.reproduce},
                               {"case_file", v.case_file}});
   }
   if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path());

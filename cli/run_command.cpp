@@ -23,12 +23,13 @@ struct RunOptions {
 
 int run(const RunOptions& options) {
   const auto specs = spec::loadSpecFolder(spec::specFolder(options.spec_dir));
-  const auto adapter_names = options.adapters.empty() ? adapters::inTreeAdapterNames() : options.adapters;
+  const auto adapter_names =
+      options.adapters.empty() ? adapters::inTreeAdapterNames() : options.adapters;
   props::RunConfig config = options.config;
   config.failure_dir = options.failure_dir;
   ResultsFile results(options.results, specs, adapter_names, config);
-  fmt::print("{:<18} {:<10} {:<34} {:<7} {:>5} {:>9} {:>7}\n", "API", "ADAPTER", "PROPERTY", "VERDICT",
-             "CASES", "ERR/BOUND", "TIME");
+  fmt::print("{:<18} {:<10} {:<34} {:<7} {:>5} {:>9} {:>7}\n", "API", "ADAPTER", "PROPERTY",
+             "VERDICT", "CASES", "ERR/BOUND", "TIME");
   int passed = 0, failed = 0;
   std::vector<std::string> failures;
   for (const auto& name : adapter_names) {
@@ -44,7 +45,8 @@ int run(const RunOptions& options) {
                    props::statusName(v.status), v.cases,
                    check.kind == "accuracy" ? fmt::format("{:.3f}", v.max_ratio) : "-", v.seconds);
         std::fflush(stdout);
-        if (!ok) failures.push_back(fmt::format("{}\n{}", v.message, props::reproduceLines(v, name)));
+        if (!ok)
+          failures.push_back(fmt::format("{}\n{}", v.message, props::reproduceLines(v, name)));
         results.add(ResultRow{s.api, name, check.name, check.kind, v});
       }
     }
@@ -58,20 +60,29 @@ int run(const RunOptions& options) {
 
 void addRunCommand(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
-  CLI::App* cmd = app.add_subcommand("run", "Check every spec against the adapters; print a verdict table");
-  cmd->add_option("--spec-dir", options->spec_dir, "Folder of spec YAML files (default: the built-in one)");
-  cmd->add_option("--adapter", options->adapters, "Adapter to check (repeatable; default: every in-tree adapter)")
+  CLI::App* cmd =
+      app.add_subcommand("run", "Check every spec against the adapters; print a verdict table");
+  cmd->add_option("--spec-dir", options->spec_dir,
+                  "Folder of spec YAML files (default: the built-in one)");
+  cmd->add_option("--adapter", options->adapters,
+                  "Adapter to check (repeatable; default: every in-tree adapter)")
       ->check(CLI::IsMember(adapters::inTreeAdapterNames()));
   cmd->add_option("--results", options->results, "Results JSON to write")->capture_default_str();
-  cmd->add_option("--failure-dir", options->failure_dir, "Where shrunk failing cases are saved")->capture_default_str();
+  cmd->add_option("--failure-dir", options->failure_dir, "Where shrunk failing cases are saved")
+      ->capture_default_str();
   cmd->add_option("--only", options->only, "Run only properties whose name contains this text");
   cmd->add_option("--cases", options->config.accuracy_cases, "Valid cases per accuracy property")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--error-cases", options->config.error_cases, "Invalid cases per error-contract rule")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--error-cases", options->config.error_cases,
+                  "Invalid cases per error-contract rule")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-seqlen", options->config.limits.max_seqlen, "Longest generated sequence")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", options->config.seed, "Mixed into every property's seed")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", options->config.seed, "Mixed into every property's seed")
+      ->capture_default_str();
   cmd->callback([options] {
     if (const int code = run(*options); code != 0) throw CLI::RuntimeError(code);
   });

@@ -18,13 +18,16 @@ std::string InTreeAdapter::name() const {
 
 std::string InTreeAdapter::description() const {
   return kernel_ == InTreeKernel::tiled_flash
-             ? fmt::format("FlashAttention-2 tiled CPU kernel ({}x{} tiles, online softmax, fp32 "
-                           "accumulation)",
-                           tiles_.block_q, tiles_.block_k)
+             ? fmt::format(
+                   "FlashAttention-2 tiled CPU kernel ({}x{} tiles, online softmax, fp32 "
+                   "accumulation)",
+                   tiles_.block_q, tiles_.block_k)
              : "standard attention in the input dtype, full score matrix (what a fallback runs)";
 }
 
-bool InTreeAdapter::supports(std::string_view api) const { return api == "flash_attn_func"; }
+bool InTreeAdapter::supports(std::string_view api) const {
+  return api == "flash_attn_func";
+}
 
 Outcome InTreeAdapter::run(const Case& c) {
   const std::string kernel_name =
@@ -49,12 +52,15 @@ Outcome InTreeAdapter::run(const Case& c) {
   return outcome;
 }
 
-std::vector<std::string> inTreeAdapterNames() { return {"cpu_flash", "naive"}; }
+std::vector<std::string> inTreeAdapterNames() {
+  return {"cpu_flash", "naive"};
+}
 
 std::unique_ptr<Adapter> makeInTreeAdapter(std::string_view name) {
   if (name == "cpu_flash") return std::make_unique<InTreeAdapter>(InTreeKernel::tiled_flash);
   if (name == "naive") return std::make_unique<InTreeAdapter>(InTreeKernel::standard);
-  throw std::invalid_argument(fmt::format("unknown adapter \"{}\"; expected one of: cpu_flash, naive", name));
+  throw std::invalid_argument(
+      fmt::format("unknown adapter \"{}\"; expected one of: cpu_flash, naive", name));
 }
 
 }  // namespace attnconf::adapters

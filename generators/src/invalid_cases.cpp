@@ -23,7 +23,8 @@ class Mutations {
     if (std::ranges::find(found_, c) == found_.end()) found_.push_back(std::move(c));
   }
 
-  void tryDim(const Recipe& base, const std::string& dim, std::initializer_list<std::int64_t> values) {
+  void tryDim(const Recipe& base, const std::string& dim,
+              std::initializer_list<std::int64_t> values) {
     for (const std::int64_t v : values) {
       if (v < 0) continue;
       Recipe r = base;
@@ -54,11 +55,14 @@ Recipe withTensors(const ApiSpec& spec, Recipe r, const std::vector<std::string>
 // A value that makes a parameter active (different from its default).
 ParamValue activeValue(const spec::ParamDecl& p) {
   switch (p.type) {
-    case spec::ParamType::boolean: return true;
-    case spec::ParamType::integer: return static_cast<std::int64_t>(p.generate_hi > 0 ? p.generate_hi : 1);
+    case spec::ParamType::boolean:
+      return true;
+    case spec::ParamType::integer:
+      return static_cast<std::int64_t>(p.generate_hi > 0 ? p.generate_hi : 1);
     case spec::ParamType::floating:
       return p.generate_hi > p.generate_lo ? (p.generate_lo + p.generate_hi) / 2 : 0.25;
-    case spec::ParamType::int_pair: return std::vector<std::int64_t>{1, 1};
+    case spec::ParamType::int_pair:
+      return std::vector<std::int64_t>{1, 1};
   }
   return true;
 }
@@ -78,7 +82,8 @@ void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base
   Shape longer = original.shape;
   longer.push_back(1);
   shapes.push_back(longer);
-  if (!original.shape.empty()) shapes.emplace_back(original.shape.begin(), original.shape.end() - 1);
+  if (!original.shape.empty())
+    shapes.emplace_back(original.shape.begin(), original.shape.end() - 1);
   for (const Shape& shape : shapes) {
     Case c = valid;
     Tensor& t = c.tensors.at(name);
@@ -90,7 +95,8 @@ void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base
 
 }  // namespace
 
-std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule, const Recipe& valid) {
+std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
+                                    const Recipe& valid) {
   Mutations m(spec, rule);
   std::visit(
       [&](const auto& check) {
@@ -115,7 +121,8 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
         } else if constexpr (std::is_same_v<T, spec::DTypeCheck>) {
           const Recipe base = withTensors(spec, valid, check.tensors);
           for (const DType d : allDTypes()) {
-            if (!isFloating(d) || std::ranges::find(check.dtypes, d) != check.dtypes.end()) continue;
+            if (!isFloating(d) || std::ranges::find(check.dtypes, d) != check.dtypes.end())
+              continue;
             Recipe r = base;
             for (const auto& t : check.tensors) r.dtypes[t] = d;
             m.tryRecipe(r);
@@ -145,10 +152,12 @@ rc::Gen<Case> invalidCases(const ApiSpec& spec, const spec::Rule& rule, const Li
   const auto maybe = rc::gen::mapcat(validRecipes(spec, limits), [&spec, &rule](const Recipe& r) {
     auto found = mutationsBreaking(spec, rule, r);
     if (found.empty()) return rc::gen::just(std::optional<Case>());
-    return rc::gen::map(rc::gen::elementOf(found), [](Case c) { return std::optional<Case>(std::move(c)); });
+    return rc::gen::map(rc::gen::elementOf(found),
+                        [](Case c) { return std::optional<Case>(std::move(c)); });
   });
-  return rc::gen::map(rc::gen::suchThat(maybe, [](const std::optional<Case>& c) { return c.has_value(); }),
-                      [](const std::optional<Case>& c) { return *c; });
+  return rc::gen::map(
+      rc::gen::suchThat(maybe, [](const std::optional<Case>& c) { return c.has_value(); }),
+      [](const std::optional<Case>& c) { return *c; });
 }
 
 }  // namespace attnconf::gen

@@ -10,10 +10,10 @@ void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_
                 double magnitude, Tensor& t) {
   const spec::TensorDecl* decl = spec.input(name);
   const bool scaled = name == spec.semantics.query || name == spec.semantics.key;
-  const double lo = decl && decl->uniform_hi > decl->uniform_lo ? decl->uniform_lo
-                                                               : (scaled ? -magnitude : -1.0);
-  const double hi = decl && decl->uniform_hi > decl->uniform_lo ? decl->uniform_hi
-                                                               : (scaled ? magnitude : 1.0);
+  const double lo =
+      decl && decl->uniform_hi > decl->uniform_lo ? decl->uniform_lo : (scaled ? -magnitude : -1.0);
+  const double hi =
+      decl && decl->uniform_hi > decl->uniform_lo ? decl->uniform_hi : (scaled ? magnitude : 1.0);
   std::mt19937_64 rng(seed ^ std::hash<std::string>{}(name));
   std::uniform_real_distribution<double> uniform(lo, hi);
   t.values.resize(static_cast<std::size_t>(numel(t.shape)));

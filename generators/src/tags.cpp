@@ -13,11 +13,14 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
   if (sq == 1 || sk == 1) tags.emplace_back("len1");
   const auto offTile = [](std::int64_t n) { return n > 16 && n % 16 != 0; };
   if (offTile(sq) || offTile(sk)) tags.emplace_back("off_tile_len");
-  for (const auto& mask : p.masks) tags.push_back(std::holds_alternative<CausalMask>(mask) ? "causal" : "window");
+  for (const auto& mask : p.masks)
+    tags.push_back(std::holds_alternative<CausalMask>(mask) ? "causal" : "window");
   if (p.softcap > 0) tags.emplace_back("softcap");
   if (!p.alibi_slopes.empty()) tags.emplace_back("alibi");
-  if (p.heads_kv == 1 && p.heads_q > 1) tags.emplace_back("mqa");
-  else if (p.heads_kv != p.heads_q) tags.emplace_back("gqa");
+  if (p.heads_kv == 1 && p.heads_q > 1)
+    tags.emplace_back("mqa");
+  else if (p.heads_kv != p.heads_q)
+    tags.emplace_back("gqa");
   for (std::int64_t i = 0; i < sq; ++i) {
     if (rowFullyMasked(p.masks, i, sq, sk)) {
       tags.emplace_back("fully_masked_rows");
@@ -33,6 +36,8 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
 
 namespace attnconf {
 
-void showValue(const Case& c, std::ostream& os) { os << describeCase(c); }
+void showValue(const Case& c, std::ostream& os) {
+  os << describeCase(c);
+}
 
 }  // namespace attnconf

@@ -14,10 +14,14 @@ using Dims = std::map<std::string, std::int64_t>;
 
 std::int64_t kindCap(spec::DimKind kind, const Limits& limits) {
   switch (kind) {
-    case spec::DimKind::batch: return limits.max_batch;
-    case spec::DimKind::seqlen: return limits.max_seqlen;
-    case spec::DimKind::heads: return limits.max_heads;
-    case spec::DimKind::head_dim: return limits.max_head_dim;
+    case spec::DimKind::batch:
+      return limits.max_batch;
+    case spec::DimKind::seqlen:
+      return limits.max_seqlen;
+    case spec::DimKind::heads:
+      return limits.max_heads;
+    case spec::DimKind::head_dim:
+      return limits.max_head_dim;
   }
   return 1;
 }
@@ -35,9 +39,11 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
     const bool relevant = std::visit(
         [&](const auto& check) {
           using T = std::decay_t<decltype(check)>;
-          if constexpr (std::is_same_v<T, spec::DividesCheck> || std::is_same_v<T, spec::EqualsCheck>) {
+          if constexpr (std::is_same_v<T, spec::DividesCheck> ||
+                        std::is_same_v<T, spec::EqualsCheck>) {
             return involves(check.dim, check.other);
-          } else if constexpr (std::is_same_v<T, spec::RangeCheck> || std::is_same_v<T, spec::MultipleOfCheck> ||
+          } else if constexpr (std::is_same_v<T, spec::RangeCheck> ||
+                               std::is_same_v<T, spec::MultipleOfCheck> ||
                                std::is_same_v<T, spec::OneOfCheck>) {
             return check.dim == dim;
           } else {
@@ -59,15 +65,17 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
     auto candidates = dimCandidates(spec, dim, chosen, grown);
     if (candidates.empty()) candidates = dimCandidates(spec, dim, chosen, cap);
     if (candidates.empty()) return rc::gen::just(chosen);  // rejected by validRecipes' filter
-    std::vector<std::int64_t> siblings;  // chosen dims of the same kind
+    std::vector<std::int64_t> siblings;                    // chosen dims of the same kind
     for (const auto& other : spec.dims) {
-      if (other.kind == dim.kind && chosen.contains(other.name)) siblings.push_back(chosen.at(other.name));
+      if (other.kind == dim.kind && chosen.contains(other.name))
+        siblings.push_back(chosen.at(other.name));
     }
-    return rc::gen::mapcat(dimValues(std::move(candidates), dim.kind, siblings), [=, &spec](std::int64_t v) {
-      Dims next = chosen;
-      next[dim.name] = v;
-      return dimsFrom(spec, limits, index + 1, std::move(next));
-    });
+    return rc::gen::mapcat(dimValues(std::move(candidates), dim.kind, siblings),
+                           [=, &spec](std::int64_t v) {
+                             Dims next = chosen;
+                             next[dim.name] = v;
+                             return dimsFrom(spec, limits, index + 1, std::move(next));
+                           });
   });
 }
 
@@ -77,7 +85,9 @@ std::vector<DType> allowedDTypes(const ApiSpec& spec, const spec::TensorDecl& de
   for (const auto& rule : spec.rules) {
     const auto* check = std::get_if<spec::DTypeCheck>(&rule.check);
     if (!check || std::ranges::find(check->tensors, decl.name) == check->tensors.end()) continue;
-    std::erase_if(options, [&](DType d) { return std::ranges::find(check->dtypes, d) == check->dtypes.end(); });
+    std::erase_if(options, [&](DType d) {
+      return std::ranges::find(check->dtypes, d) == check->dtypes.end();
+    });
   }
   return options;
 }
@@ -97,44 +107,53 @@ rc::Gen<std::map<std::string, DType>> dtypeChoices(const ApiSpec& spec) {
     leaders.push_back(decl.name);
     picks.push_back(rc::gen::elementOf(allowedDTypes(spec, decl)));
   }
-  return rc::gen::map(detail::sequence(std::move(picks)), [&spec, leaders, leader](const std::vector<DType>& chosen) {
-    std::map<std::string, DType> out;
-    for (std::size_t i = 0; i < leaders.size(); ++i) out[leaders[i]] = chosen[i];
-    for (const auto& decl : spec.inputs) {
-      if (leader.contains(decl.name)) out[decl.name] = out.at(leader.at(decl.name));
-    }
-    return out;
-  });
+  return rc::gen::map(detail::sequence(std::move(picks)),
+                      [&spec, leaders, leader](const std::vector<DType>& chosen) {
+                        std::map<std::string, DType> out;
+                        for (std::size_t i = 0; i < leaders.size(); ++i)
+                          out[leaders[i]] = chosen[i];
+                        for (const auto& decl : spec.inputs) {
+                          if (leader.contains(decl.name))
+                            out[decl.name] = out.at(leader.at(decl.name));
+                        }
+                        return out;
+                      });
 }
 
 using MaybeParam = std::optional<ParamValue>;
 
 // A parameter's value, or nothing to leave it at the vendor's default; shrinks to the default.
 rc::Gen<MaybeParam> paramChoice(const spec::ParamDecl& p, const Dims& dims) {
-  const auto some = [](auto gen) { return rc::gen::map(gen, [](auto v) { return MaybeParam(ParamValue(v)); }); };
+  const auto some = [](auto gen) {
+    return rc::gen::map(gen, [](auto v) { return MaybeParam(ParamValue(v)); });
+  };
   switch (p.type) {
     case spec::ParamType::boolean:
       return rc::gen::oneOf(rc::gen::just(MaybeParam()), some(rc::gen::arbitrary<bool>()));
     case spec::ParamType::integer:
-      return rc::gen::oneOf(rc::gen::just(MaybeParam()),
-                            some(rc::gen::inRange<std::int64_t>(static_cast<std::int64_t>(p.generate_lo),
-                                                                static_cast<std::int64_t>(p.generate_hi) + 1)));
+      return rc::gen::oneOf(
+          rc::gen::just(MaybeParam()),
+          some(rc::gen::inRange<std::int64_t>(static_cast<std::int64_t>(p.generate_lo),
+                                              static_cast<std::int64_t>(p.generate_hi) + 1)));
     case spec::ParamType::floating: {
       const double lo = p.generate_lo, hi = p.generate_hi;
       // Three significant steps per decade are plenty and keep counterexamples readable.
       return rc::gen::weightedOneOf<MaybeParam>(
           {{2, rc::gen::just(MaybeParam())},
-           {3, some(rc::gen::map(rc::gen::inRange(0, 1001), [=](int k) { return lo + (hi - lo) * k / 1000.0; }))}});
+           {3, some(rc::gen::map(rc::gen::inRange(0, 1001),
+                                 [=](int k) { return lo + (hi - lo) * k / 1000.0; }))}});
     }
     case spec::ParamType::int_pair: {
       const std::int64_t hi = p.generate_hi_dim.empty() ? static_cast<std::int64_t>(p.generate_hi)
-                                                         : dims.at(p.generate_hi_dim);
+                                                        : dims.at(p.generate_hi_dim);
       const auto side = rc::gen::weightedOneOf<std::int64_t>(
           {{1, rc::gen::just<std::int64_t>(-1)}, {2, rc::gen::inRange<std::int64_t>(0, hi + 1)}});
-      return rc::gen::oneOf(rc::gen::just(MaybeParam()),
-                            some(rc::gen::map(rc::gen::pair(side, side), [](std::pair<std::int64_t, std::int64_t> lr) {
-                              return std::vector<std::int64_t>{lr.first, lr.second};
-                            })));
+      return rc::gen::oneOf(
+          rc::gen::just(MaybeParam()),
+          some(
+              rc::gen::map(rc::gen::pair(side, side), [](std::pair<std::int64_t, std::int64_t> lr) {
+                return std::vector<std::int64_t>{lr.first, lr.second};
+              })));
     }
   }
   return rc::gen::just(MaybeParam());
@@ -148,13 +167,14 @@ rc::Gen<std::map<std::string, ParamValue>> paramChoices(const ApiSpec& spec, con
     names.push_back(p.name);
     picks.push_back(paramChoice(p, dims));
   }
-  return rc::gen::map(detail::sequence(std::move(picks)), [names](const std::vector<MaybeParam>& values) {
-    std::map<std::string, ParamValue> out;
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      if (values[i]) out[names[i]] = *values[i];
-    }
-    return out;
-  });
+  return rc::gen::map(detail::sequence(std::move(picks)),
+                      [names](const std::vector<MaybeParam>& values) {
+                        std::map<std::string, ParamValue> out;
+                        for (std::size_t i = 0; i < names.size(); ++i) {
+                          if (values[i]) out[names[i]] = *values[i];
+                        }
+                        return out;
+                      });
 }
 
 // Which inputs are passed and with which of their declared shapes; optional ones shrink to
@@ -165,8 +185,10 @@ rc::Gen<std::map<std::string, std::size_t>> shapeChoices(const ApiSpec& spec) {
   for (const auto& decl : spec.inputs) {
     names.push_back(decl.name);
     const int alternatives = static_cast<int>(decl.shapes.size());
-    picks.push_back(decl.optional ? rc::gen::weightedOneOf<int>({{2, rc::gen::just(-1)}, {1, rc::gen::inRange(0, alternatives)}})
-                                  : rc::gen::inRange(0, alternatives));
+    picks.push_back(decl.optional
+                        ? rc::gen::weightedOneOf<int>(
+                              {{2, rc::gen::just(-1)}, {1, rc::gen::inRange(0, alternatives)}})
+                        : rc::gen::inRange(0, alternatives));
   }
   return rc::gen::map(detail::sequence(std::move(picks)), [names](const std::vector<int>& chosen) {
     std::map<std::string, std::size_t> out;
@@ -179,8 +201,8 @@ rc::Gen<std::map<std::string, std::size_t>> shapeChoices(const ApiSpec& spec) {
 
 }  // namespace
 
-std::vector<std::int64_t> dimCandidates(const ApiSpec& spec, const spec::Dim& dim, const Dims& chosen,
-                                        std::int64_t cap) {
+std::vector<std::int64_t> dimCandidates(const ApiSpec& spec, const spec::Dim& dim,
+                                        const Dims& chosen, std::int64_t cap) {
   std::vector<std::int64_t> out;
   for (std::int64_t v = 1; v <= cap; ++v) {
     if (allowed(spec, dim.name, v, chosen)) out.push_back(v);
@@ -210,19 +232,22 @@ rc::Gen<Recipe> validRecipes(const ApiSpec& spec, const Limits& limits) {
     return rc::gen::apply(
         [dims](std::map<std::string, DType> dtypes, std::map<std::string, std::size_t> shapes,
                std::map<std::string, ParamValue> params, std::uint64_t seed, double magnitude) {
-          return Recipe{dims, std::move(dtypes), std::move(shapes), std::move(params), seed, magnitude};
+          return Recipe{dims, std::move(dtypes), std::move(shapes), std::move(params),
+                        seed, magnitude};
         },
         dtypeChoices(spec), shapeChoices(spec), paramChoices(spec, dims),
         rc::gen::noShrink(rc::gen::arbitrary<std::uint64_t>()),
         rc::gen::weightedOneOf<double>({{4, rc::gen::just(1.0)}, {1, rc::gen::just(8.0)}}));
   });
   return rc::gen::suchThat(recipes, [&spec](const Recipe& r) {
-    return r.dims.size() == spec.dims.size() && spec::brokenRules(spec, materialize(spec, r)).empty();
+    return r.dims.size() == spec.dims.size() &&
+           spec::brokenRules(spec, materialize(spec, r)).empty();
   });
 }
 
 rc::Gen<Case> validCases(const ApiSpec& spec, const Limits& limits) {
-  return rc::gen::map(validRecipes(spec, limits), [&spec](const Recipe& r) { return materialize(spec, r); });
+  return rc::gen::map(validRecipes(spec, limits),
+                      [&spec](const Recipe& r) { return materialize(spec, r); });
 }
 
 }  // namespace attnconf::gen

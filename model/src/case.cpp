@@ -36,7 +36,8 @@ std::string describeCase(const Case& c) {
   for (const auto& [name, t] : c.tensors) {
     line += fmt::format(" {}:{}[{}]", name, dtypeName(t.dtype), fmt::join(t.shape, ","));
   }
-  for (const auto& [name, value] : c.params) line += fmt::format(" {}={}", name, formatParam(value));
+  for (const auto& [name, value] : c.params)
+    line += fmt::format(" {}={}", name, formatParam(value));
   if (!c.broken_rule.empty()) line += " breaks=" + c.broken_rule;
   return line;
 }

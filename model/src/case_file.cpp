@@ -36,9 +36,8 @@ ParamValue paramFromJson(const json& j, const std::string& origin, const std::st
   if (j.is_boolean()) return j.get<bool>();
   if (j.is_number_integer()) return j.get<std::int64_t>();
   if (j.is_number_float()) return j.get<double>();
-  if (j.is_array() && std::all_of(j.begin(), j.end(), [](const json& e) {
-        return e.is_number_integer();
-      })) {
+  if (j.is_array() &&
+      std::all_of(j.begin(), j.end(), [](const json& e) { return e.is_number_integer(); })) {
     return j.get<std::vector<std::int64_t>>();
   }
   fail(origin, field, "expected a bool, a number or a list of integers");
@@ -46,8 +45,8 @@ ParamValue paramFromJson(const json& j, const std::string& origin, const std::st
 
 Tensor tensorFromJson(const json& j, const std::string& origin, const std::string& field) {
   const auto& dtype_name = member(j, "dtype", origin, field);
-  const auto dtype = dtype_name.is_string() ? parseDType(dtype_name.get<std::string>())
-                                            : std::nullopt;
+  const auto dtype =
+      dtype_name.is_string() ? parseDType(dtype_name.get<std::string>()) : std::nullopt;
   if (!dtype) fail(origin, field + ".dtype", "expected a dtype name such as fp16");
   const auto& shape = member(j, "shape", origin, field);
   const auto& values = member(j, "values", origin, field);
@@ -82,9 +81,12 @@ std::string caseToJson(const Case& c) {
   for (const auto& [name, value] : c.params) params[name] = paramToJson(value);
   json tensors = json::object();
   for (const auto& [name, t] : c.tensors) tensors[name] = tensorToJson(t);
-  const json doc{{"format", "attnconf-case"}, {"version", kCaseFileVersion},
-                 {"api", c.api},              {"dims", c.dims},
-                 {"params", params},          {"tensors", tensors},
+  const json doc{{"format", "attnconf-case"},
+                 {"version", kCaseFileVersion},
+                 {"api", c.api},
+                 {"dims", c.dims},
+                 {"params", params},
+                 {"tensors", tensors},
                  {"broken_rule", c.broken_rule}};
   return doc.dump(1);
 }

@@ -14,9 +14,9 @@ struct DTypeInfo {
 };
 
 constexpr std::array kDTypes = {
-    DTypeInfo{DType::fp64, "fp64"},   DTypeInfo{DType::fp32, "fp32"},
-    DTypeInfo{DType::fp16, "fp16"},   DTypeInfo{DType::bf16, "bf16"},
-    DTypeInfo{DType::int64, "int64"}, DTypeInfo{DType::int32, "int32"},
+    DTypeInfo{DType::fp64, "fp64"},    DTypeInfo{DType::fp32, "fp32"},
+    DTypeInfo{DType::fp16, "fp16"},    DTypeInfo{DType::bf16, "bf16"},
+    DTypeInfo{DType::int64, "int64"},  DTypeInfo{DType::int32, "int32"},
     DTypeInfo{DType::boolean, "bool"},
 };
 
@@ -60,36 +60,54 @@ bool isFloating(DType dtype) {
 
 double epsilon(DType dtype) {
   switch (dtype) {
-    case DType::fp64: return std::numeric_limits<double>::epsilon();
-    case DType::fp32: return std::numeric_limits<float>::epsilon();
-    case DType::fp16: return 0x1p-10;
-    case DType::bf16: return 0x1p-7;
-    default: return 0.0;
+    case DType::fp64:
+      return std::numeric_limits<double>::epsilon();
+    case DType::fp32:
+      return std::numeric_limits<float>::epsilon();
+    case DType::fp16:
+      return 0x1p-10;
+    case DType::bf16:
+      return 0x1p-7;
+    default:
+      return 0.0;
   }
 }
 
 double maxFinite(DType dtype) {
   switch (dtype) {
-    case DType::fp64: return std::numeric_limits<double>::max();
-    case DType::fp32: return std::numeric_limits<float>::max();
-    case DType::fp16: return 65504.0;
-    case DType::bf16: return 0x1.FEp127;
-    case DType::int64: return 9.2233720368547758e18;
-    case DType::int32: return 2147483647.0;
-    case DType::boolean: return 1.0;
+    case DType::fp64:
+      return std::numeric_limits<double>::max();
+    case DType::fp32:
+      return std::numeric_limits<float>::max();
+    case DType::fp16:
+      return 65504.0;
+    case DType::bf16:
+      return 0x1.FEp127;
+    case DType::int64:
+      return 9.2233720368547758e18;
+    case DType::int32:
+      return 2147483647.0;
+    case DType::boolean:
+      return 1.0;
   }
   return 0.0;
 }
 
 double roundTo(DType dtype, double value) {
   switch (dtype) {
-    case DType::fp64: return value;
-    case DType::fp32: return static_cast<double>(static_cast<float>(value));
-    case DType::fp16: return viaEigen<Eigen::half>(value);
-    case DType::bf16: return viaEigen<Eigen::bfloat16>(value);
+    case DType::fp64:
+      return value;
+    case DType::fp32:
+      return static_cast<double>(static_cast<float>(value));
+    case DType::fp16:
+      return viaEigen<Eigen::half>(value);
+    case DType::bf16:
+      return viaEigen<Eigen::bfloat16>(value);
     case DType::int64:
-    case DType::int32: return std::nearbyint(value);
-    case DType::boolean: return value != 0.0 ? 1.0 : 0.0;
+    case DType::int32:
+      return std::nearbyint(value);
+    case DType::boolean:
+      return value != 0.0 ? 1.0 : 0.0;
   }
   return value;
 }

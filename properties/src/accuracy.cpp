@@ -46,7 +46,8 @@ void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double
                  AccuracyReport& report) {
   if (actual.shape != exact.exact.shape) {
     report.problems.push_back(fmt::format("{}.shape=[{}], but should be [{}]", exact.name,
-                                          fmt::join(actual.shape, ","), fmt::join(exact.exact.shape, ",")));
+                                          fmt::join(actual.shape, ","),
+                                          fmt::join(exact.exact.shape, ",")));
     return;
   }
   if (actual.dtype != exact.dtype) {
@@ -74,15 +75,20 @@ void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double
   const double ratio = worst_error / bound;
   if (ratio >= report.max_ratio) {
     report.max_ratio = ratio;
-    report.worst = WorstElement{exact.name, indexText(exact, worst_at), actual.values[worst_at],
-                                exact.exact.values[worst_at], bound, ratio};
+    report.worst = WorstElement{exact.name,
+                                indexText(exact, worst_at),
+                                actual.values[worst_at],
+                                exact.exact.values[worst_at],
+                                bound,
+                                ratio};
     report.bias = actual.size() > 0 ? signed_sum / static_cast<double>(actual.size()) / bound : 0;
   }
 }
 
 }  // namespace
 
-AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c, const adapters::Outcome& outcome) {
+AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c,
+                             const adapters::Outcome& outcome) {
   AccuracyReport report;
   if (outcome.rejected()) {
     report.problems.push_back(fmt::format("the call was rejected (\"{}\"), but should succeed",
@@ -107,7 +113,8 @@ AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c, const ada
   return report;
 }
 
-Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter, const RunConfig& config) {
+Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter,
+                      const RunConfig& config) {
   const std::string test_id = fmt::format("{}.Accuracy_{}", spec.api, adapter.name());
   return runCases(
       test_id, gen::validCases(spec, config.limits), config.accuracy_cases, config,
@@ -121,8 +128,9 @@ Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter, con
           what = fmt::format("{}", fmt::join(report.problems, "; "));
         } else {
           const WorstElement& w = *report.worst;
-          what = fmt::format("{}[{}]={}, but should be {} ± {} (err/bound {:.2f}, bias {:+.2f})", w.output,
-                             w.index, num(w.actual), num(w.expected), num(w.bound), w.ratio, report.bias);
+          what = fmt::format("{}[{}]={}, but should be {} ± {} (err/bound {:.2f}, bias {:+.2f})",
+                             w.output, w.index, num(w.actual), num(w.expected), num(w.bound),
+                             w.ratio, report.bias);
         }
         return Judgement{failureMessage(spec.api, "tolerance", what, c), report.max_ratio};
       });

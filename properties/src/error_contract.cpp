@@ -10,14 +10,16 @@
 
 namespace attnconf::props {
 
-std::optional<std::string> judgeRejection(const spec::Rule& rule, const adapters::Outcome& outcome) {
+std::optional<std::string> judgeRejection(const spec::Rule& rule,
+                                          const adapters::Outcome& outcome) {
   if (!outcome.rejected()) {
     return fmt::format("outcome=success with {} output(s), but should be an error matching /{}/",
                        outcome.outputs().size(), rule.error);
   }
   const std::regex pattern(rule.error, std::regex::ECMAScript | std::regex::icase);
   if (!std::regex_search(outcome.rejection().message, pattern)) {
-    return fmt::format("error=\"{}\", but should match /{}/", outcome.rejection().message, rule.error);
+    return fmt::format("error=\"{}\", but should match /{}/", outcome.rejection().message,
+                       rule.error);
   }
   return std::nullopt;
 }
@@ -31,7 +33,8 @@ Verdict checkErrorIf(const spec::ApiSpec& spec, const spec::Rule& rule, adapters
       [&](const Case& c) {
         const auto problem = judgeRejection(rule, adapter.run(c));
         if (!problem) return Judgement{};
-        const std::string clause = fmt::format("rules.{} ({})", rule.id, spec::describeCheck(rule.check));
+        const std::string clause =
+            fmt::format("rules.{} ({})", rule.id, spec::describeCheck(rule.check));
         return Judgement{failureMessage(spec.api, clause, *problem, c)};
       });
 }

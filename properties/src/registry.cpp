@@ -20,10 +20,12 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
       spec.tolerance.where,
       [&spec](adapters::Adapter& a, const RunConfig& cfg) { return checkAccuracy(spec, a, cfg); }});
   for (const auto& rule : spec.rules) {
-    checks.push_back(PropertyCheck{
-        spec.api, "ErrorIf" + rule.id, "error_contract",
-        fmt::format("rejects calls breaking {}", spec::describeCheck(rule.check)), rule.where,
-        [&spec, &rule](adapters::Adapter& a, const RunConfig& cfg) { return checkErrorIf(spec, rule, a, cfg); }});
+    checks.push_back(
+        PropertyCheck{spec.api, "ErrorIf" + rule.id, "error_contract",
+                      fmt::format("rejects calls breaking {}", spec::describeCheck(rule.check)),
+                      rule.where, [&spec, &rule](adapters::Adapter& a, const RunConfig& cfg) {
+                        return checkErrorIf(spec, rule, a, cfg);
+                      }});
   }
   return checks;
 }

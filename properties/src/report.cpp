@@ -4,7 +4,9 @@
 
 namespace attnconf::props {
 
-std::string num(double x) { return fmt::format("{:.4g}", x); }
+std::string num(double x) {
+  return fmt::format("{:.4g}", x);
+}
 
 std::string failureMessage(const std::string& api, const std::string& clause,
                            const std::string& what, const Case& c) {

@@ -51,15 +51,19 @@ class SilentListener final : public rc::detail::TestListener {
 
 std::string_view statusName(Verdict::Status status) {
   switch (status) {
-    case Verdict::Status::pass: return "pass";
-    case Verdict::Status::fail: return "FAIL";
-    case Verdict::Status::gave_up: return "GAVE UP";
+    case Verdict::Status::pass:
+      return "pass";
+    case Verdict::Status::fail:
+      return "FAIL";
+    case Verdict::Status::gave_up:
+      return "GAVE UP";
   }
   return "?";
 }
 
 Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int count,
-                 const RunConfig& config, const std::function<std::vector<std::string>(const Case&)>& tags,
+                 const RunConfig& config,
+                 const std::function<std::vector<std::string>(const Case&)>& tags,
                  const std::function<Judgement(const Case&)>& judge) {
   const auto start = std::chrono::steady_clock::now();
   Verdict verdict;

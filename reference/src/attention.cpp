@@ -44,7 +44,8 @@ Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rounding& 
     const double slope = p.alibi_slopes[b * p.heads_q + h];
     const std::int64_t offset = diagonalOffset(p.alibi_alignment, sq, sk);
     for (std::int64_t i = 0; i < sq; ++i) {
-      for (std::int64_t j = 0; j < sk; ++j) s(i, j) -= slope * std::abs(static_cast<double>(i + offset - j));
+      for (std::int64_t j = 0; j < sk; ++j)
+        s(i, j) -= slope * std::abs(static_cast<double>(i + offset - j));
     }
     rounding.apply(s);
   }
@@ -108,7 +109,9 @@ Result run(const Problem& p, const Rounding& rounding) {
 
 }  // namespace
 
-Result attention(const Problem& problem) { return run(problem, Rounding{}); }
+Result attention(const Problem& problem) {
+  return run(problem, Rounding{});
+}
 
 Result attentionInInputDType(const Problem& problem) {
   return run(problem, Rounding{problem.dtype});

@@ -21,12 +21,18 @@ ToleranceRule Tolerance::rule(const std::string& role, DType dtype) const {
   return per_output.at(role);
 }
 
-const Dim* ApiSpec::dim(const std::string& name) const { return findByName(dims, name); }
-const TensorDecl* ApiSpec::input(const std::string& name) const { return findByName(inputs, name); }
+const Dim* ApiSpec::dim(const std::string& name) const {
+  return findByName(dims, name);
+}
+const TensorDecl* ApiSpec::input(const std::string& name) const {
+  return findByName(inputs, name);
+}
 const TensorDecl* ApiSpec::output(const std::string& name) const {
   return findByName(outputs, name);
 }
-const ParamDecl* ApiSpec::param(const std::string& name) const { return findByName(params, name); }
+const ParamDecl* ApiSpec::param(const std::string& name) const {
+  return findByName(params, name);
+}
 
 const Rule* ApiSpec::rule(const std::string& id) const {
   const auto it =
@@ -36,10 +42,14 @@ const Rule* ApiSpec::rule(const std::string& id) const {
 
 std::string_view dimKindName(DimKind kind) {
   switch (kind) {
-    case DimKind::batch: return "batch";
-    case DimKind::seqlen: return "seqlen";
-    case DimKind::heads: return "heads";
-    case DimKind::head_dim: return "head_dim";
+    case DimKind::batch:
+      return "batch";
+    case DimKind::seqlen:
+      return "seqlen";
+    case DimKind::heads:
+      return "heads";
+    case DimKind::head_dim:
+      return "head_dim";
   }
   return "unknown";
 }

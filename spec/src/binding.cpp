@@ -88,7 +88,8 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   if (!s.window_param.empty()) {
     if (const auto window = c.param(s.window_param)) {
       const auto& lr = std::get<std::vector<std::int64_t>>(*window);
-      if (lr[0] >= 0 || lr[1] >= 0) p.masks.emplace_back(WindowMask{lr[0], lr[1], s.window_alignment});
+      if (lr[0] >= 0 || lr[1] >= 0)
+        p.masks.emplace_back(WindowMask{lr[0], lr[1], s.window_alignment});
     }
   }
   if (const Tensor* slopes = s.alibi_tensor.empty() ? nullptr : c.tensor(s.alibi_tensor)) {
@@ -120,7 +121,8 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
     Tensor exact = is_out ? toVendor(s, result.out, vendor, kOutAxes)
                           : toVendor(s, result.lse, vendor, kLseAxes);
     exact.dtype = dtype;
-    expected[decl.name] = ExpectedOutput{decl.name, is_out ? "out" : "lse", dtype, std::move(exact), vendor};
+    expected[decl.name] =
+        ExpectedOutput{decl.name, is_out ? "out" : "lse", dtype, std::move(exact), vendor};
   }
   return expected;
 }

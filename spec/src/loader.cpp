@@ -40,7 +40,9 @@ bool isIdentifier(const std::string& s) {
 
 DType parseDTypeField(const Field& f) {
   const auto dtype = parseDType(f.text());
-  if (!dtype) f.fail(fmt::format("unknown dtype \"{}\"; expected fp64, fp32, fp16, bf16, int64, int32 or bool", f.text()));
+  if (!dtype)
+    f.fail(fmt::format(
+        "unknown dtype \"{}\"; expected fp64, fp32, fp16, bf16, int64, int32 or bool", f.text()));
   return *dtype;
 }
 
@@ -81,7 +83,8 @@ class SpecParser {
     for (const auto& item : f.items()) {
       item.allowOnly({"id", "cite"});
       Source source{item.at("id").text(), item.at("cite").text()};
-      if (findSource(source.id)) item.at("id").fail(fmt::format("duplicate source id \"{}\"", source.id));
+      if (findSource(source.id))
+        item.at("id").fail(fmt::format("duplicate source id \"{}\"", source.id));
       spec_.sources.push_back(std::move(source));
     }
     if (spec_.sources.empty()) f.fail("expected at least one source document");
@@ -106,11 +109,16 @@ class SpecParser {
       const Field kind = body.at("kind");
       const std::string k = kind.text();
       Dim dim{name, DimKind::batch};
-      if (k == "batch") dim.kind = DimKind::batch;
-      else if (k == "seqlen") dim.kind = DimKind::seqlen;
-      else if (k == "heads") dim.kind = DimKind::heads;
-      else if (k == "head_dim") dim.kind = DimKind::head_dim;
-      else kind.fail(fmt::format("expected batch, seqlen, heads or head_dim, got \"{}\"", k));
+      if (k == "batch")
+        dim.kind = DimKind::batch;
+      else if (k == "seqlen")
+        dim.kind = DimKind::seqlen;
+      else if (k == "heads")
+        dim.kind = DimKind::heads;
+      else if (k == "head_dim")
+        dim.kind = DimKind::head_dim;
+      else
+        kind.fail(fmt::format("expected batch, seqlen, heads or head_dim, got \"{}\"", k));
       spec_.dims.push_back(dim);
     }
     if (spec_.dims.empty()) f.fail("expected at least one dim");
@@ -131,8 +139,10 @@ class SpecParser {
 
   void parseTensors(const Field& f, std::vector<TensorDecl>& out, bool is_output) {
     for (const auto& [name, body] : f.members()) {
-      if (is_output) body.allowOnly({"shape", "dtype", "when"});
-      else body.allowOnly({"shape", "dtype", "optional", "values"});
+      if (is_output)
+        body.allowOnly({"shape", "dtype", "when"});
+      else
+        body.allowOnly({"shape", "dtype", "optional", "values"});
       TensorDecl decl;
       decl.name = name;
       decl.where = body.where();
@@ -147,7 +157,8 @@ class SpecParser {
         const std::string text = dtype->text();
         if (text.starts_with("same_as ")) {
           decl.dtype_same_as = text.substr(8);
-          if (!spec_.input(decl.dtype_same_as)) dtype->fail(fmt::format("unknown input \"{}\"", decl.dtype_same_as));
+          if (!spec_.input(decl.dtype_same_as))
+            dtype->fail(fmt::format("unknown input \"{}\"", decl.dtype_same_as));
         } else {
           decl.dtype = parseDTypeField(*dtype);
         }
@@ -167,7 +178,8 @@ class SpecParser {
       if (const auto when = body.find("when")) {
         decl.when = when->text();
         const ParamDecl* p = spec_.param(decl.when);
-        if (!p || p->type != ParamType::boolean) when->fail(fmt::format("expected a bool param, got \"{}\"", decl.when));
+        if (!p || p->type != ParamType::boolean)
+          when->fail(fmt::format("expected a bool param, got \"{}\"", decl.when));
       }
       out.push_back(std::move(decl));
     }
@@ -175,9 +187,12 @@ class SpecParser {
 
   static ParamValue parseValue(const Field& f, ParamType type) {
     switch (type) {
-      case ParamType::boolean: return f.boolean();
-      case ParamType::integer: return f.integer();
-      case ParamType::floating: return f.number();
+      case ParamType::boolean:
+        return f.boolean();
+      case ParamType::integer:
+        return f.integer();
+      case ParamType::floating:
+        return f.number();
       case ParamType::int_pair: {
         auto pair = f.integers();
         if (pair.size() != 2) f.fail("expected a pair [left, right]");
@@ -195,15 +210,22 @@ class SpecParser {
       decl.where = body.where();
       const Field type = body.at("type");
       const std::string t = type.text();
-      if (t == "bool") decl.type = ParamType::boolean;
-      else if (t == "int") decl.type = ParamType::integer;
-      else if (t == "float") decl.type = ParamType::floating;
-      else if (t == "int_pair") decl.type = ParamType::int_pair;
-      else type.fail(fmt::format("expected bool, int, float or int_pair, got \"{}\"", t));
+      if (t == "bool")
+        decl.type = ParamType::boolean;
+      else if (t == "int")
+        decl.type = ParamType::integer;
+      else if (t == "float")
+        decl.type = ParamType::floating;
+      else if (t == "int_pair")
+        decl.type = ParamType::int_pair;
+      else
+        type.fail(fmt::format("expected bool, int, float or int_pair, got \"{}\"", t));
       const Field def = body.at("default");
       if (!def.isNull()) decl.default_value = parseValue(def, decl.type);
-      if (const auto gen = body.find("generate")) parseGenerate(*gen, decl);
-      else if (decl.type != ParamType::boolean) body.fail("non-bool params need `generate: [lo, hi]`");
+      if (const auto gen = body.find("generate"))
+        parseGenerate(*gen, decl);
+      else if (decl.type != ParamType::boolean)
+        body.fail("non-bool params need `generate: [lo, hi]`");
       if (const auto unchecked = body.find("unchecked")) decl.unchecked = unchecked->text();
       spec_.params.push_back(std::move(decl));
     }
@@ -218,13 +240,16 @@ class SpecParser {
       return;
     }
     decl.generate_hi = range[1].number();
-    if (decl.generate_lo > decl.generate_hi) gen.fail(fmt::format("contradictory range: lo {} > hi {}", decl.generate_lo, decl.generate_hi));
+    if (decl.generate_lo > decl.generate_hi)
+      gen.fail(
+          fmt::format("contradictory range: lo {} > hi {}", decl.generate_lo, decl.generate_hi));
   }
 
   void requireParam(const Field& f, ParamType type) const {
     const ParamDecl* p = spec_.param(f.text());
     if (!p) f.fail(fmt::format("unknown param \"{}\"; declare it under `params`", f.text()));
-    if (p->type != type) f.fail(fmt::format("param \"{}\" has the wrong type for this clause", f.text()));
+    if (p->type != type)
+      f.fail(fmt::format("param \"{}\" has the wrong type for this clause", f.text()));
   }
 
   void requireInput(const Field& f) const {
@@ -238,13 +263,16 @@ class SpecParser {
     s.where = f.where();
     requireSource(f.at("source"));
     const Field canonical = f.at("canonical");
-    canonical.allowOnly({"batch", "seqlen_q", "seqlen_k", "heads_q", "heads_kv", "head_dim", "head_dim_v"});
-    for (const char* key : {"batch", "seqlen_q", "seqlen_k", "heads_q", "heads_kv", "head_dim", "head_dim_v"}) {
+    canonical.allowOnly(
+        {"batch", "seqlen_q", "seqlen_k", "heads_q", "heads_kv", "head_dim", "head_dim_v"});
+    for (const char* key :
+         {"batch", "seqlen_q", "seqlen_k", "heads_q", "heads_kv", "head_dim", "head_dim_v"}) {
       const Field dim = canonical.at(key);
       requireDim(dim, dim.text());
       s.canonical[key] = dim.text();
     }
-    for (auto [key, target] : {std::pair{"query", &s.query}, std::pair{"key", &s.key}, std::pair{"value", &s.value}}) {
+    for (auto [key, target] :
+         {std::pair{"query", &s.query}, std::pair{"key", &s.key}, std::pair{"value", &s.value}}) {
       const Field t = f.at(key);
       requireInput(t);
       *target = t.text();
@@ -288,7 +316,8 @@ class SpecParser {
     f.allowOnly({"baseline_factor", "ulp_factor"});
     ToleranceRule rule{f.at("baseline_factor").number(), f.at("ulp_factor").number()};
     if (rule.baseline_factor < 0 || rule.ulp_factor < 0) f.fail("expected non-negative factors");
-    if (rule.baseline_factor == 0 && rule.ulp_factor == 0) f.fail("a bound of 0 accepts nothing; expected a positive factor");
+    if (rule.baseline_factor == 0 && rule.ulp_factor == 0)
+      f.fail("a bound of 0 accepts nothing; expected a positive factor");
     return rule;
   }
 
@@ -304,7 +333,8 @@ class SpecParser {
         const auto dtype = parseDType(name);
         if (!dtype) body.fail(fmt::format("unknown dtype \"{}\"", name));
         body.allowOnly({"out", "lse"});
-        for (const auto& [role, rule] : body.members()) t.per_dtype[*dtype][role] = parseToleranceRule(rule);
+        for (const auto& [role, rule] : body.members())
+          t.per_dtype[*dtype][role] = parseToleranceRule(rule);
       }
     }
   }
@@ -316,7 +346,8 @@ class SpecParser {
       Rule rule;
       const Field id = item.at("id");
       rule.id = id.text();
-      if (!std::regex_match(rule.id, camel)) id.fail(fmt::format("expected a CamelCase rule id, got \"{}\"", rule.id));
+      if (!std::regex_match(rule.id, camel))
+        id.fail(fmt::format("expected a CamelCase rule id, got \"{}\"", rule.id));
       if (spec_.rule(rule.id)) id.fail(fmt::format("duplicate rule id \"{}\"", rule.id));
       requireSource(item.at("source"));
       rule.source = item.at("source").text();
@@ -378,14 +409,18 @@ class SpecParser {
       return o.text();
     };
     int conditions = (f.find("min") || f.find("max")) ? 1 : 0;
-    for (const char* key : {"multiple_of", "divides", "equals", "one_of"}) conditions += f.find(key) ? 1 : 0;
-    if (conditions != 1) f.fail("expected exactly one condition: min/max, multiple_of, divides, equals or one_of");
+    for (const char* key : {"multiple_of", "divides", "equals", "one_of"})
+      conditions += f.find(key) ? 1 : 0;
+    if (conditions != 1)
+      f.fail("expected exactly one condition: min/max, multiple_of, divides, equals or one_of");
     if (f.find("min") || f.find("max")) {
       RangeCheck range{dim, std::nullopt, std::nullopt};
       if (const auto min = f.find("min")) range.min = min->integer();
       if (const auto max = f.find("max")) range.max = max->integer();
-      if (range.min && range.max && *range.min > *range.max) f.fail(fmt::format("contradictory limits: min {} > max {}", *range.min, *range.max));
-      if (range.min && *range.min < 0) f.at("min").fail("expected min >= 0 (extents are not negative)");
+      if (range.min && range.max && *range.min > *range.max)
+        f.fail(fmt::format("contradictory limits: min {} > max {}", *range.min, *range.max));
+      if (range.min && *range.min < 0)
+        f.at("min").fail("expected min >= 0 (extents are not negative)");
       return range;
     }
     if (const auto m = f.find("multiple_of")) {
@@ -409,9 +444,10 @@ class SpecParser {
         if (!multiple || multiple->dim != range->dim || !range->max) continue;
         const std::int64_t lo = std::max<std::int64_t>(range->min.value_or(1), 1);
         if ((*range->max / multiple->factor) * multiple->factor < lo) {
-          throw SpecError(rule.check_where, "rules",
-                          fmt::format("contradictory limits: no {} in [{}, {}] is a multiple of {} (rule {})",
-                                      range->dim, lo, *range->max, multiple->factor, other.id));
+          throw SpecError(
+              rule.check_where, "rules",
+              fmt::format("contradictory limits: no {} in [{}, {}] is a multiple of {} (rule {})",
+                          range->dim, lo, *range->max, multiple->factor, other.id));
         }
       }
     }
@@ -420,10 +456,17 @@ class SpecParser {
       if (input.dtype) allowed = {*input.dtype};
       for (const auto& rule : spec_.rules) {
         const auto* check = std::get_if<DTypeCheck>(&rule.check);
-        if (!check || std::find(check->tensors.begin(), check->tensors.end(), input.name) == check->tensors.end()) continue;
-        std::erase_if(allowed, [&](DType d) { return std::find(check->dtypes.begin(), check->dtypes.end(), d) == check->dtypes.end(); });
+        if (!check || std::find(check->tensors.begin(), check->tensors.end(), input.name) ==
+                          check->tensors.end())
+          continue;
+        std::erase_if(allowed, [&](DType d) {
+          return std::find(check->dtypes.begin(), check->dtypes.end(), d) == check->dtypes.end();
+        });
         if (allowed.empty()) {
-          throw SpecError(rule.check_where, "rules", fmt::format("contradictory limits: no dtype of input \"{}\" satisfies rule {}", input.name, rule.id));
+          throw SpecError(
+              rule.check_where, "rules",
+              fmt::format("contradictory limits: no dtype of input \"{}\" satisfies rule {}",
+                          input.name, rule.id));
         }
       }
     }
@@ -456,13 +499,15 @@ ApiSpec parseSpec(const std::string& text, const std::string& file) {
 
 ApiSpec loadSpec(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw SpecError(Location{file.string(), 0, 0}, "(file)", "expected a readable spec file");
+  if (!in)
+    throw SpecError(Location{file.string(), 0, 0}, "(file)", "expected a readable spec file");
   std::stringstream text;
   text << in.rdbuf();
   ApiSpec spec = parseSpec(text.str(), file.string());
   if (spec.api != file.stem().string()) {
-    throw SpecError(Location{file.string(), 1, 1}, "api",
-                    fmt::format("expected \"{}\" (the file name), got \"{}\"", file.stem().string(), spec.api));
+    throw SpecError(
+        Location{file.string(), 1, 1}, "api",
+        fmt::format("expected \"{}\" (the file name), got \"{}\"", file.stem().string(), spec.api));
   }
   return spec;
 }
@@ -473,8 +518,10 @@ std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder) {
   for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
     if (entry.path().extension() == ".yaml") specs.push_back(loadSpec(entry.path()));
   }
-  if (ec) throw SpecError(Location{folder.string(), 0, 0}, "(folder)", "expected a readable spec folder");
-  std::sort(specs.begin(), specs.end(), [](const ApiSpec& a, const ApiSpec& b) { return a.api < b.api; });
+  if (ec)
+    throw SpecError(Location{folder.string(), 0, 0}, "(folder)", "expected a readable spec folder");
+  std::sort(specs.begin(), specs.end(),
+            [](const ApiSpec& a, const ApiSpec& b) { return a.api < b.api; });
   return specs;
 }
 

@@ -116,15 +116,22 @@ std::string describeCheck(const Check& check) {
           [](const MultipleOfCheck& m) { return fmt::format("{} % {} == 0", m.dim, m.factor); },
           [](const DividesCheck& d) { return fmt::format("{} % {} == 0", d.other, d.dim); },
           [](const EqualsCheck& e) { return fmt::format("{} == {}", e.dim, e.other); },
-          [](const OneOfCheck& o) { return fmt::format("{} in {{{}}}", o.dim, fmt::join(o.values, ", ")); },
+          [](const OneOfCheck& o) {
+            return fmt::format("{} in {{{}}}", o.dim, fmt::join(o.values, ", "));
+          },
           [](const DTypeCheck& d) {
             std::vector<std::string_view> names;
             for (const DType t : d.dtypes) names.push_back(dtypeName(t));
-            return fmt::format("dtype({}) in {{{}}}", fmt::join(d.tensors, ", "), fmt::join(names, ", "));
+            return fmt::format("dtype({}) in {{{}}}", fmt::join(d.tensors, ", "),
+                               fmt::join(names, ", "));
           },
-          [](const SameDTypeCheck& s) { return fmt::format("same dtype({})", fmt::join(s.tensors, ", ")); },
+          [](const SameDTypeCheck& s) {
+            return fmt::format("same dtype({})", fmt::join(s.tensors, ", "));
+          },
           [](const ShapeCheck& s) { return fmt::format("shape({}) as declared", s.tensor); },
-          [](const NotTogetherCheck& n) { return fmt::format("not all active: {}", fmt::join(n.params, ", ")); },
+          [](const NotTogetherCheck& n) {
+            return fmt::format("not all active: {}", fmt::join(n.params, ", "));
+          },
       },
       check);
 }

@@ -12,11 +12,16 @@ namespace {
 
 std::string describeNode(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return fmt::format("\"{}\"", node.Scalar());
-    default: return "an undefined node";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return fmt::format("\"{}\"", node.Scalar());
+    default:
+      return "an undefined node";
   }
 }
 
@@ -38,11 +43,12 @@ Field Field::at(std::string_view key) const {
 }
 
 std::optional<Field> Field::find(std::string_view key) const {
-  if (!node_.IsMap()) fail(fmt::format("expected a map with key `{}`, got {}", key, describeNode(node_)));
+  if (!node_.IsMap())
+    fail(fmt::format("expected a map with key `{}`, got {}", key, describeNode(node_)));
   for (const auto& member : node_) {
     if (member.first.Scalar() == key) {
-      return Field(member.second, path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key),
-                   *file_);
+      return Field(member.second,
+                   path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key), *file_);
     }
   }
   return std::nullopt;
@@ -55,8 +61,8 @@ void Field::allowOnly(std::initializer_list<std::string_view> allowed) const {
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       const Field unknown(member.first, path_.empty() ? key : fmt::format("{}.{}", path_, key),
                           *file_);
-      unknown.fail(fmt::format("unknown key `{}`; expected one of: {}", key,
-                               fmt::join(allowed, ", ")));
+      unknown.fail(
+          fmt::format("unknown key `{}`; expected one of: {}", key, fmt::join(allowed, ", ")));
     }
   }
 }
@@ -85,7 +91,9 @@ const std::string& Field::scalar(const char* expected) const {
   return node_.Scalar();
 }
 
-std::string Field::text() const { return scalar("a string"); }
+std::string Field::text() const {
+  return scalar("a string");
+}
 
 std::int64_t Field::integer() const {
   const std::string& s = scalar("an integer");

@@ -31,7 +31,8 @@ RunConfig configFromEnvironment() {
   RunConfig config;
   config.accuracy_cases = envInt("ATTNCONF_CASES", config.accuracy_cases);
   config.error_cases = envInt("ATTNCONF_ERROR_CASES", config.error_cases);
-  config.limits.max_seqlen = envInt("ATTNCONF_MAX_SEQLEN", static_cast<int>(config.limits.max_seqlen));
+  config.limits.max_seqlen =
+      envInt("ATTNCONF_MAX_SEQLEN", static_cast<int>(config.limits.max_seqlen));
   if (const char* dir = std::getenv("ATTNCONF_FAILURE_DIR")) config.failure_dir = dir;
   return config;
 }
@@ -76,8 +77,9 @@ void writeCtestFile(const std::string& path, const std::string& exe,
   for (const auto& check : checks) {
     const std::string id = check.testId(adapter);
     out << "add_test([=[" << id << "]=] \"" << exe << "\" \"--gtest_filter=" << id << "\")\n"
-        << "set_tests_properties([=[" << id << "]=] PROPERTIES LABELS \"conformance;api=" << check.api
-        << ";property=" << check.name << ";kind=" << check.kind << ";adapter=" << adapter << "\")\n";
+        << "set_tests_properties([=[" << id
+        << "]=] PROPERTIES LABELS \"conformance;api=" << check.api << ";property=" << check.name
+        << ";kind=" << check.kind << ";adapter=" << adapter << "\")\n";
   }
 }
 
@@ -99,8 +101,9 @@ int main(int argc, char** argv) try {
   for (const auto& check : checks) {
     const std::string name = check.name + "_" + adapter->name();
     testing::RegisterTest(check.api.c_str(), name.c_str(), nullptr, check.summary.c_str(),
-                          check.where.file.c_str(), check.where.line,
-                          [&check]() -> testing::Test* { return new PropertyTest(check, *adapter); });
+                          check.where.file.c_str(), check.where.line, [&check]() -> testing::Test* {
+                            return new PropertyTest(check, *adapter);
+                          });
   }
   return RUN_ALL_TESTS();
 } catch (const std::exception& e) {

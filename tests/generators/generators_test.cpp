@@ -66,8 +66,9 @@ TEST(ValidCases, ReachTheEdges) {
     const Case c = *validCases(flashAttnFunc());
     for (const auto& tag : caseTags(flashAttnFunc(), c)) ++seen[tag];
   });
-  for (const char* tag : {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "len1", "off_tile_len", "causal", "window", "softcap",
-                          "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}) {
+  for (const char* tag :
+       {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "len1", "off_tile_len", "causal", "window", "softcap",
+        "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}) {
     EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
   }
 }

@@ -1,8 +1,8 @@
+#include "attnconf/model/case_file.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
-
-#include "attnconf/model/case_file.h"
 
 namespace attnconf {
 namespace {
@@ -11,7 +11,9 @@ Case sample() {
   Case c;
   c.api = "flash_attn_func";
   c.dims = {{"batch", 1}, {"headdim", 8}};
-  c.params = {{"causal", true}, {"softcap", 2.5}, {"window_size", std::vector<std::int64_t>{-1, 3}},
+  c.params = {{"causal", true},
+              {"softcap", 2.5},
+              {"window_size", std::vector<std::int64_t>{-1, 3}},
               {"answer", std::int64_t{42}}};
   c.tensors["q"] = Tensor{DType::fp16, {1, 2}, {0.5, -1.25}};
   c.broken_rule = "HeadDimTooLarge";
@@ -56,7 +58,9 @@ TEST(CaseFile, RejectsWrongShapeProduct) {
   EXPECT_THROW(caseFromJson(text, "f.json"), CaseFileError);
 }
 
-TEST(CaseFile, RejectsNotJson) { EXPECT_THROW(caseFromJson("{oops", "f.json"), CaseFileError); }
+TEST(CaseFile, RejectsNotJson) {
+  EXPECT_THROW(caseFromJson("{oops", "f.json"), CaseFileError);
+}
 
 }  // namespace
 }  // namespace attnconf

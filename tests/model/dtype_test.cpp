@@ -1,8 +1,8 @@
+#include "attnconf/model/dtype.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-
-#include "attnconf/model/dtype.h"
 
 namespace attnconf {
 namespace {

@@ -1,9 +1,9 @@
+#include "attnconf/model/mask.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "attnconf/model/mask.h"
 
 namespace attnconf {
 namespace {

@@ -59,7 +59,9 @@ Verdict runProperty(const std::string& name, adapters::Adapter& adapter) {
   throw std::logic_error("no property " + name);
 }
 
-void PrintTo(const Mutant& m, std::ostream* os) { *os << adapters::faultName(m.fault) << " -> " << m.property; }
+void PrintTo(const Mutant& m, std::ostream* os) {
+  *os << adapters::faultName(m.fault) << " -> " << m.property;
+}
 
 class Mutants : public testing::TestWithParam<Mutant> {};
 
@@ -67,7 +69,8 @@ TEST_P(Mutants, AreCaughtByTheirProperty) {
   const Mutant& m = GetParam();
   InTreeAdapter mutant(InTreeKernel::tiled_flash, m.fault);
   const Verdict v = runProperty(m.property, mutant);
-  EXPECT_EQ(v.status, Verdict::Status::fail) << m.property << " did not catch " << adapters::faultName(m.fault);
+  EXPECT_EQ(v.status, Verdict::Status::fail)
+      << m.property << " did not catch " << adapters::faultName(m.fault);
   EXPECT_FALSE(v.reproduce.empty());
   EXPECT_TRUE(std::filesystem::exists(v.case_file)) << "the shrunk case was not saved";
   EXPECT_NE(v.message.find("[flash_attn_func §"), std::string::npos) << v.message;
@@ -80,7 +83,9 @@ TEST_P(Mutants, FaithfulKernelPassesTheSameProperty) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CpuFlash, Mutants, testing::ValuesIn(mutants()),
-                         [](const auto& param_info) { return std::string(adapters::faultName(param_info.param.fault)); });
+                         [](const auto& param_info) {
+                           return std::string(adapters::faultName(param_info.param.fault));
+                         });
 
 TEST(Mutants, EveryPlantedFaultIsInTheTable) {
   std::set<PlantedFault> tested;
@@ -92,7 +97,8 @@ TEST(Mutants, EveryPlantedFaultIsInTheTable) {
 
 TEST(Mutants, EveryPropertyKindKillsSomeMutant) {
   std::set<std::string> kinds;
-  for (const auto& m : mutants()) kinds.insert(m.property.rfind("ErrorIf", 0) == 0 ? "error_contract" : "accuracy");
+  for (const auto& m : mutants())
+    kinds.insert(m.property.rfind("ErrorIf", 0) == 0 ? "error_contract" : "accuracy");
   EXPECT_EQ(kinds, (std::set<std::string>{"accuracy", "error_contract"}));
 }
 

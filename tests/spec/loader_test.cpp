@@ -1,10 +1,10 @@
 // The loader on broken spec files: every mistake is reported as file:line:col: field: expected.
+#include "attnconf/spec/loader.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
-
-#include "attnconf/spec/loader.h"
 
 namespace attnconf::spec {
 namespace {
@@ -37,7 +37,9 @@ struct Mistake {
   std::string at_line;   ///< the error's line is the one holding this text (after the edit)
 };
 
-void PrintTo(const Mistake& m, std::ostream* os) { *os << m.name; }
+void PrintTo(const Mistake& m, std::ostream* os) {
+  *os << m.name;
+}
 
 class BrokenSpec : public testing::TestWithParam<Mistake> {};
 
@@ -61,44 +63,52 @@ TEST_P(BrokenSpec, IsReportedWithFileLineAndField) {
 INSTANTIATE_TEST_SUITE_P(
     Loader, BrokenSpec,
     testing::Values(
-        Mistake{"BadYaml", "dims:\n  batch:    {kind: batch}", "dims:\n  batch:    {kind: [batch}", "(yaml)",
-                "expected valid YAML", ""},
-        Mistake{"UnknownTopLevelKey", "api: flash_attn_func", "api: flash_attn_func\ncolour: blue", "colour",
-                "unknown key `colour`", "colour: blue"},
+        Mistake{"BadYaml", "dims:\n  batch:    {kind: batch}", "dims:\n  batch:    {kind: [batch}",
+                "(yaml)", "expected valid YAML", ""},
+        Mistake{"UnknownTopLevelKey", "api: flash_attn_func", "api: flash_attn_func\ncolour: blue",
+                "colour", "unknown key `colour`", "colour: blue"},
         Mistake{"UnknownRuleKey", "  - id: BatchEmpty\n    source: mha_fwd",
                 "  - id: BatchEmpty\n    sourse: mha_fwd\n    source: mha_fwd", "rules[2].sourse",
                 "unknown key `sourse`", "sourse: mha_fwd"},
-        Mistake{"WrongTypeForInteger", "check: {dim: headdim, max: 256}", "check: {dim: headdim, max: lots}",
-                "rules[6].check.max", "expected an integer, got \"lots\"", "max: lots"},
-        Mistake{"MissingSection", "tolerance:\n", "tolerancy:\n", "tolerancy", "unknown key `tolerancy`", "tolerancy:"},
-        Mistake{"UnknownDType", "one_of: [fp16, bf16]", "one_of: [fp16, fp17]", "rules[0].check.one_of[1]",
-                "unknown dtype \"fp17\"", "fp17"},
+        Mistake{"WrongTypeForInteger", "check: {dim: headdim, max: 256}",
+                "check: {dim: headdim, max: lots}", "rules[6].check.max",
+                "expected an integer, got \"lots\"", "max: lots"},
+        Mistake{"MissingSection", "tolerance:\n", "tolerancy:\n", "tolerancy",
+                "unknown key `tolerancy`", "tolerancy:"},
+        Mistake{"UnknownDType", "one_of: [fp16, bf16]", "one_of: [fp16, fp17]",
+                "rules[0].check.one_of[1]", "unknown dtype \"fp17\"", "fp17"},
         Mistake{"UnknownDimInShape", "q: {shape: [batch, seqlen_q, nheads, headdim]}",
-                "q: {shape: [batch, seqlen_q, num_heads, headdim]}", "inputs.q.shape[2]", "unknown dim \"num_heads\"",
-                "num_heads"},
-        Mistake{"ContradictoryRange", "check: {dim: batch, min: 1}", "check: {dim: batch, min: 5, max: 2}",
-                "rules[2].check", "contradictory limits: min 5 > max 2", "min: 5"},
-        Mistake{"RangeWithoutMultiple", "check: {dim: headdim, max: 256}", "check: {dim: headdim, max: 4}", "rules",
-                "no headdim in [1, 4] is a multiple of 8", "{dim: headdim, max: 4}"},
+                "q: {shape: [batch, seqlen_q, num_heads, headdim]}", "inputs.q.shape[2]",
+                "unknown dim \"num_heads\"", "num_heads"},
+        Mistake{"ContradictoryRange", "check: {dim: batch, min: 1}",
+                "check: {dim: batch, min: 5, max: 2}", "rules[2].check",
+                "contradictory limits: min 5 > max 2", "min: 5"},
+        Mistake{"RangeWithoutMultiple", "check: {dim: headdim, max: 256}",
+                "check: {dim: headdim, max: 4}", "rules", "no headdim in [1, 4] is a multiple of 8",
+                "{dim: headdim, max: 4}"},
         Mistake{"DuplicateRuleId", "  - id: SeqlenKEmpty", "  - id: SeqlenQEmpty", "rules[4].id",
-                "duplicate rule id \"SeqlenQEmpty\"", "  - id: SeqlenQEmpty\n    source: mha_fwd\n    note: as"},
+                "duplicate rule id \"SeqlenQEmpty\"",
+                "  - id: SeqlenQEmpty\n    source: mha_fwd\n    note: as"},
         Mistake{"RuleIdNotCamelCase", "  - id: BatchEmpty", "  - id: batch_empty", "rules[2].id",
                 "expected a CamelCase rule id", "batch_empty"},
-        Mistake{"UnknownSource", "  - id: BatchEmpty\n    source: mha_fwd", "  - id: BatchEmpty\n    source: blog",
-                "rules[2].source", "unknown source \"blog\"", "source: blog"},
-        Mistake{"BadErrorRegex", "error: batch size must be positive", "error: \"batch (size\"", "rules[2].error",
-                "expected a regular expression", "batch (size"},
+        Mistake{"UnknownSource", "  - id: BatchEmpty\n    source: mha_fwd",
+                "  - id: BatchEmpty\n    source: blog", "rules[2].source",
+                "unknown source \"blog\"", "source: blog"},
+        Mistake{"BadErrorRegex", "error: batch size must be positive", "error: \"batch (size\"",
+                "rules[2].error", "expected a regular expression", "batch (size"},
         Mistake{"UnknownAlignment", "causal: {param: causal, alignment: bottom_right}",
                 "causal: {param: causal, alignment: middle}", "semantics.causal.alignment",
                 "expected top_left or bottom_right", "alignment: middle"},
-        Mistake{"ParamOfWrongType", "window: {param: window_size", "window: {param: causal", "semantics.window.param",
-                "wrong type", "window: {param: causal"},
-        Mistake{"DefaultOfWrongType", "causal: {type: bool, default: false}", "causal: {type: bool, default: 0.5}",
-                "params.causal.default", "expected true or false", "default: 0.5"},
-        Mistake{"NoConditionInDimCheck", "check: {dim: batch, min: 1}", "check: {dim: batch}", "rules[2].check",
-                "expected exactly one condition", "check: {dim: batch}"},
-        Mistake{"ZeroTolerance", "out: {baseline_factor: 2, ulp_factor: 2}", "out: {baseline_factor: 0, ulp_factor: 0}",
-                "tolerance.out", "a bound of 0 accepts nothing", "baseline_factor: 0"}),
+        Mistake{"ParamOfWrongType", "window: {param: window_size", "window: {param: causal",
+                "semantics.window.param", "wrong type", "window: {param: causal"},
+        Mistake{"DefaultOfWrongType", "causal: {type: bool, default: false}",
+                "causal: {type: bool, default: 0.5}", "params.causal.default",
+                "expected true or false", "default: 0.5"},
+        Mistake{"NoConditionInDimCheck", "check: {dim: batch, min: 1}", "check: {dim: batch}",
+                "rules[2].check", "expected exactly one condition", "check: {dim: batch}"},
+        Mistake{"ZeroTolerance", "out: {baseline_factor: 2, ulp_factor: 2}",
+                "out: {baseline_factor: 0, ulp_factor: 0}", "tolerance.out",
+                "a bound of 0 accepts nothing", "baseline_factor: 0"}),
     [](const testing::TestParamInfo<Mistake>& param_info) { return param_info.param.name; });
 
 TEST(Loader, EmptyDocumentIsReported) {
@@ -118,7 +128,9 @@ TEST(Loader, ApiMustMatchFileName) {
   std::filesystem::remove(path);
 }
 
-TEST(Loader, MissingFileIsReported) { EXPECT_THROW(loadSpec("/nonexistent/x.yaml"), SpecError); }
+TEST(Loader, MissingFileIsReported) {
+  EXPECT_THROW(loadSpec("/nonexistent/x.yaml"), SpecError);
+}
 
 TEST(Loader, LoadsTheRealSpec) {
   const ApiSpec s = loadSpec(specFolder() / "flash_attn_func.yaml");

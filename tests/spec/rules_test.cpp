@@ -1,8 +1,9 @@
+#include "attnconf/spec/rules.h"
+
 #include <gtest/gtest.h>
 
 #include "attnconf/spec/binding.h"
 #include "attnconf/spec/loader.h"
-#include "attnconf/spec/rules.h"
 
 namespace attnconf::spec {
 namespace {
@@ -11,7 +12,8 @@ class Rules : public testing::Test {
  protected:
   ApiSpec spec = loadSpec(specFolder() / "flash_attn_func.yaml");
 
-  Case call(std::int64_t heads, std::int64_t heads_k, std::int64_t head_dim, DType dtype = DType::fp16) {
+  Case call(std::int64_t heads, std::int64_t heads_k, std::int64_t head_dim,
+            DType dtype = DType::fp16) {
     Case c;
     c.api = spec.api;
     c.tensors["q"] = Tensor::zeros(dtype, {2, 3, heads, head_dim});
@@ -21,7 +23,9 @@ class Rules : public testing::Test {
   }
 };
 
-TEST_F(Rules, ValidCallBreaksNothing) { EXPECT_TRUE(brokenRules(spec, call(4, 2, 64)).empty()); }
+TEST_F(Rules, ValidCallBreaksNothing) {
+  EXPECT_TRUE(brokenRules(spec, call(4, 2, 64)).empty());
+}
 
 TEST_F(Rules, EachMistakeBreaksItsRule) {
   using V = std::vector<std::string>;

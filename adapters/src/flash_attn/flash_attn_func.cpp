@@ -39,7 +39,8 @@ std::vector<float> alibiSlopes(const Tensor& slopes, std::int64_t batch, std::in
   std::vector<float> out;
   for (std::int64_t b = 0; b < batch; ++b) {
     for (std::int64_t h = 0; h < heads; ++h) {
-      out.push_back(static_cast<float>(slopes.values[static_cast<std::size_t>(per_head ? h : b * heads + h)]));
+      out.push_back(static_cast<float>(
+          slopes.values[static_cast<std::size_t>(per_head ? h : b * heads + h)]));
     }
   }
   return out;
@@ -47,8 +48,8 @@ std::vector<float> alibiSlopes(const Tensor& slopes, std::int64_t batch, std::in
 
 }  // namespace
 
-std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
-                                            const std::function<void(const AttentionArgs&)>& kernel) {
+std::map<std::string, Tensor> flashAttnFunc(
+    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel) {
   const Tensor& q = required(c, "q");
   const Tensor& k = required(c, "k");
   const Tensor& v = required(c, "v");
@@ -106,7 +107,8 @@ std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
   args.window_right = window[1];
   args.window_offset = bottom_right;
   args.alibi_offset = bottom_right;
-  if (const Tensor* slopes = c.tensor("alibi_slopes")) args.alibi_slopes = alibiSlopes(*slopes, batch, heads);
+  if (const Tensor* slopes = c.tensor("alibi_slopes"))
+    args.alibi_slopes = alibiSlopes(*slopes, batch, heads);
   args.fault = fault;
 
   std::map<std::string, Tensor> outputs;

@@ -17,7 +17,7 @@ class ApiError : public std::runtime_error {
 /// flash_attn_func's front end, written from flash-attn's mha_fwd: checks the call as the
 /// CUDA extension does (same messages), decodes it into kernel arguments and runs `kernel`.
 /// Throws ApiError on input the API rejects.
-std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
-                                            const std::function<void(const AttentionArgs&)>& kernel);
+std::map<std::string, Tensor> flashAttnFunc(
+    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel);
 
 }  // namespace attnconf::adapters

@@ -12,7 +12,8 @@ namespace {
 
 using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-MatrixF load(const SeqView& view, std::int64_t b, std::int64_t h, std::int64_t rows, std::int64_t dim) {
+MatrixF load(const SeqView& view, std::int64_t b, std::int64_t h, std::int64_t rows,
+             std::int64_t dim) {
   MatrixF m(rows, dim);
   for (std::int64_t r = 0; r < rows; ++r) {
     for (std::int64_t d = 0; d < dim; ++d) m(r, d) = static_cast<float>(view.row(b, r, h)[d]);
@@ -54,7 +55,8 @@ void attendHead(const AttentionArgs& a, std::int64_t b, std::int64_t h) {
 }  // namespace
 
 void standardForward(const AttentionArgs& a) {
-  parallelFor(a.batch * a.heads, [&](std::int64_t bh) { attendHead(a, bh / a.heads, bh % a.heads); });
+  parallelFor(a.batch * a.heads,
+              [&](std::int64_t bh) { attendHead(a, bh / a.heads, bh % a.heads); });
 }
 
 }  // namespace attnconf::adapters

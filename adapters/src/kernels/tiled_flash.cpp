@@ -28,7 +28,8 @@ MatrixF gather(const SeqView& view, std::int64_t b, std::int64_t h, std::int64_t
 
 // Keys [first, last) that some query in [i0, i1) can see; skipping the rest is where block-sparse
 // bugs live, so it is computed from the same mask rules as the elements.
-std::pair<std::int64_t, std::int64_t> keyRange(const AttentionArgs& a, std::int64_t i0, std::int64_t i1) {
+std::pair<std::int64_t, std::int64_t> keyRange(const AttentionArgs& a, std::int64_t i0,
+                                               std::int64_t i1) {
   std::int64_t first = 0, last = a.seqlen_k;
   if (a.causal) last = std::min(last, i1 - 1 + a.causal_offset + 1);
   if (a.window_right >= 0) last = std::min(last, i1 - 1 + a.window_offset + a.window_right + 1);
@@ -98,7 +99,8 @@ void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_
     for (std::int64_t i0 = 0; i0 < a.seqlen_q; i0 += block_q) {
       const std::int64_t rows = std::min(block_q, a.seqlen_q - i0);
       const MatrixF q = gather(a.q, b, h, rows, i0, a.head_dim);
-      RowState st{VectorF::Constant(rows, kMinusInf), VectorF::Zero(rows), MatrixF::Zero(rows, a.head_dim_v)};
+      RowState st{VectorF::Constant(rows, kMinusInf), VectorF::Zero(rows),
+                  MatrixF::Zero(rows, a.head_dim_v)};
       const auto [first, last] = keyRange(a, i0, i0 + rows);
       for (std::int64_t j0 = first; j0 < last; j0 += block_k) {
         attendKeyTile(a, b, h, i0, q, k, v, j0, std::min(block_k, last - j0), st);

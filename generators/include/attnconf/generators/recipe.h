@@ -13,7 +13,7 @@ namespace attnconf::gen {
 /// Shrinking acts on the recipe, so a failure shrinks to small shapes and plain data.
 struct Recipe {
   std::map<std::string, std::int64_t> dims;
-  std::map<std::string, DType> dtypes;          ///< per present input tensor
+  std::map<std::string, DType> dtypes;              ///< per present input tensor
   std::map<std::string, std::size_t> shape_choice;  ///< present inputs: index of the alternative
   std::map<std::string, ParamValue> params;
   std::uint64_t data_seed = 0;

@@ -33,6 +33,7 @@ AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c,
 
 /// Property `Accuracy`: on valid cases the adapter returns every requested output within
 /// tolerance of the exact reference.
-Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter, const RunConfig& config);
+Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter,
+                      const RunConfig& config);
 
 }  // namespace attnconf::props

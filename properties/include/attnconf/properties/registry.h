@@ -13,10 +13,10 @@ namespace attnconf::props {
 /// One check of one spec, runnable against any adapter.
 struct PropertyCheck {
   std::string api;
-  std::string name;     ///< "Accuracy" or "ErrorIf<Rule>"
-  std::string kind;     ///< "accuracy" or "error_contract" (the ctest label)
-  std::string summary;  ///< one line: the clause checked
-  spec::Location where; ///< the clause in the spec file
+  std::string name;      ///< "Accuracy" or "ErrorIf<Rule>"
+  std::string kind;      ///< "accuracy" or "error_contract" (the ctest label)
+  std::string summary;   ///< one line: the clause checked
+  spec::Location where;  ///< the clause in the spec file
   std::function<Verdict(adapters::Adapter&, const RunConfig&)> run;
 
   /// "<api>.<name>_<adapter>", the GoogleTest and ctest name.

@@ -1,10 +1,10 @@
 #pragma once
 
+#include <rapidcheck.h>
+
 #include <functional>
 #include <optional>
 #include <string>
-
-#include <rapidcheck.h>
 
 #include "attnconf/properties/verdict.h"
 
@@ -20,7 +20,8 @@ struct Judgement {
 /// and fills a Verdict. The RapidCheck id is "<api>/<Property>_<adapter>" so RC_PARAMS
 /// reproduce strings match test names.
 Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int count,
-                 const RunConfig& config, const std::function<std::vector<std::string>(const Case&)>& tags,
+                 const RunConfig& config,
+                 const std::function<std::vector<std::string>(const Case&)>& tags,
                  const std::function<Judgement(const Case&)>& judge);
 
 }  // namespace attnconf::props

@@ -11,10 +11,10 @@ namespace attnconf::props {
 
 /// How much checking a property does.
 struct RunConfig {
-  int accuracy_cases = 60;     ///< valid cases per accuracy property
-  int error_cases = 12;        ///< invalid cases per error-contract rule
-  gen::Limits limits;          ///< size caps for generated cases
-  std::uint64_t seed = 0;      ///< mixed into every property's seed; RC_PARAMS=seed=N overrides
+  int accuracy_cases = 60;  ///< valid cases per accuracy property
+  int error_cases = 12;     ///< invalid cases per error-contract rule
+  gen::Limits limits;       ///< size caps for generated cases
+  std::uint64_t seed = 0;   ///< mixed into every property's seed; RC_PARAMS=seed=N overrides
   std::filesystem::path failure_dir = "attnconf-failures";  ///< shrunk failing cases go here
 };
 
@@ -22,13 +22,13 @@ struct RunConfig {
 struct Verdict {
   enum class Status { pass, fail, gave_up };
   Status status = Status::pass;
-  std::string test_id;        ///< "<api>.<Property>_<adapter>"
-  int cases = 0;              ///< cases that passed before the verdict
+  std::string test_id;  ///< "<api>.<Property>_<adapter>"
+  int cases = 0;        ///< cases that passed before the verdict
   std::uint64_t seed = 0;
-  double max_ratio = 0;       ///< accuracy: the largest error/bound seen over passing cases
-  std::string message;        ///< failure: the shrunk case's message
-  std::string reproduce;      ///< failure: the RC_PARAMS value that replays it
-  std::string case_file;      ///< failure: the saved shrunk case
+  double max_ratio = 0;             ///< accuracy: the largest error/bound seen over passing cases
+  std::string message;              ///< failure: the shrunk case's message
+  std::string reproduce;            ///< failure: the RC_PARAMS value that replays it
+  std::string case_file;            ///< failure: the saved shrunk case
   std::map<std::string, int> tags;  ///< how many cases had each feature
   double seconds = 0;
 };

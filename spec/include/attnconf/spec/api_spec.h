@@ -41,11 +41,11 @@ struct Dim {
 struct TensorDecl {
   std::string name;
   std::vector<std::vector<std::string>> shapes;  ///< alternatives; the first is the usual one
-  std::optional<DType> dtype;        ///< fixed dtype, if any (otherwise set by rules)
-  std::string dtype_same_as;         ///< output dtype: that input's dtype
-  bool optional = false;             ///< may be left out (None)
-  double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
-  std::string when;                  ///< outputs: the bool param that asks for it
+  std::optional<DType> dtype;                    ///< fixed dtype, if any (otherwise set by rules)
+  std::string dtype_same_as;                     ///< output dtype: that input's dtype
+  bool optional = false;                         ///< may be left out (None)
+  double uniform_lo = 0, uniform_hi = 0;         ///< values drawn uniformly if hi > lo
+  std::string when;                              ///< outputs: the bool param that asks for it
   Location where;
 };
 
@@ -58,8 +58,8 @@ struct ParamDecl {
   ParamType type = ParamType::boolean;
   std::optional<ParamValue> default_value;  ///< nothing = None (a computed default)
   double generate_lo = 0, generate_hi = 0;  ///< range the generators draw from
-  std::string generate_hi_dim;  ///< or a dim name as the upper bound
-  std::string unchecked;        ///< non-empty: declared, never compared; says why
+  std::string generate_hi_dim;              ///< or a dim name as the upper bound
+  std::string unchecked;                    ///< non-empty: declared, never compared; says why
   Location where;
 };
 
@@ -122,17 +122,17 @@ struct Rule {
 /// How the vendor's names bind to the canonical problem.
 struct Semantics {
   std::map<std::string, std::string> canonical;  ///< canonical dim name -> spec dim
-  std::string query, key, value;                  ///< tensor names
-  std::string scale_param;       ///< softmax scale param; None means 1/sqrt(head_dim)
-  std::string softcap_param;     ///< empty if the API has none
-  std::string causal_param;      ///< bool param that turns the causal mask on
+  std::string query, key, value;                 ///< tensor names
+  std::string scale_param;    ///< softmax scale param; None means 1/sqrt(head_dim)
+  std::string softcap_param;  ///< empty if the API has none
+  std::string causal_param;   ///< bool param that turns the causal mask on
   Alignment causal_alignment = Alignment::bottom_right;
-  std::string window_param;      ///< int_pair param (left, right); -1 = unbounded
+  std::string window_param;  ///< int_pair param (left, right); -1 = unbounded
   Alignment window_alignment = Alignment::bottom_right;
-  std::string alibi_tensor;      ///< slopes tensor, (heads) or (batch, heads)
+  std::string alibi_tensor;  ///< slopes tensor, (heads) or (batch, heads)
   Alignment alibi_alignment = Alignment::bottom_right;
   FullyMaskedRows fully_masked_rows;
-  std::string out, lse;          ///< output names
+  std::string out, lse;  ///< output names
   Location where;
 };
 
