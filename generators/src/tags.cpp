@@ -14,7 +14,7 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
   const auto offTile = [](std::int64_t n) { return n > 16 && n % 16 != 0; };
   if (offTile(sq) || offTile(sk)) tags.emplace_back("off_tile_len");
   for (const auto& mask : p.masks)
-    tags.push_back(std::holds_alternative<CausalMask>(mask) ? "causal" : "window");
+    tags.emplace_back(std::holds_alternative<CausalMask>(mask) ? "causal" : "window");
   if (p.softcap > 0) tags.emplace_back("softcap");
   if (!p.alibi_slopes.empty()) tags.emplace_back("alibi");
   if (p.heads_kv == 1 && p.heads_q > 1)

@@ -47,6 +47,7 @@ std::optional<DType> parseDType(std::string_view name) {
 const std::vector<DType>& allDTypes() {
   static const std::vector<DType> all = [] {
     std::vector<DType> v;
+    v.reserve(kDTypes.size());
     for (const auto& info : kDTypes) v.push_back(info.dtype);
     return v;
   }();

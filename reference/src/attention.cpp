@@ -28,7 +28,7 @@ struct Rounding {
 ConstMap block(const Tensor& t, std::int64_t b, std::int64_t h, std::int64_t seqlen) {
   const std::int64_t heads = t.shape[1], rows = t.shape[2], dim = t.shape[3];
   const double* base = t.values.data() + ((b * heads + h) * rows) * dim;
-  return ConstMap(base, seqlen, dim);
+  return {base, seqlen, dim};
 }
 
 // §scores: S = scale * Q K^T, then softcap * tanh(S / softcap), then the ALiBi bias.

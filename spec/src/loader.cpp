@@ -507,7 +507,7 @@ ApiSpec loadSpec(const std::filesystem::path& file) {
   if (spec.api != file.stem().string()) {
     throw SpecError(
         Location{file.string(), 1, 1}, "api",
-        fmt::format("expected \"{}\" (the file name), got \"{}\"", file.stem().string(), spec.api));
+        fmt::format(R"(expected "{}" (the file name), got "{}")", file.stem().string(), spec.api));
   }
   return spec;
 }

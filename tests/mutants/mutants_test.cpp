@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
 #include <set>
 
 #include "attnconf/adapters/in_tree.h"
 #include "attnconf/properties/registry.h"
+#include "attnconf/properties/report.h"
 #include "attnconf/spec/loader.h"
 
 namespace attnconf::props {
@@ -74,6 +76,7 @@ TEST_P(Mutants, AreCaughtByTheirProperty) {
   EXPECT_FALSE(v.reproduce.empty());
   EXPECT_TRUE(std::filesystem::exists(v.case_file)) << "the shrunk case was not saved";
   EXPECT_NE(v.message.find("[flash_attn_func §"), std::string::npos) << v.message;
+  std::cout << v.message << '\n' << reproduceLines(v, mutant.name()) << '\n';
 }
 
 TEST_P(Mutants, FaithfulKernelPassesTheSameProperty) {

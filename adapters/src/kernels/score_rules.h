@@ -31,7 +31,8 @@ inline float finalScore(const AttentionArgs& a, std::int64_t b, std::int64_t h, 
   if (!a.alibi_slopes.empty()) {
     const float slope = a.alibi_slopes[static_cast<std::size_t>(b * a.heads + h)];
     const auto distance = static_cast<float>(std::llabs(i + a.alibi_offset - j));
-    s += a.fault == PlantedFault::alibi_wrong_sign ? slope * distance : -slope * distance;
+    const float bias = slope * distance;
+    s = a.fault == PlantedFault::alibi_wrong_sign ? s + bias : s - bias;
   }
   if (a.fault == PlantedFault::softcap_after_mask) return s;
   return keep ? s : kMinusInf;

@@ -17,8 +17,8 @@ namespace attnconf::spec::detail {
 /// column and field.
 class Field {
  public:
-  Field(YAML::Node node, std::string path, const std::string& file)
-      : node_(std::move(node)), path_(std::move(path)), file_(&file) {}
+  Field(const YAML::Node& node, std::string path, const std::string& file)
+      : node_(node), path_(std::move(path)), file_(&file) {}
 
   const std::string& path() const { return path_; }
   Location where() const;

@@ -38,6 +38,11 @@ struct Outcome {
 /// One implementation of one or more APIs, behind the suite's single interface.
 class Adapter {
  public:
+  Adapter() = default;
+  Adapter(const Adapter&) = delete;
+  Adapter& operator=(const Adapter&) = delete;
+  Adapter(Adapter&&) = delete;
+  Adapter& operator=(Adapter&&) = delete;
   virtual ~Adapter() = default;
   /// Stable name used in test names and labels, e.g. "cpu_flash".
   virtual std::string name() const = 0;

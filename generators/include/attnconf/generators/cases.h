@@ -2,6 +2,7 @@
 
 #include <rapidcheck.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <ostream>
@@ -25,7 +26,7 @@ struct Limits {
 
 /// Tile sizes that kernels commonly use; lengths just below, at and above their multiples are
 /// where ragged-tile bugs live.
-inline constexpr std::int64_t kTileEdges[] = {16, 32, 64, 128};
+inline constexpr std::array<std::int64_t, 4> kTileEdges = {16, 32, 64, 128};
 
 /// Values of one dim that satisfy every dim rule given the dims already chosen, ascending.
 std::vector<std::int64_t> dimCandidates(const spec::ApiSpec& spec, const spec::Dim& dim,

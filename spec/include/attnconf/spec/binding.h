@@ -16,7 +16,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c);
 struct ExpectedOutput {
   std::string name;
   std::string role;
-  DType dtype;                          ///< the dtype the API returns it in
+  DType dtype = DType::fp32;            ///< the dtype the API returns it in
   Tensor exact;                         ///< vendor layout, exact values (not rounded to dtype)
   std::vector<std::string> axis_names;  ///< the spec dim name of each axis, for messages
 };
