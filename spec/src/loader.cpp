@@ -47,10 +47,8 @@ DType parseDTypeField(const Field& f) {
 }
 
 Alignment parseAlignment(const Field& f) {
-  const std::string s = f.text();
-  if (s == "top_left") return Alignment::top_left;
-  if (s == "bottom_right") return Alignment::bottom_right;
-  f.fail(fmt::format("expected top_left or bottom_right, got \"{}\"", s));
+  return f.choice<Alignment>(
+      {{"top_left", Alignment::top_left}, {"bottom_right", Alignment::bottom_right}});
 }
 
 // The sections are parsed in dependency order so that every reference can be checked against
@@ -106,20 +104,11 @@ class SpecParser {
     for (const auto& [name, body] : f.members()) {
       body.allowOnly({"kind"});
       if (!isIdentifier(name)) body.fail("expected a snake_case dim name");
-      const Field kind = body.at("kind");
-      const std::string k = kind.text();
-      Dim dim{name, DimKind::batch};
-      if (k == "batch")
-        dim.kind = DimKind::batch;
-      else if (k == "seqlen")
-        dim.kind = DimKind::seqlen;
-      else if (k == "heads")
-        dim.kind = DimKind::heads;
-      else if (k == "head_dim")
-        dim.kind = DimKind::head_dim;
-      else
-        kind.fail(fmt::format("expected batch, seqlen, heads or head_dim, got \"{}\"", k));
-      spec_.dims.push_back(dim);
+      spec_.dims.push_back(
+          Dim{name, body.at("kind").choice<DimKind>({{"batch", DimKind::batch},
+                                                     {"seqlen", DimKind::seqlen},
+                                                     {"heads", DimKind::heads},
+                                                     {"head_dim", DimKind::head_dim}})});
     }
     if (spec_.dims.empty()) f.fail("expected at least one dim");
   }
@@ -208,18 +197,10 @@ class SpecParser {
       ParamDecl decl;
       decl.name = name;
       decl.where = body.where();
-      const Field type = body.at("type");
-      const std::string t = type.text();
-      if (t == "bool")
-        decl.type = ParamType::boolean;
-      else if (t == "int")
-        decl.type = ParamType::integer;
-      else if (t == "float")
-        decl.type = ParamType::floating;
-      else if (t == "int_pair")
-        decl.type = ParamType::int_pair;
-      else
-        type.fail(fmt::format("expected bool, int, float or int_pair, got \"{}\"", t));
+      decl.type = body.at("type").choice<ParamType>({{"bool", ParamType::boolean},
+                                                     {"int", ParamType::integer},
+                                                     {"float", ParamType::floating},
+                                                     {"int_pair", ParamType::int_pair}});
       const Field def = body.at("default");
       if (!def.isNull()) decl.default_value = parseValue(def, decl.type);
       if (const auto gen = body.find("generate"))

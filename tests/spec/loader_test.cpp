@@ -98,7 +98,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "rules[2].error", "expected a regular expression", "batch (size"},
         Mistake{"UnknownAlignment", "causal: {param: causal, alignment: bottom_right}",
                 "causal: {param: causal, alignment: middle}", "semantics.causal.alignment",
-                "expected top_left or bottom_right", "alignment: middle"},
+                "expected one of top_left, bottom_right, got \"middle\"", "alignment: middle"},
         Mistake{"ParamOfWrongType", "window: {param: window_size", "window: {param: causal",
                 "semantics.window.param", "wrong type", "window: {param: causal"},
         Mistake{"DefaultOfWrongType", "causal: {type: bool, default: false}",

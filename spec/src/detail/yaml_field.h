@@ -48,6 +48,18 @@ class Field {
   std::vector<std::string> texts() const;
   std::vector<std::int64_t> integers() const;
 
+  /// The value paired with this field's text; fails listing the accepted words.
+  template <class T>
+  T choice(std::initializer_list<std::pair<std::string_view, T>> options) const {
+    const std::string word = text();
+    std::string accepted;
+    for (const auto& [name, value] : options) {
+      if (name == word) return value;
+      accepted += accepted.empty() ? std::string(name) : ", " + std::string(name);
+    }
+    fail("expected one of " + accepted + ", got \"" + word + "\"");
+  }
+
  private:
   const std::string& scalar(const char* expected) const;
 
