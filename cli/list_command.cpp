@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "attnconf/adapters/planted_fault.h"
 #include "attnconf/properties/registry.h"
 #include "attnconf/spec/loader.h"
 #include "commands.h"
@@ -24,6 +25,9 @@ void addListCommand(CLI::App& app) {
     for (const auto& name : adapters::inTreeAdapterNames()) {
       fmt::print("  {:<12} {}\n", name, adapters::makeInTreeAdapter(name)->description());
     }
+    fmt::print("\nplanted faults (adapter cpu_flash_mutant_<fault>, to see a failure):\n");
+    for (const auto fault : adapters::allPlantedFaults())
+      fmt::print("  {}\n", adapters::faultName(fault));
   });
 }
 

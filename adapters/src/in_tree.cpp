@@ -57,10 +57,17 @@ std::vector<std::string> inTreeAdapterNames() {
 }
 
 std::unique_ptr<Adapter> makeInTreeAdapter(std::string_view name) {
-  if (name == "cpu_flash") return std::make_unique<InTreeAdapter>(InTreeKernel::tiled_flash);
-  if (name == "naive") return std::make_unique<InTreeAdapter>(InTreeKernel::standard);
+  for (const InTreeKernel kernel : {InTreeKernel::tiled_flash, InTreeKernel::standard}) {
+    for (const PlantedFault fault : allPlantedFaults()) {
+      if (InTreeAdapter(kernel, fault).name() == name)
+        return std::make_unique<InTreeAdapter>(kernel, fault);
+    }
+    if (InTreeAdapter(kernel).name() == name) return std::make_unique<InTreeAdapter>(kernel);
+  }
   throw std::invalid_argument(
-      fmt::format("unknown adapter \"{}\"; expected one of: cpu_flash, naive", name));
+      fmt::format("unknown adapter \"{}\"; expected cpu_flash, naive, or cpu_flash_mutant_<fault> "
+                  "(attnconf list)",
+                  name));
 }
 
 }  // namespace attnconf::adapters

@@ -14,10 +14,19 @@ std::string failureMessage(const std::string& api, const std::string& clause,
 }
 
 std::string reproduceLines(const Verdict& verdict, const std::string& adapter) {
-  std::string regex = verdict.test_id;
-  if (const auto dot = regex.find('.'); dot != std::string::npos) regex.replace(dot, 1, "\\.");
-  std::string lines = fmt::format("repro: RC_PARAMS=\"{}\" ctest -R '^{}$' --output-on-failure",
-                                  verdict.reproduce, regex);
+  std::string lines;
+  const auto dot = verdict.test_id.find('.');
+  const auto underscore = verdict.test_id.find('_', dot);
+  if (adapter.find("_mutant_") == std::string::npos) {
+    std::string regex = verdict.test_id;
+    regex.replace(dot, 1, "\\.");
+    lines = fmt::format("repro: RC_PARAMS=\"{}\" ctest -R '^{}$' --output-on-failure",
+                        verdict.reproduce, regex);
+  } else {  // planted faults have no ctest test; the CLI runs them
+    lines = fmt::format("repro: RC_PARAMS=\"{}\" attnconf run --adapter {} --only {}",
+                        verdict.reproduce, adapter,
+                        verdict.test_id.substr(dot + 1, underscore - dot - 1));
+  }
   if (!verdict.case_file.empty()) {
     lines += fmt::format("\n       attnconf replay {} --adapter {}", verdict.case_file, adapter);
   }

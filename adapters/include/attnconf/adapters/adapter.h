@@ -57,7 +57,9 @@ class Adapter {
 /// Names of the adapters built into the suite.
 std::vector<std::string> inTreeAdapterNames();
 
-/// A new in-tree adapter by name; throws std::invalid_argument naming the known ones.
+/// A new in-tree adapter by name: one of `inTreeAdapterNames()`, or a kernel with a planted fault
+/// such as "cpu_flash_mutant_causal_top_left" (to see what a failure looks like). Throws
+/// std::invalid_argument naming the known ones.
 std::unique_ptr<Adapter> makeInTreeAdapter(std::string_view name);
 
 }  // namespace attnconf::adapters
