@@ -26,34 +26,18 @@ std::int64_t kindCap(spec::DimKind kind, const Limits& limits) {
   return 1;
 }
 
-// Whether `value` for `dim` keeps every dim rule whose dims are all known by now.
+// Whether `value` for `dim` keeps every dim rule that reads it and reads only dims known by now.
 bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, const Dims& chosen) {
-  Case probe;  // dims only: the dim rules read nothing else
+  Case probe;  // dims only: dim rules read nothing else
   probe.dims = chosen;
   probe.dims[dim] = value;
-  const Dims& dims = probe.dims;
-  const auto involves = [&](const std::string& a, const std::string& b) {
-    return (a == dim || b == dim) && dims.contains(a) && dims.contains(b);
-  };
-  for (const auto& rule : spec.rules) {
-    const bool relevant = std::visit(
-        [&](const auto& check) {
-          using T = std::decay_t<decltype(check)>;
-          if constexpr (std::is_same_v<T, spec::DividesCheck> ||
-                        std::is_same_v<T, spec::EqualsCheck>) {
-            return involves(check.dim, check.other);
-          } else if constexpr (std::is_same_v<T, spec::RangeCheck> ||
-                               std::is_same_v<T, spec::MultipleOfCheck> ||
-                               std::is_same_v<T, spec::OneOfCheck>) {
-            return check.dim == dim;
-          } else {
-            return false;
-          }
-        },
-        rule.check);
-    if (relevant && !spec::satisfies(spec, probe, rule)) return false;
-  }
-  return true;
+  return std::ranges::all_of(spec.rules, [&](const spec::Rule& rule) {
+    const auto read = spec::dimsRead(rule.check);
+    const bool decidable =
+        std::ranges::find(read, dim) != read.end() &&
+        std::ranges::all_of(read, [&](const auto& d) { return probe.dims.contains(d); });
+    return !decidable || spec::satisfies(spec, probe, rule);
+  });
 }
 
 rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t index, Dims chosen) {

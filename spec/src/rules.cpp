@@ -105,6 +105,22 @@ std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c) {
   return broken;
 }
 
+std::vector<std::string> dimsRead(const Check& check) {
+  return std::visit(Overloaded{
+                        [](const RangeCheck& r) { return std::vector<std::string>{r.dim}; },
+                        [](const MultipleOfCheck& m) { return std::vector<std::string>{m.dim}; },
+                        [](const DividesCheck& d) {
+                          return std::vector<std::string>{d.dim, d.other};
+                        },
+                        [](const EqualsCheck& e) {
+                          return std::vector<std::string>{e.dim, e.other};
+                        },
+                        [](const OneOfCheck& o) { return std::vector<std::string>{o.dim}; },
+                        [](const auto&) { return std::vector<std::string>{}; },
+                    },
+                    check);
+}
+
 std::string describeCheck(const Check& check) {
   return std::visit(
       Overloaded{

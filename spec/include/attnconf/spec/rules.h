@@ -27,6 +27,9 @@ bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule);
 /// Ids of every rule the call breaks, in spec order; empty for a valid call.
 std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c);
 
+/// The dims a check reads (empty for dtype, shape and parameter checks).
+std::vector<std::string> dimsRead(const Check& check);
+
 /// The rule as one line of text, e.g. "headdim <= 256" or "dtype(q, k, v) in {fp16, bf16}".
 std::string describeCheck(const Check& check);
 
