@@ -59,7 +59,7 @@ class SpecParser {
 
   void parse() {
     root_.allowOnly({"api", "title", "version", "sources", "dims", "inputs", "params", "outputs",
-                     "semantics", "tolerance", "rules"});
+                     "semantics", "tolerance", "rules", "paths"});
     const Field api = root_.at("api");
     spec_.api = api.text();
     if (!isIdentifier(spec_.api)) api.fail("expected a snake_case API name");
@@ -73,6 +73,7 @@ class SpecParser {
     parseSemantics(root_.at("semantics"));
     parseTolerance(root_.at("tolerance"));
     parseRules(root_.at("rules"));
+    parsePaths(root_.at("paths"));
     checkSatisfiable();
   }
 
@@ -347,7 +348,41 @@ class SpecParser {
     }
   }
 
-  Check parseCheck(const Field& f) const {
+  void parsePaths(const Field& f) {
+    f.allowOnly({"source", "fast", "fallbacks"});
+    requireSource(f.at("source"));
+    spec_.paths.source = f.at("source").text();
+    spec_.paths.fast = parsePathList(f.at("fast"));
+    if (spec_.paths.fast.empty()) f.at("fast").fail("expected at least one fast path");
+    spec_.paths.fallbacks = parsePathList(f.at("fallbacks"));
+  }
+
+ public:
+  std::vector<PathDecl> parsePathList(const Field& f) const {
+    std::vector<PathDecl> paths;
+    for (const auto& item : f.items()) {
+      item.allowOnly({"name", "when", "note"});
+      PathDecl path{item.at("name").text(), {}, {}, item.where()};
+      if (!isIdentifier(path.name)) item.at("name").fail("expected a snake_case path name");
+      if (const auto when = item.find("when")) {
+        for (const auto& condition : when->items()) path.when.push_back(parseCheck(condition, true));
+      }
+      if (const auto note = item.find("note")) path.note = note->text();
+      paths.push_back(std::move(path));
+    }
+    return paths;
+  }
+
+ private:
+  Check parseCheck(const Field& f, bool in_region = false) const {
+    if (const auto name = f.find("active")) {
+      f.allowOnly({"active"});
+      if (!in_region) f.fail("`active` describes path regions, not rules");
+      if (!spec_.param(name->text()) && !spec_.input(name->text())) {
+        name->fail(fmt::format("unknown param or input \"{}\"", name->text()));
+      }
+      return ActiveCheck{name->text()};
+    }
     if (f.find("dim")) return parseDimCheck(f);
     if (const auto tensors = f.find("dtype_of")) {
       f.allowOnly({"dtype_of", "one_of"});
@@ -375,7 +410,9 @@ class SpecParser {
       }
       return NotTogetherCheck{params->texts()};
     }
-    f.fail("expected one of the check kinds: dim, dtype_of, same_dtype, shape_of, not_together");
+    f.fail(
+        "expected one of the check kinds: dim, dtype_of, same_dtype, shape_of, not_together, "
+        "active (regions only)");
   }
 
   Check parseDimCheck(const Field& f) const {
@@ -491,6 +528,21 @@ ApiSpec loadSpec(const std::filesystem::path& file) {
         fmt::format(R"(expected "{}" (the file name), got "{}")", file.stem().string(), spec.api));
   }
   return spec;
+}
+
+std::vector<PathDecl> parseDeclaredFallbacks(const ApiSpec& spec, const std::string& text,
+                                             const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw SpecError(Location{origin, e.mark.line + 1, e.mark.column + 1}, "(yaml)",
+                    fmt::format("expected valid YAML: {}", e.msg));
+  }
+  if (root.IsNull()) return {};
+  ApiSpec scratch = spec;  // the parser records into a spec; only the list is wanted
+  const Field field(root, "fallbacks", origin);
+  return SpecParser(field, scratch).parsePathList(field);
 }
 
 std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder) {

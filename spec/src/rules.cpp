@@ -52,6 +52,10 @@ bool isActive(const ApiSpec& spec, const Case& c, const std::string& param) {
 }
 
 bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
+  return holds(spec, c, rule.check);
+}
+
+bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
   const auto dims = observedDims(spec, c);
   const auto dim = [&](const std::string& name) { return dimOf(dims, name); };
   const auto presentTensors = [&](const std::vector<std::string>& names) {
@@ -93,8 +97,24 @@ bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
             return !std::all_of(n.params.begin(), n.params.end(),
                                 [&](const std::string& p) { return isActive(spec, c, p); });
           },
+          [&](const ActiveCheck& a) {
+            return c.tensor(a.name) != nullptr || isActive(spec, c, a.name);
+          },
       },
-      rule.check);
+      check);
+}
+
+bool inRegion(const ApiSpec& spec, const Case& c, const PathDecl& path) {
+  return std::all_of(path.when.begin(), path.when.end(), [&](const Check& check) {
+    return holds(spec, c, check);
+  });
+}
+
+std::string describeRegion(const PathDecl& path) {
+  if (path.when.empty()) return "everywhere";
+  std::vector<std::string> parts;
+  for (const auto& check : path.when) parts.push_back(describeCheck(check));
+  return fmt::format("{}", fmt::join(parts, " and "));
 }
 
 std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c) {
@@ -148,6 +168,7 @@ std::string describeCheck(const Check& check) {
           [](const NotTogetherCheck& n) {
             return fmt::format("not all active: {}", fmt::join(n.params, ", "));
           },
+          [](const ActiveCheck& a) { return fmt::format("{} given", a.name); },
       },
       check);
 }

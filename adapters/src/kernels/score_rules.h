@@ -1,9 +1,11 @@
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 
 #include "kernels/attention_args.h"
 
@@ -11,31 +13,42 @@ namespace attnconf::adapters::kernels {
 
 inline constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 
-/// Whether query i may see key j under the call's causal and window masks.
-inline bool visible(const AttentionArgs& a, std::int64_t i, std::int64_t j) {
-  if (a.causal && j > i + a.causal_offset) return false;
+/// The keys [first, last) query i may see under the call's causal and window masks (both masks
+/// leave one contiguous run of keys per query; first == last when none is left).
+inline std::pair<std::int64_t, std::int64_t> visibleKeys(const AttentionArgs& a, std::int64_t i) {
+  std::int64_t first = 0, last = a.seqlen_k;
+  if (a.causal) last = std::min(last, i + a.causal_offset + 1);
   const std::int64_t diagonal = i + a.window_offset;
   const std::int64_t widen = a.fault == PlantedFault::window_left_off_by_one ? 1 : 0;
-  if (a.window_left >= 0 && j < diagonal - a.window_left - widen) return false;
-  if (a.window_right >= 0 && j > diagonal + a.window_right) return false;
-  return true;
+  if (a.window_left >= 0) first = std::max(first, diagonal - a.window_left - widen);
+  if (a.window_right >= 0) last = std::min(last, diagonal + a.window_right + 1);
+  last = std::max<std::int64_t>(last, 0);
+  return {std::min(first, last), last};
+}
+
+/// Whether query i may see key j.
+inline bool visible(const AttentionArgs& a, std::int64_t i, std::int64_t j) {
+  const auto [first, last] = visibleKeys(a, i);
+  return j >= first && j < last;
+}
+
+/// A score with the ALiBi bias of (i, j): -slope * |i + offset - j|.
+inline float withAlibi(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i,
+                       std::int64_t j, float s) {
+  const float slope = a.alibi_slopes[static_cast<std::size_t>(b * a.heads + h)];
+  const float bias = slope * static_cast<float>(std::llabs(i + a.alibi_offset - j));
+  return a.fault == PlantedFault::alibi_wrong_sign ? s + bias : s - bias;
 }
 
 /// The final score of (i, j) from the scaled dot product: softcap, ALiBi, then the mask.
 inline float finalScore(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i,
                         std::int64_t j, float scaled) {
   const bool keep = visible(a, i, j);
-  float s = scaled;
-  if (a.fault == PlantedFault::softcap_after_mask && !keep) s = kMinusInf;
+  const bool mask_first = a.fault == PlantedFault::softcap_after_mask;
+  float s = mask_first && !keep ? kMinusInf : scaled;
   if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
-  if (!a.alibi_slopes.empty()) {
-    const float slope = a.alibi_slopes[static_cast<std::size_t>(b * a.heads + h)];
-    const auto distance = static_cast<float>(std::llabs(i + a.alibi_offset - j));
-    const float bias = slope * distance;
-    s = a.fault == PlantedFault::alibi_wrong_sign ? s + bias : s - bias;
-  }
-  if (a.fault == PlantedFault::softcap_after_mask) return s;
-  return keep ? s : kMinusInf;
+  if (!a.alibi_slopes.empty()) s = withAlibi(a, b, h, i, j, s);
+  return keep || mask_first ? s : kMinusInf;
 }
 
 /// The kv head query head h reads.

@@ -1,6 +1,6 @@
 // FlashAttention-2 forward (Dao 2023, Algorithm 1) on the CPU: for each tile of queries, walk the
 // tiles of keys the masks leave visible, keep a running row max m and row sum l, rescale the
-// fp32 accumulator when m grows, and divide by l once at the end.
+// fp32 accumulator when m grows, and divide by l once at the end. Never an Sq x Sk matrix.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -26,18 +26,32 @@ MatrixF gather(const SeqView& view, std::int64_t b, std::int64_t h, std::int64_t
   return m;
 }
 
-// Keys [first, last) that some query in [i0, i1) can see; skipping the rest is where block-sparse
-// bugs live, so it is computed from the same mask rules as the elements.
-std::pair<std::int64_t, std::int64_t> keyRange(const AttentionArgs& a, std::int64_t i0,
-                                               std::int64_t i1) {
-  std::int64_t first = 0, last = a.seqlen_k;
-  if (a.causal) last = std::min(last, i1 - 1 + a.causal_offset + 1);
-  if (a.window_right >= 0) last = std::min(last, i1 - 1 + a.window_offset + a.window_right + 1);
-  if (a.window_left >= 0) {
-    const std::int64_t widen = a.fault == PlantedFault::window_left_off_by_one ? 1 : 0;
-    first = std::max(first, i0 + a.window_offset - a.window_left - widen);
+// Scores outside each row's visible keys become -inf.
+void maskTile(const AttentionArgs& a, std::int64_t i0, std::int64_t j0, MatrixF& s) {
+  const auto cols = s.cols();
+  for (std::int64_t r = 0; r < s.rows(); ++r) {
+    const auto [first, last] = kernels::visibleKeys(a, i0 + r);
+    const std::int64_t lo = std::clamp(first - j0, std::int64_t{0}, cols);
+    const std::int64_t hi = std::clamp(last - j0, lo, cols);
+    s.row(r).head(lo).setConstant(kMinusInf);
+    s.row(r).tail(cols - hi).setConstant(kMinusInf);
   }
-  return {std::max<std::int64_t>(first, 0), std::max<std::int64_t>(last, 0)};
+}
+
+// Softcap, ALiBi, then the mask, in the order the spec gives (the planted fault masks first).
+void finishScores(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i0,
+                  std::int64_t j0, MatrixF& s) {
+  const bool mask_first = a.fault == PlantedFault::softcap_after_mask;
+  if (mask_first) maskTile(a, i0, j0, s);
+  if (a.softcap > 0) s = (s.array() / a.softcap).tanh() * a.softcap;
+  if (!a.alibi_slopes.empty()) {
+    for (std::int64_t r = 0; r < s.rows(); ++r) {
+      for (std::int64_t c = 0; c < s.cols(); ++c) {
+        s(r, c) = kernels::withAlibi(a, b, h, i0 + r, j0 + c, s(r, c));
+      }
+    }
+  }
+  if (!mask_first) maskTile(a, i0, j0, s);
 }
 
 struct RowState {
@@ -48,31 +62,23 @@ struct RowState {
 void attendKeyTile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i0,
                    const MatrixF& q, const MatrixF& k, const MatrixF& v, std::int64_t j0,
                    std::int64_t cols, RowState& st) {
-  const MatrixF dots = q * k.middleRows(j0, cols).transpose();
-  MatrixF p(q.rows(), cols);
-  for (std::int64_t r = 0; r < q.rows(); ++r) {
-    float tile_max = kMinusInf;
-    for (std::int64_t c = 0; c < cols; ++c) {
-      p(r, c) = kernels::finalScore(a, b, h, i0 + r, j0 + c, dots(r, c) * a.scale);
-      tile_max = std::max(tile_max, p(r, c));
-    }
-    const float new_max = std::max(st.max(r), tile_max);
-    if (new_max == kMinusInf) {  // nothing visible yet: the row stays empty
-      p.row(r).setZero();
+  MatrixF s = (q * k.middleRows(j0, cols).transpose()) * a.scale;
+  finishScores(a, b, h, i0, j0, s);
+  const VectorF new_max = st.max.cwiseMax(s.rowwise().maxCoeff());
+  for (std::int64_t r = 0; r < s.rows(); ++r) {
+    if (new_max(r) == kMinusInf) {  // nothing visible yet: the row stays empty
+      s.row(r).setZero();
       continue;
     }
-    const float rescale = std::exp(st.max(r) - new_max);
-    float row_sum = 0;
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const float e = std::exp(p(r, c) - new_max);
-      row_sum += e;
-      p(r, c) = kernels::toDType(a, e);  // the PV product takes P in the input dtype
-    }
-    st.sum(r) = st.sum(r) * rescale + row_sum;
+    s.row(r) = (s.row(r).array() - new_max(r)).exp();
+    const float rescale = std::exp(st.max(r) - new_max(r));
+    st.sum(r) = st.sum(r) * rescale + s.row(r).sum();
     if (a.fault != PlantedFault::skip_rescale) st.acc.row(r) *= rescale;
-    st.max(r) = new_max;
+    st.max(r) = new_max(r);
   }
-  st.acc.noalias() += p * v.middleRows(j0, cols);
+  // The PV product takes P in the input dtype, as the GPU kernel's tensor cores do.
+  s = s.unaryExpr([&](float p) { return kernels::toDType(a, p); });
+  st.acc.noalias() += s * v.middleRows(j0, cols);
 }
 
 void writeRows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i0,
@@ -101,7 +107,9 @@ void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_
       const MatrixF q = gather(a.q, b, h, rows, i0, a.head_dim);
       RowState st{VectorF::Constant(rows, kMinusInf), VectorF::Zero(rows),
                   MatrixF::Zero(rows, a.head_dim_v)};
-      const auto [first, last] = keyRange(a, i0, i0 + rows);
+      // Key tiles no query of this tile can see are skipped: the visible runs grow with i.
+      const std::int64_t first = kernels::visibleKeys(a, i0).first;
+      const std::int64_t last = kernels::visibleKeys(a, i0 + rows - 1).second;
       for (std::int64_t j0 = first; j0 < last; j0 += block_k) {
         attendKeyTile(a, b, h, i0, q, k, v, j0, std::min(block_k, last - j0), st);
       }

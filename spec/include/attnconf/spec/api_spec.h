@@ -104,9 +104,14 @@ struct NotTogetherCheck {
   std::vector<std::string> params;
 };
 
-/// The structured condition of a rule: what must hold of a valid call.
+/// `name` is an active parameter or a passed tensor (path regions only, not rules).
+struct ActiveCheck {
+  std::string name;
+};
+
+/// The structured condition of a rule or of a path region: what must hold of a call.
 using Check = std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck,
-                           DTypeCheck, SameDTypeCheck, ShapeCheck, NotTogetherCheck>;
+                           DTypeCheck, SameDTypeCheck, ShapeCheck, NotTogetherCheck, ActiveCheck>;
 
 /// One rule of the error contract: a call that breaks it must be rejected.
 struct Rule {
@@ -117,6 +122,22 @@ struct Rule {
   Check check;
   Location where;        ///< the rule's entry
   Location check_where;  ///< its `check`, where contradictions are reported
+};
+
+/// A code path an implementation may take, and the inputs it applies to.
+struct PathDecl {
+  std::string name;         ///< e.g. "flash", "standard"
+  std::vector<Check> when;  ///< all must hold; empty = every valid call
+  std::string note;
+  Location where;
+};
+
+/// The paths an API declares: its fast path(s), and the fallbacks it admits to with their
+/// regions. A valid call outside every fallback region must run a fast path (or be rejected).
+struct Paths {
+  std::string source;
+  std::vector<PathDecl> fast;
+  std::vector<PathDecl> fallbacks;
 };
 
 /// How the vendor's names bind to the canonical problem.
@@ -172,6 +193,7 @@ struct ApiSpec {
   std::vector<Rule> rules;
   Semantics semantics;
   Tolerance tolerance;
+  Paths paths;
 
   const Dim* dim(const std::string& name) const;
   const TensorDecl* input(const std::string& name) const;

@@ -27,6 +27,11 @@ ApiSpec loadSpec(const std::filesystem::path& file);
 /// Loads and validates spec text; `file` names it in errors.
 ApiSpec parseSpec(const std::string& text, const std::string& file);
 
+/// Fallbacks an implementation declares for an API, in the spec's `paths.fallbacks` format (a
+/// YAML list of {name, when, note}), checked against that spec's dims, tensors and params.
+std::vector<PathDecl> parseDeclaredFallbacks(const ApiSpec& spec, const std::string& text,
+                                             const std::string& origin);
+
 /// Every `*.yaml` spec in a folder, sorted by API name.
 std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder);
 

@@ -21,8 +21,17 @@ std::vector<Shape> expectedShapes(const TensorDecl& decl,
 /// Whether a parameter is set to something other than its default.
 bool isActive(const ApiSpec& spec, const Case& c, const std::string& param);
 
+/// Whether the condition holds of the call.
+bool holds(const ApiSpec& spec, const Case& c, const Check& check);
+
 /// Whether the call satisfies the rule.
 bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule);
+
+/// Whether the call lies in a path's region (every condition of `when` holds).
+bool inRegion(const ApiSpec& spec, const Case& c, const PathDecl& path);
+
+/// The region as text, e.g. "headdim >= 129" or "everywhere".
+std::string describeRegion(const PathDecl& path);
 
 /// Ids of every rule the call breaks, in spec order; empty for a valid call.
 std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c);
