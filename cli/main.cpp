@@ -1,13 +1,10 @@
 #include <CLI/CLI.hpp>
-#include <cstdlib>
 #include <exception>
 #include <iostream>
 
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  // Each verdict reports its own seed; with RC_PARAMS unset RapidCheck would print an unused one.
-  setenv("RC_PARAMS", "", 0);
   CLI::App app{"attnconf: property-based conformance tests for attention kernels"};
   app.require_subcommand(1);
   attnconf::cli::addRunCommand(app);

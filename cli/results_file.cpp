@@ -49,6 +49,9 @@ void ResultsFile::write() const {
                               {"max_err_ratio", v.max_ratio},
                               {"seconds", v.seconds},
                               {"tags", v.tags},
+                              {"paths", v.paths},
+                              {"path_examples", v.path_examples},
+                              {"evidence", v.evidence},
                               {"message", v.message},
                               {"reproduce", v.reproduce},
                               {"case_file", v.case_file}});

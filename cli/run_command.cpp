@@ -1,8 +1,11 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
+#include "attnconf/properties/fallback.h"
 #include "attnconf/properties/registry.h"
 #include "attnconf/properties/report.h"
 #include "attnconf/spec/loader.h"
@@ -21,6 +24,31 @@ struct RunOptions {
   props::RunConfig config;
 };
 
+// Which path each case ran, per API and adapter, with the fallbacks each adapter declares.
+struct FallbackMapRow {
+  std::string api, adapter, declared;
+  props::Verdict verdict;
+};
+
+void printFallbackMap(const std::vector<FallbackMapRow>& rows) {
+  if (rows.empty()) return;
+  fmt::print("\nfallback map (path that ran, over the NoUndeclaredFallback cases):\n");
+  for (const auto& row : rows) {
+    int total = 0;
+    for (const auto& [path, count] : row.verdict.paths) total += count;
+    std::vector<std::string> shares;
+    for (const auto& [path, count] : row.verdict.paths) {
+      shares.push_back(
+          fmt::format("{} {} ({:.0f}%)", path, count, 100.0 * count / std::max(total, 1)));
+    }
+    fmt::print("  {} x {}: {}\n    declared fallbacks: {}\n", row.api, row.adapter,
+               fmt::join(shares, ", "), row.declared);
+    for (const auto& [path, example] : row.verdict.path_examples) {
+      fmt::print("    {} e.g. {}\n", path, example);
+    }
+  }
+}
+
 int run(const RunOptions& options) {
   const auto specs = spec::loadSpecFolder(spec::specFolder(options.spec_dir));
   const auto adapter_names =
@@ -28,10 +56,13 @@ int run(const RunOptions& options) {
   props::RunConfig config = options.config;
   config.failure_dir = options.failure_dir;
   ResultsFile results(options.results, specs, adapter_names, config);
-  fmt::print("{:<18} {:<10} {:<34} {:<7} {:>5} {:>9} {:>7}\n", "API", "ADAPTER", "PROPERTY",
+  std::size_t width = 10;
+  for (const auto& name : adapter_names) width = std::max(width, name.size());
+  fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>7}\n", "API", "ADAPTER", width, "PROPERTY",
              "VERDICT", "CASES", "ERR/BOUND", "TIME");
   int passed = 0, failed = 0;
   std::vector<std::string> failures;
+  std::vector<FallbackMapRow> fallback_map;
   for (const auto& name : adapter_names) {
     const auto adapter = adapters::makeInTreeAdapter(name);
     for (const auto& s : specs) {
@@ -41,16 +72,21 @@ int run(const RunOptions& options) {
         const props::Verdict v = check.run(*adapter, config);
         const bool ok = v.status == props::Verdict::Status::pass;
         (ok ? passed : failed) += 1;
-        fmt::print("{:<18} {:<10} {:<34} {:<7} {:>5} {:>9} {:>6.1f}s\n", s.api, name, check.name,
-                   props::statusName(v.status), v.cases,
+        fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>6.1f}s\n", s.api, name, width,
+                   check.name, props::statusName(v.status), v.cases,
                    check.kind == "accuracy" ? fmt::format("{:.3f}", v.max_ratio) : "-", v.seconds);
         std::fflush(stdout);
         if (!ok)
           failures.push_back(fmt::format("{}\n{}", v.message, props::reproduceLines(v, name)));
+        if (check.kind == "fallback") {
+          const auto declared = props::PathContract::of(s, *adapter).describeFallbacks();
+          fallback_map.push_back(FallbackMapRow{s.api, name, declared, v});
+        }
         results.add(ResultRow{s.api, name, check.name, check.kind, v});
       }
     }
   }
+  printFallbackMap(fallback_map);
   for (const auto& f : failures) fmt::print("\n{}\n", f);
   fmt::print("\nresults: {}\n{} passed, {} failed\n", options.results, passed, failed);
   return failed == 0 ? 0 : 1;

@@ -20,8 +20,8 @@ std::string InTreeAdapter::description() const {
   return kernel_ == InTreeKernel::tiled_flash
              ? fmt::format(
                    "FlashAttention-2 tiled CPU kernel ({}x{} tiles, online softmax, fp32 "
-                   "accumulation)",
-                   tiles_.block_q, tiles_.block_k)
+                   "accumulation); head_dim > {} runs standard attention (declared)",
+                   tiles_.block_q, tiles_.block_k, kMaxTiledHeadDim)
              : "standard attention in the input dtype, full score matrix (what a fallback runs)";
 }
 
@@ -29,16 +29,36 @@ bool InTreeAdapter::supports(std::string_view api) const {
   return api == "flash_attn_func";
 }
 
-Outcome InTreeAdapter::run(const Case& c) {
-  const std::string kernel_name =
-      kernel_ == InTreeKernel::tiled_flash ? "cpu_flash.tiled_fa2" : "naive.standard_attention";
-  Outcome outcome{Rejection{}, PathEvidence{kernel_name, "in-process"}};
+std::pair<std::string, std::string> InTreeAdapter::choosePath(std::int64_t head_dim,
+                                                              std::int64_t seqlen_k) const {
+  if (kernel_ == InTreeKernel::standard) return {"standard", "naive has no other path"};
+  if (head_dim > kMaxTiledHeadDim) {
+    return {"standard", fmt::format("head_dim {} > {}", head_dim, kMaxTiledHeadDim)};
+  }
+  const bool ragged = seqlen_k % tiles_.block_k != 0;
+  if (ragged && (fault_ == PlantedFault::silent_fallback_ragged_keys ||
+                 fault_ == PlantedFault::hidden_fallback_ragged_keys)) {
+    return {"standard",
+            fmt::format("seqlen_k {} is not a multiple of {}", seqlen_k, tiles_.block_k)};
+  }
+  return {"flash", ""};
+}
+
+Outcome InTreeAdapter::runWith(const Case& c, bool fast_only) {
+  Outcome outcome{Rejection{}, PathEvidence{}};
   if (!supports(c.api)) {
     outcome.result = Rejection{fmt::format("{} does not implement {}", name(), c.api)};
     return outcome;
   }
   const auto kernel = [&](const AttentionArgs& args) {
-    if (kernel_ == InTreeKernel::tiled_flash) {
+    const auto [path, why] = choosePath(args.head_dim, args.seqlen_k);
+    if (fast_only && path != "flash") throw ApiError("fast path unavailable: " + why);
+    const bool hide = fault_ == PlantedFault::hidden_fallback_ragged_keys;
+    outcome.path = PathEvidence{
+        hide ? "flash" : path,
+        fmt::format("{}.{}", name(), hide || path == "flash" ? "tiled_fa2" : "standard"),
+        why.empty() || hide ? "in-process dispatch" : "in-process dispatch: " + why};
+    if (path == "flash") {
       tiledFlashForward(args, tiles_.block_q, tiles_.block_k);
     } else {
       standardForward(args);
@@ -50,6 +70,28 @@ Outcome InTreeAdapter::run(const Case& c) {
     outcome.result = Rejection{e.what()};
   }
   return outcome;
+}
+
+Outcome InTreeAdapter::run(const Case& c) {
+  return runWith(c, false);
+}
+
+std::optional<Outcome> InTreeAdapter::runFastPathOnly(const Case& c) {
+  if (kernel_ == InTreeKernel::standard) return std::nullopt;  // it has no fast path to force
+  return runWith(c, true);
+}
+
+std::string InTreeAdapter::declaredFallbacks(std::string_view api) const {
+  if (api != "flash_attn_func") return {};
+  if (kernel_ == InTreeKernel::standard) {
+    return "- name: standard\n"
+           "  note: naive is standard attention; every call takes this path\n";
+  }
+  return fmt::format(
+      "- name: standard\n"
+      "  when: [{{dim: headdim, min: {}}}]\n"
+      "  note: the tiled kernel's tiles hold head_dim <= {}; wider heads run standard attention\n",
+      kMaxTiledHeadDim + 1, kMaxTiledHeadDim);
 }
 
 std::vector<std::string> inTreeAdapterNames() {

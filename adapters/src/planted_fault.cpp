@@ -20,6 +20,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::accept_any_head_dim, "accept_any_head_dim"},
     std::pair{PlantedFault::accept_gqa_mismatch, "accept_gqa_mismatch"},
     std::pair{PlantedFault::wrong_error_message, "wrong_error_message"},
+    std::pair{PlantedFault::silent_fallback_ragged_keys, "silent_fallback_ragged_keys"},
+    std::pair{PlantedFault::hidden_fallback_ragged_keys, "hidden_fallback_ragged_keys"},
 };
 
 }  // namespace

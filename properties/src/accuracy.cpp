@@ -126,7 +126,7 @@ Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter,
       [&](const Case& c) {
         const adapters::Outcome outcome = adapter.run(c);
         const AccuracyReport report = judgeAccuracy(spec, c, outcome);
-        if (report.passed()) return Judgement{std::nullopt, report.max_ratio};
+        if (report.passed()) return Judgement::pass(report.max_ratio);
         std::string what;
         if (!report.problems.empty()) {
           what = fmt::format("{}", fmt::join(report.problems, "; "));
@@ -136,7 +136,7 @@ Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter,
                              w.output, w.index, num(w.actual), num(w.expected), num(w.bound),
                              w.ratio, report.bias);
         }
-        return Judgement{failureMessage(spec.api, "tolerance", what, c), report.max_ratio};
+        return Judgement::fail(failureMessage(spec.api, "tolerance", what, c), report.max_ratio);
       });
 }
 

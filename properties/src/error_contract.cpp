@@ -32,10 +32,10 @@ Verdict checkErrorIf(const spec::ApiSpec& spec, const spec::Rule& rule, adapters
       [](const Case& c) { return std::vector<std::string>{"breaks " + c.broken_rule}; },
       [&](const Case& c) {
         const auto problem = judgeRejection(rule, adapter.run(c));
-        if (!problem) return Judgement{};
+        if (!problem) return Judgement::pass();
         const std::string clause =
             fmt::format("rules.{} ({})", rule.id, spec::describeCheck(rule.check));
-        return Judgement{failureMessage(spec.api, clause, *problem, c)};
+        return Judgement::fail(failureMessage(spec.api, clause, *problem, c));
       });
 }
 

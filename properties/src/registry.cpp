@@ -4,6 +4,7 @@
 
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/error_contract.h"
+#include "attnconf/properties/fallback.h"
 #include "attnconf/spec/rules.h"
 
 namespace attnconf::props {
@@ -19,6 +20,12 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
       fmt::format("outputs within tolerance of the exact reference ({})", spec.semantics.out),
       spec.tolerance.where,
       [&spec](adapters::Adapter& a, const RunConfig& cfg) { return checkAccuracy(spec, a, cfg); }});
+  checks.push_back(PropertyCheck{
+      spec.api, "NoUndeclaredFallback", "fallback",
+      fmt::format("the path that ran is {} or a declared fallback", spec.paths.fast.front().name),
+      spec.paths.fast.front().where, [&spec](adapters::Adapter& a, const RunConfig& cfg) {
+        return checkNoUndeclaredFallback(spec, a, cfg);
+      }});
   for (const auto& rule : spec.rules) {
     checks.push_back(
         PropertyCheck{spec.api, "ErrorIf" + rule.id, "error_contract",

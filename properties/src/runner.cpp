@@ -84,6 +84,9 @@ Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int cou
     }
     max_ratio = std::max(max_ratio, judgement.ratio);
     for (const auto& tag : tags(c)) ++tag_counts[tag];
+    if (!judgement.path.empty() && verdict.paths[judgement.path]++ == 0) {
+      verdict.path_examples[judgement.path] = describeCase(c);
+    }
   };
   rc::detail::TestParams params = rc::detail::configuration().testParams;
   params.seed = verdict.seed;

@@ -86,8 +86,6 @@ void writeCtestFile(const std::string& path, const std::string& exe,
 }  // namespace
 
 int main(int argc, char** argv) try {
-  // Each verdict reports its own seed; with RC_PARAMS unset RapidCheck would print an unused one.
-  setenv("RC_PARAMS", "", 0);
   testing::InitGoogleTest(&argc, argv);
   static const auto specs = attnconf::spec::loadSpecFolder(attnconf::spec::specFolder());
   static const auto adapter = attnconf::adapters::makeInTreeAdapter(ATTNCONF_ADAPTER);

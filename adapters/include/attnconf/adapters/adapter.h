@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -14,8 +15,9 @@ namespace attnconf::adapters {
 /// What an adapter knows of the code path that ran (a kernel name, the backend a framework
 /// chose, a log line).
 struct PathEvidence {
+  std::string path;    ///< the path in the spec's terms ("flash", "standard"); empty if unknown
   std::string kernel;  ///< e.g. "cpu_flash.tiled_fa2"
-  std::string detail;
+  std::string detail;  ///< how the adapter knows, e.g. "in-process dispatch"
 };
 
 /// The call was refused with an error, as the API's contract asks for invalid input.
@@ -52,6 +54,13 @@ class Adapter {
   virtual bool supports(std::string_view api) const = 0;
   /// Runs one call. Invalid input gives a Rejection; an exception means the adapter broke.
   virtual Outcome run(const Case& c) = 0;
+  /// Fallbacks this implementation takes for `api` beyond those its spec declares, as YAML in
+  /// the spec's `paths.fallbacks` format (spec/README.md); empty if none. A declared fallback is
+  /// reported in the fallback map, never a failure.
+  virtual std::string declaredFallbacks(std::string_view /*api*/) const { return {}; }
+  /// Runs the call with every fallback disabled, if the implementation can ("fast path only"):
+  /// a rejection then means the default call falls back. Nothing if the adapter has no such mode.
+  virtual std::optional<Outcome> runFastPathOnly(const Case& /*c*/) { return std::nullopt; }
 };
 
 /// Names of the adapters built into the suite.

@@ -26,12 +26,22 @@ class InTreeAdapter final : public Adapter {
   explicit InTreeAdapter(InTreeKernel kernel, PlantedFault fault = PlantedFault::none,
                          TileSizes tiles = {});
 
+  /// Widest head the tiled kernel handles; wider heads run standard attention (declared).
+  static constexpr std::int64_t kMaxTiledHeadDim = 128;
+
   std::string name() const override;
   std::string description() const override;
   bool supports(std::string_view api) const override;
   Outcome run(const Case& c) override;
+  std::string declaredFallbacks(std::string_view api) const override;
+  std::optional<Outcome> runFastPathOnly(const Case& c) override;
 
  private:
+  Outcome runWith(const Case& c, bool fast_only);
+  // The path a call takes and, for a fallback, why.
+  std::pair<std::string, std::string> choosePath(std::int64_t head_dim,
+                                                 std::int64_t seqlen_k) const;
+
   InTreeKernel kernel_;
   PlantedFault fault_;
   TileSizes tiles_;

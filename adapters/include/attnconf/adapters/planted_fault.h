@@ -9,18 +9,20 @@ namespace attnconf::adapters {
 /// real attention kernels have shipped. The in-tree adapters run with `none`.
 enum class PlantedFault {
   none,
-  causal_top_left,         ///< causal aligned top-left when Sq != Sk
-  skip_rescale,            ///< accumulator not rescaled when the running max grows
-  gqa_head_modulo,         ///< query head h reads kv head h % Hkv instead of h / (Hq / Hkv)
-  lse_base2,               ///< LSE returned in base 2
-  softcap_after_mask,      ///< tanh applied after masking: masked keys leak with -softcap
-  window_left_off_by_one,  ///< left window edge one key too wide
-  fully_masked_row_nan,    ///< 0/0 for a row that sees no key
-  alibi_wrong_sign,        ///< bias added instead of subtracted
-  default_scale_wrong,     ///< default scale 1/headdim instead of 1/sqrt(headdim)
-  accept_any_head_dim,     ///< head_dim % 8 check skipped
-  accept_gqa_mismatch,     ///< nheads % nheads_k check skipped (reads out of bounds heads)
-  wrong_error_message,     ///< rejects head_dim > 256 with an unrelated message
+  causal_top_left,              ///< causal aligned top-left when Sq != Sk
+  skip_rescale,                 ///< accumulator not rescaled when the running max grows
+  gqa_head_modulo,              ///< query head h reads kv head h % Hkv instead of h / (Hq / Hkv)
+  lse_base2,                    ///< LSE returned in base 2
+  softcap_after_mask,           ///< tanh applied after masking: masked keys leak with -softcap
+  window_left_off_by_one,       ///< left window edge one key too wide
+  fully_masked_row_nan,         ///< 0/0 for a row that sees no key
+  alibi_wrong_sign,             ///< bias added instead of subtracted
+  default_scale_wrong,          ///< default scale 1/headdim instead of 1/sqrt(headdim)
+  accept_any_head_dim,          ///< head_dim % 8 check skipped
+  accept_gqa_mismatch,          ///< nheads % nheads_k check skipped (reads out of bounds heads)
+  wrong_error_message,          ///< rejects head_dim > 256 with an unrelated message
+  silent_fallback_ragged_keys,  ///< standard attention when Sk is off the tile; says so, undeclared
+  hidden_fallback_ragged_keys,  ///< the same, but reports the fast path
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -14,6 +14,14 @@ namespace attnconf::props {
 struct Judgement {
   std::optional<std::string> failure;
   double ratio = 0;  ///< error/bound, for properties that measure one
+  std::string path;  ///< the path the case ran, for properties that observe one
+
+  static Judgement pass(double ratio = 0, std::string path = {}) {
+    return {std::nullopt, ratio, std::move(path)};
+  }
+  static Judgement fail(std::string message, double ratio = 0, std::string path = {}) {
+    return {std::move(message), ratio, std::move(path)};
+  }
 };
 
 /// Runs a judge over generated cases with RapidCheck, shrinks a failure, saves the shrunk case

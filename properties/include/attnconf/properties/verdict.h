@@ -25,11 +25,14 @@ struct Verdict {
   std::string test_id;  ///< "<api>.<Property>_<adapter>"
   int cases = 0;        ///< cases that passed before the verdict
   std::uint64_t seed = 0;
-  double max_ratio = 0;             ///< accuracy: the largest error/bound seen over passing cases
-  std::string message;              ///< failure: the shrunk case's message
-  std::string reproduce;            ///< failure: the RC_PARAMS value that replays it
-  std::string case_file;            ///< failure: the saved shrunk case
-  std::map<std::string, int> tags;  ///< how many cases had each feature
+  double max_ratio = 0;              ///< accuracy: the largest error/bound seen over passing cases
+  std::string message;               ///< failure: the shrunk case's message
+  std::string reproduce;             ///< failure: the RC_PARAMS value that replays it
+  std::string case_file;             ///< failure: the saved shrunk case
+  std::map<std::string, int> tags;   ///< how many cases had each feature
+  std::map<std::string, int> paths;  ///< how many cases ran each path (the fallback map)
+  std::map<std::string, std::string> path_examples;  ///< one case per path
+  std::string evidence;  ///< measurements behind the verdict, one line (signatures)
   double seconds = 0;
 };
 
