@@ -49,6 +49,12 @@ void printFallbackMap(const std::vector<FallbackMapRow>& rows) {
   }
 }
 
+void printEvidence(const std::vector<std::string>& evidence) {
+  if (evidence.empty()) return;
+  fmt::print("\nresource signatures (measured side by side with standard attention):\n");
+  for (const auto& line : evidence) fmt::print("  {}\n", line);
+}
+
 int run(const RunOptions& options) {
   const auto specs = spec::loadSpecFolder(spec::specFolder(options.spec_dir));
   const auto adapter_names =
@@ -63,6 +69,7 @@ int run(const RunOptions& options) {
   int passed = 0, failed = 0;
   std::vector<std::string> failures;
   std::vector<FallbackMapRow> fallback_map;
+  std::vector<std::string> evidence;
   for (const auto& name : adapter_names) {
     const auto adapter = adapters::makeInTreeAdapter(name);
     for (const auto& s : specs) {
@@ -78,6 +85,8 @@ int run(const RunOptions& options) {
         std::fflush(stdout);
         if (!ok)
           failures.push_back(fmt::format("{}\n{}", v.message, props::reproduceLines(v, name)));
+        if (!v.evidence.empty())
+          evidence.push_back(fmt::format("{} x {}: {}", s.api, name, v.evidence));
         if (check.kind == "fallback") {
           const auto declared = props::PathContract::of(s, *adapter).describeFallbacks();
           fallback_map.push_back(FallbackMapRow{s.api, name, declared, v});
@@ -87,6 +96,7 @@ int run(const RunOptions& options) {
     }
   }
   printFallbackMap(fallback_map);
+  printEvidence(evidence);
   for (const auto& f : failures) fmt::print("\n{}\n", f);
   fmt::print("\nresults: {}\n{} passed, {} failed\n", options.results, passed, failed);
   return failed == 0 ? 0 : 1;

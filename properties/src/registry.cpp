@@ -5,6 +5,7 @@
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/error_contract.h"
 #include "attnconf/properties/fallback.h"
+#include "attnconf/properties/signature.h"
 #include "attnconf/spec/rules.h"
 
 namespace attnconf::props {
@@ -25,6 +26,12 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
       fmt::format("the path that ran is {} or a declared fallback", spec.paths.fast.front().name),
       spec.paths.fast.front().where, [&spec](adapters::Adapter& a, const RunConfig& cfg) {
         return checkNoUndeclaredFallback(spec, a, cfg);
+      }});
+  checks.push_back(PropertyCheck{
+      spec.api, "ResourceSignature", "signature",
+      "memory grows linearly and the call beats standard attention, unless a declared fallback ran",
+      spec.paths.fast.front().where, [&spec](adapters::Adapter& a, const RunConfig& cfg) {
+        return checkResourceSignature(spec, a, cfg);
       }});
   for (const auto& rule : spec.rules) {
     checks.push_back(

@@ -14,17 +14,18 @@ std::string failureMessage(const std::string& api, const std::string& clause,
 }
 
 std::string reproduceLines(const Verdict& verdict, const std::string& adapter) {
-  std::string lines;
   const auto dot = verdict.test_id.find('.');
   const auto underscore = verdict.test_id.find('_', dot);
+  // Measured properties have no RapidCheck case to reproduce; they rerun as they are.
+  const std::string params =
+      verdict.reproduce.empty() ? "" : fmt::format("RC_PARAMS=\"{}\" ", verdict.reproduce);
+  std::string lines;
   if (adapter.find("_mutant_") == std::string::npos) {
     std::string regex = verdict.test_id;
     regex.replace(dot, 1, "\\.");
-    lines = fmt::format("repro: RC_PARAMS=\"{}\" ctest -R '^{}$' --output-on-failure",
-                        verdict.reproduce, regex);
+    lines = fmt::format("repro: {}ctest -R '^{}$' --output-on-failure", params, regex);
   } else {  // planted faults have no ctest test; the CLI runs them
-    lines = fmt::format("repro: RC_PARAMS=\"{}\" attnconf run --adapter {} --only {}",
-                        verdict.reproduce, adapter,
+    lines = fmt::format("repro: {}attnconf run --adapter {} --only {}", params, adapter,
                         verdict.test_id.substr(dot + 1, underscore - dot - 1));
   }
   if (!verdict.case_file.empty()) {

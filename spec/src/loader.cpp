@@ -365,7 +365,8 @@ class SpecParser {
       PathDecl path{item.at("name").text(), {}, {}, item.where()};
       if (!isIdentifier(path.name)) item.at("name").fail("expected a snake_case path name");
       if (const auto when = item.find("when")) {
-        for (const auto& condition : when->items()) path.when.push_back(parseCheck(condition, true));
+        for (const auto& condition : when->items())
+          path.when.push_back(parseCheck(condition, true));
       }
       if (const auto note = item.find("note")) path.note = note->text();
       paths.push_back(std::move(path));

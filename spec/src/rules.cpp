@@ -105,9 +105,8 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
 }
 
 bool inRegion(const ApiSpec& spec, const Case& c, const PathDecl& path) {
-  return std::all_of(path.when.begin(), path.when.end(), [&](const Check& check) {
-    return holds(spec, c, check);
-  });
+  return std::all_of(path.when.begin(), path.when.end(),
+                     [&](const Check& check) { return holds(spec, c, check); });
 }
 
 std::string describeRegion(const PathDecl& path) {

@@ -33,6 +33,8 @@ RunConfig configFromEnvironment() {
   config.error_cases = envInt("ATTNCONF_ERROR_CASES", config.error_cases);
   config.limits.max_seqlen =
       envInt("ATTNCONF_MAX_SEQLEN", static_cast<int>(config.limits.max_seqlen));
+  config.signature_seqlen =
+      envInt("ATTNCONF_SIGNATURE_SEQLEN", static_cast<int>(config.signature_seqlen));
   if (const char* dir = std::getenv("ATTNCONF_FAILURE_DIR")) config.failure_dir = dir;
   return config;
 }
@@ -49,8 +51,11 @@ class PropertyTest : public testing::Test {
     RecordProperty("max_err_ratio", std::to_string(v.max_ratio));
     std::string tags;
     for (const auto& [tag, count] : v.tags) tags += " " + tag + ":" + std::to_string(count);
+    std::string paths;
+    for (const auto& [path, count] : v.paths) paths += " " + path + ":" + std::to_string(count);
     std::cout << "cases " << v.cases << ", max err/bound " << v.max_ratio << ", seed " << v.seed
-              << "\ntags:" << tags << '\n';
+              << "\ntags:" << tags << "\npaths:" << paths << "\nevidence: " << v.evidence << '\n';
+    if (!v.evidence.empty()) RecordProperty("evidence", v.evidence);
     if (v.status != Verdict::Status::pass) {
       ADD_FAILURE_AT(check_.where.file.c_str(), check_.where.line)
           << attnconf::props::statusName(v.status) << ": " << v.message << '\n'
@@ -79,7 +84,10 @@ void writeCtestFile(const std::string& path, const std::string& exe,
     out << "add_test([=[" << id << "]=] \"" << exe << "\" \"--gtest_filter=" << id << "\")\n"
         << "set_tests_properties([=[" << id
         << "]=] PROPERTIES LABELS \"conformance;api=" << check.api << ";property=" << check.name
-        << ";kind=" << check.kind << ";adapter=" << adapter << "\")\n";
+        << ";kind=" << check.kind << ";adapter="
+        << adapter
+        // Timings are compared within one test; running it alone keeps them honest.
+        << (check.kind == "signature" ? ";signatures\" RUN_SERIAL TRUE)\n" : "\")\n");
   }
 }
 

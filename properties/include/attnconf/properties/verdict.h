@@ -16,6 +16,7 @@ struct RunConfig {
   gen::Limits limits;       ///< size caps for generated cases
   std::uint64_t seed = 0;   ///< mixed into every property's seed; RC_PARAMS=seed=N overrides
   std::filesystem::path failure_dir = "attnconf-failures";  ///< shrunk failing cases go here
+  std::int64_t signature_seqlen = 1001;  ///< signatures measure at L, 2L, 4L (off every tile)
 };
 
 /// The outcome of one property for one (API, adapter).

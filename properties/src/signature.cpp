@@ -1,0 +1,194 @@
+#include "attnconf/properties/signature.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <malloc.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "attnconf/generators/recipe.h"
+#include "attnconf/properties/fallback.h"
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::props {
+namespace {
+
+std::optional<double> statusKiB(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(key + ":", 0) == 0) return std::stod(line.substr(key.size() + 1));
+  }
+  return std::nullopt;
+}
+
+double secondsOf(const std::function<void()>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double bestOfTwo(const std::function<void()>& fn) {
+  return std::min(secondsOf(fn), secondsOf(fn));
+}
+
+std::string mib(double bytes) {
+  return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0));
+}
+
+}  // namespace
+
+std::optional<double> peakBytesDuring(const std::function<void()>& fn) {
+  // Large blocks straight from mmap, and given back when freed, so the high-water mark sees
+  // each call's own allocations rather than memory malloc kept from earlier calls.
+  static const bool tuned =
+      mallopt(M_MMAP_THRESHOLD, 128 * 1024) && mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  (void)tuned;
+  std::ofstream reset("/proc/self/clear_refs");
+  reset << "5" << std::flush;  // "5" resets the peak resident set size to the current one
+  const auto before = statusKiB("VmRSS");
+  if (!reset || !before) return std::nullopt;
+  fn();
+  const auto peak = statusKiB("VmHWM");
+  if (!peak) return std::nullopt;
+  return std::max(0.0, *peak - *before) * 1024.0;
+}
+
+std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen,
+                                  std::int64_t heads, std::int64_t head_dim) {
+  gen::Recipe recipe;
+  for (const auto& dim : spec.dims) {
+    switch (dim.kind) {
+      case spec::DimKind::batch:
+        recipe.dims[dim.name] = 1;
+        break;
+      case spec::DimKind::seqlen:
+        recipe.dims[dim.name] = seqlen;
+        break;
+      case spec::DimKind::heads:
+        recipe.dims[dim.name] = heads;
+        break;
+      case spec::DimKind::head_dim:
+        recipe.dims[dim.name] = head_dim;
+        break;
+    }
+  }
+  for (const auto& input : spec.inputs) {
+    if (input.optional) continue;
+    recipe.shape_choice[input.name] = 0;
+    // The first dtype the rules allow: try each in turn.
+    for (const DType d : allDTypes()) {
+      recipe.dtypes[input.name] = input.dtype.value_or(d);
+      Case probe = gen::materialize(spec, recipe);
+      const auto broken = spec::brokenRules(spec, probe);
+      if (std::none_of(broken.begin(), broken.end(), [&](const std::string& id) {
+            const auto* check = std::get_if<spec::DTypeCheck>(&spec.rule(id)->check);
+            return check != nullptr;
+          })) {
+        break;
+      }
+    }
+  }
+  recipe.data_seed = 2024;
+  Case c = gen::materialize(spec, recipe);
+  if (!spec::brokenRules(spec, c).empty()) return std::nullopt;
+  return c;
+}
+
+int FallbackSignals::count() const {
+  return int{reported_fallback} + int{probe_refused} + int{quadratic_memory} +
+         int{small_memory_saving} + int{small_speedup};
+}
+
+std::string FallbackSignals::describe() const {
+  std::vector<std::string> seen;
+  if (reported_fallback) seen.emplace_back("reported fallback path");
+  if (probe_refused) seen.emplace_back("fast-path probe refused");
+  if (quadratic_memory) seen.emplace_back("quadratic memory");
+  if (small_memory_saving) seen.emplace_back("memory saving < 30%");
+  if (small_speedup) seen.emplace_back("speed-up < 1.3x");
+  return fmt::format("{} of 5 signals{}{}", count(), seen.empty() ? "" : ": ",
+                     fmt::join(seen, ", "));
+}
+
+std::string ResourceSignature::describe() const {
+  std::vector<std::string> peaks;
+  for (const double p : peak_bytes) peaks.push_back(mib(p));
+  return fmt::format(
+      "S={}: peak {} (growth S^{:.2f}); at S={}: standard attention {} in {:.3f} s, adapter {} in "
+      "{:.3f} s (memory {:+.0f}%, speed-up {:.2f}x); {}",
+      fmt::join(seqlens, "/"), fmt::join(peaks, " / "), growth_exponent, seqlens.back(),
+      mib(standard_peak_bytes), standard_seconds, mib(peak_bytes.back()), seconds,
+      100.0 * (peak_bytes.back() / standard_peak_bytes - 1.0), standard_seconds / seconds,
+      signals.describe());
+}
+
+std::optional<ResourceSignature> measureSignature(const spec::ApiSpec& spec,
+                                                  adapters::Adapter& adapter,
+                                                  std::int64_t base_seqlen) {
+  constexpr std::int64_t kHeads = 2, kHeadDim = 64;
+  ResourceSignature sig;
+  adapters::Outcome last;
+  Case longest;
+  for (const std::int64_t seqlen : {base_seqlen, 2 * base_seqlen, 4 * base_seqlen}) {
+    const auto c = signatureCase(spec, seqlen, kHeads, kHeadDim);
+    if (!c) return std::nullopt;
+    const auto peak = peakBytesDuring([&] { last = adapter.run(*c); });
+    if (!peak || last.rejected()) return std::nullopt;
+    sig.seqlens.push_back(seqlen);
+    sig.peak_bytes.push_back(*peak);
+    longest = *c;
+  }
+  const auto standard = adapters::makeInTreeAdapter("naive");
+  sig.standard_peak_bytes = peakBytesDuring([&] { (void)standard->run(longest); }).value_or(0);
+  sig.seconds = bestOfTwo([&] { (void)adapter.run(longest); });
+  sig.standard_seconds = bestOfTwo([&] { (void)standard->run(longest); });
+  const auto n = sig.peak_bytes.size();
+  sig.growth_exponent = std::log2(sig.peak_bytes[n - 1] / std::max(sig.peak_bytes[n - 2], 1.0));
+
+  const PathContract contract = PathContract::of(spec, adapter);
+  const auto probe = adapter.runFastPathOnly(longest);
+  sig.signals.reported_fallback = !last.path.path.empty() && !contract.isFast(last.path.path);
+  sig.signals.probe_refused = probe && probe->rejected();
+  sig.signals.quadratic_memory = sig.growth_exponent > 1.5;
+  sig.signals.small_memory_saving =
+      sig.seqlens.back() >= 2048 && sig.peak_bytes.back() > 0.7 * sig.standard_peak_bytes;
+  sig.signals.small_speedup =
+      sig.seqlens.back() >= 1024 && sig.standard_seconds < 1.3 * sig.seconds;
+  return sig;
+}
+
+Verdict checkResourceSignature(const spec::ApiSpec& spec, adapters::Adapter& adapter,
+                               const RunConfig& config) {
+  const auto start = std::chrono::steady_clock::now();
+  Verdict verdict;
+  verdict.test_id = fmt::format("{}.ResourceSignature_{}", spec.api, adapter.name());
+  const auto sig = measureSignature(spec, adapter, config.signature_seqlen);
+  if (!sig) {
+    verdict.status = Verdict::Status::gave_up;
+    verdict.message =
+        "no resource signature: the platform cannot measure peak memory, or the API "
+        "rejects the plain call at these lengths";
+    return verdict;
+  }
+  verdict.cases = static_cast<int>(sig->seqlens.size());
+  verdict.evidence = sig->describe();
+  const auto c = signatureCase(spec, sig->seqlens.back(), 2, 64);
+  const std::string path = adapter.run(*c).path.path;
+  const bool declared = !path.empty() && PathContract::of(spec, adapter).covering(spec, *c, path);
+  if (sig->signals.fellBack() && !declared) {
+    verdict.status = Verdict::Status::fail;
+    verdict.message = fmt::format(
+        "[{} §paths] looks like a fallback that no declared region covers ({}), but should run {}\n"
+        "evidence: {}\ncase: {}",
+        spec.api, sig->signals.describe(), spec.paths.fast.front().name, sig->describe(),
+        describeCase(*c).substr(0, 200));
+  }
+  verdict.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return verdict;
+}
+
+}  // namespace attnconf::props
