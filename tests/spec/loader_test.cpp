@@ -108,7 +108,14 @@ INSTANTIATE_TEST_SUITE_P(
                 "rules[2].check", "expected exactly one condition", "check: {dim: batch}"},
         Mistake{"ZeroTolerance", "out: {baseline_factor: 2, ulp_factor: 2}",
                 "out: {baseline_factor: 0, ulp_factor: 0}", "tolerance.out",
-                "a bound of 0 accepts nothing", "baseline_factor: 0"}),
+                "a bound of 0 accepts nothing", "baseline_factor: 0"},
+        Mistake{"ActiveInRule", "check: {dim: batch, min: 1}", "check: {active: causal}",
+                "rules[2].check", "`active` describes path regions, not rules", "active: causal"},
+        Mistake{"UnknownPathsKey", "  fast:\n    - name: flash", "  other:\n    - name: flash",
+                "paths.other", "unknown key `other`", "other:"},
+        Mistake{"PathRegionUnknownDim", "  fallbacks: []",
+                "  fallbacks:\n    - {name: math, when: [{dim: hd, max: 3}]}",
+                "paths.fallbacks[0].when[0].dim", "unknown dim \"hd\"", "hd, max"}),
     [](const testing::TestParamInfo<Mistake>& param_info) { return param_info.param.name; });
 
 TEST(Loader, EmptyDocumentIsReported) {
@@ -126,6 +133,22 @@ TEST(Loader, ApiMustMatchFileName) {
     EXPECT_EQ(e.field(), "api");
   }
   std::filesystem::remove(path);
+}
+
+TEST(Loader, DeclaredFallbacksAreCheckedAgainstTheSpec) {
+  const ApiSpec s = loadSpec(specFolder() / "flash_attn_func.yaml");
+  const auto ok =
+      parseDeclaredFallbacks(s, "- {name: standard, when: [{dim: headdim, min: 129}]}", "mine");
+  ASSERT_EQ(ok.size(), 1U);
+  EXPECT_EQ(ok[0].name, "standard");
+  EXPECT_TRUE(parseDeclaredFallbacks(s, "", "mine").empty());
+  try {
+    parseDeclaredFallbacks(s, "- {name: standard, when: [{dim: head_size, min: 129}]}", "mine");
+    FAIL() << "accepted an unknown dim";
+  } catch (const SpecError& e) {
+    EXPECT_EQ(e.where().file, "mine");
+    EXPECT_EQ(e.field(), "fallbacks[0].when[0].dim");
+  }
 }
 
 TEST(Loader, MissingFileIsReported) {
