@@ -495,16 +495,20 @@ class SpecParser {
   ApiSpec& spec_;
 };
 
+// YAML text as a node; a syntax error is a SpecError at its line and column.
+YAML::Node parseYaml(const std::string& text, const std::string& origin) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw SpecError(Location{origin, e.mark.line + 1, e.mark.column + 1}, "(yaml)",
+                    fmt::format("expected valid YAML: {}", e.msg));
+  }
+}
+
 }  // namespace
 
 ApiSpec parseSpec(const std::string& text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw SpecError(Location{file, e.mark.line + 1, e.mark.column + 1}, "(yaml)",
-                    fmt::format("expected valid YAML: {}", e.msg));
-  }
+  const YAML::Node root = parseYaml(text, file);
   if (!root.IsMap()) {
     throw SpecError(Location{file, 1, 1}, "(document)", "expected a map of spec sections");
   }
@@ -533,13 +537,7 @@ ApiSpec loadSpec(const std::filesystem::path& file) {
 
 std::vector<PathDecl> parseDeclaredFallbacks(const ApiSpec& spec, const std::string& text,
                                              const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw SpecError(Location{origin, e.mark.line + 1, e.mark.column + 1}, "(yaml)",
-                    fmt::format("expected valid YAML: {}", e.msg));
-  }
+  const YAML::Node root = parseYaml(text, origin);
   if (root.IsNull()) return {};
   ApiSpec scratch = spec;  // the parser records into a spec; only the list is wanted
   const Field field(root, "fallbacks", origin);
