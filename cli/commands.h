@@ -13,4 +13,10 @@ void addListCommand(CLI::App& app);
 /// Adds `attnconf replay CASE --adapter NAME`: evaluates a saved case and prints the outputs.
 void addReplayCommand(CLI::App& app);
 
+/// Adds `attnconf report RESULTS`: the Markdown and the HTML report of a run.
+void addReportCommand(CLI::App& app);
+
+/// Adds `attnconf diff BASE NEW`: the regression report between two runs, as a CI gate.
+void addDiffCommand(CLI::App& app);
+
 }  // namespace attnconf::cli

@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   attnconf::cli::addRunCommand(app);
   attnconf::cli::addListCommand(app);
   attnconf::cli::addReplayCommand(app);
+  attnconf::cli::addReportCommand(app);
+  attnconf::cli::addDiffCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

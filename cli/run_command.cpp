@@ -1,16 +1,19 @@
 #include <fmt/format.h>
-#include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <iostream>
+#include <chrono>
+#include <cstdlib>
+#include <map>
 #include <memory>
 
 #include "attnconf/properties/fallback.h"
 #include "attnconf/properties/registry.h"
 #include "attnconf/properties/report.h"
+#include "attnconf/report/render.h"
+#include "attnconf/report/results.h"
 #include "attnconf/spec/loader.h"
 #include "commands.h"
-#include "results_file.h"
 
 namespace attnconf::cli {
 namespace {
@@ -24,35 +27,76 @@ struct RunOptions {
   props::RunConfig config;
 };
 
-// Which path each case ran, per API and adapter, with the fallbacks each adapter declares.
-struct FallbackMapRow {
-  std::string api, adapter, declared;
-  props::Verdict verdict;
+// One property of one spec against one adapter.
+struct Job {
+  std::shared_ptr<adapters::Adapter> adapter;
+  const spec::ApiSpec* spec;
+  props::PropertyCheck check;
 };
 
-void printFallbackMap(const std::vector<FallbackMapRow>& rows) {
-  if (rows.empty()) return;
-  fmt::print("\nfallback map (path that ran, over the NoUndeclaredFallback cases):\n");
-  for (const auto& row : rows) {
-    int total = 0;
-    for (const auto& [path, count] : row.verdict.paths) total += count;
-    std::vector<std::string> shares;
-    for (const auto& [path, count] : row.verdict.paths) {
-      shares.push_back(
-          fmt::format("{} {} ({:.0f}%)", path, count, 100.0 * count / std::max(total, 1)));
-    }
-    fmt::print("  {} x {}: {}\n    declared fallbacks: {}\n", row.api, row.adapter,
-               fmt::join(shares, ", "), row.declared);
-    for (const auto& [path, example] : row.verdict.path_examples) {
-      fmt::print("    {} e.g. {}\n", path, example);
+std::vector<Job> plan(const std::vector<spec::ApiSpec>& specs,
+                      const std::vector<std::string>& adapter_names, const std::string& only) {
+  std::vector<Job> jobs;
+  for (const auto& name : adapter_names) {
+    const std::shared_ptr<adapters::Adapter> adapter = adapters::makeInTreeAdapter(name);
+    for (const auto& s : specs) {
+      if (!adapter->supports(s.api)) continue;
+      for (auto& check : props::propertiesOf(s)) {
+        if (only.empty() || check.name.find(only) != std::string::npos)
+          jobs.push_back(Job{adapter, &s, check});
+      }
     }
   }
+  return jobs;
 }
 
-void printEvidence(const std::vector<std::string>& evidence) {
-  if (evidence.empty()) return;
+// A one-line progress report on a terminal; silent in CI logs and pipes.
+class Progress {
+ public:
+  explicit Progress(std::size_t total) : total_(total) {}
+
+  void starting(std::size_t done, const std::string& label) const {
+    if (!enabled_) return;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::string eta = done == 0
+                                ? "?"
+                                : fmt::format("{:.0f}s", elapsed / static_cast<double>(done) *
+                                                             static_cast<double>(total_ - done));
+    fmt::print(stderr, "\r\033[K[{}/{}] {} (elapsed {:.0f}s, ETA {})", done + 1, total_, label,
+               elapsed, eta);
+  }
+
+  void clear() const {
+    if (enabled_) fmt::print(stderr, "\r\033[K");
+  }
+
+ private:
+  std::size_t total_;
+  bool enabled_ = isatty(STDERR_FILENO) != 0 && std::getenv("CI") == nullptr;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+void printSections(const report::Results& results,
+                   const std::map<std::string, std::string>& declared) {
+  fmt::print("\nfallback map (path that ran, over the NoUndeclaredFallback cases):\n");
+  for (const auto& r : results.results) {
+    if (r.kind != "fallback") continue;
+    fmt::print("  {} x {}: {}\n    declared fallbacks: {}\n", r.api, r.adapter,
+               report::describePaths(r.verdict), declared.at(r.api + "/" + r.adapter));
+    for (const auto& [path, example] : r.verdict.path_examples)
+      fmt::print("    {} e.g. {}\n", path, example);
+  }
   fmt::print("\nresource signatures (measured side by side with standard attention):\n");
-  for (const auto& line : evidence) fmt::print("  {}\n", line);
+  for (const auto& r : results.results) {
+    if (!r.verdict.evidence.empty())
+      fmt::print("  {} x {}: {}\n", r.api, r.adapter, r.verdict.evidence);
+  }
+  for (const auto& r : results.results) {
+    if (r.verdict.status != props::Verdict::Status::pass) {
+      fmt::print("\n{}\n{}\n", r.verdict.message, props::reproduceLines(r.verdict, r.adapter));
+    }
+  }
 }
 
 int run(const RunOptions& options) {
@@ -61,44 +105,50 @@ int run(const RunOptions& options) {
       options.adapters.empty() ? adapters::inTreeAdapterNames() : options.adapters;
   props::RunConfig config = options.config;
   config.failure_dir = options.failure_dir;
-  ResultsFile results(options.results, specs, adapter_names, config);
+  report::Results results{.suite_version = ATTNCONF_VERSION,
+                          .git_revision = ATTNCONF_GIT_REVISION,
+                          .host = report::hostDescription(),
+                          .seed = config.seed,
+                          .accuracy_cases = config.accuracy_cases,
+                          .error_cases = config.error_cases,
+                          .specs = {},
+                          .adapters = {},
+                          .results = {}};
+  for (const auto& s : specs) results.specs.push_back(report::recordOf(s));
+  for (const auto& name : adapter_names) {
+    results.adapters.push_back({name, adapters::makeInTreeAdapter(name)->description()});
+  }
+  report::saveResults(options.results, results);
+
+  const std::vector<Job> jobs = plan(specs, adapter_names, options.only);
   std::size_t width = 10;
   for (const auto& name : adapter_names) width = std::max(width, name.size());
   fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>7}\n", "API", "ADAPTER", width, "PROPERTY",
              "VERDICT", "CASES", "ERR/BOUND", "TIME");
-  int passed = 0, failed = 0;
-  std::vector<std::string> failures;
-  std::vector<FallbackMapRow> fallback_map;
-  std::vector<std::string> evidence;
-  for (const auto& name : adapter_names) {
-    const auto adapter = adapters::makeInTreeAdapter(name);
-    for (const auto& s : specs) {
-      if (!adapter->supports(s.api)) continue;
-      for (const auto& check : props::propertiesOf(s)) {
-        if (!options.only.empty() && check.name.find(options.only) == std::string::npos) continue;
-        const props::Verdict v = check.run(*adapter, config);
-        const bool ok = v.status == props::Verdict::Status::pass;
-        (ok ? passed : failed) += 1;
-        fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>6.1f}s\n", s.api, name, width,
-                   check.name, props::statusName(v.status), v.cases,
-                   check.kind == "accuracy" ? fmt::format("{:.3f}", v.max_ratio) : "-", v.seconds);
-        std::fflush(stdout);
-        if (!ok)
-          failures.push_back(fmt::format("{}\n{}", v.message, props::reproduceLines(v, name)));
-        if (!v.evidence.empty())
-          evidence.push_back(fmt::format("{} x {}: {}", s.api, name, v.evidence));
-        if (check.kind == "fallback") {
-          const auto declared = props::PathContract::of(s, *adapter).describeFallbacks();
-          fallback_map.push_back(FallbackMapRow{s.api, name, declared, v});
-        }
-        results.add(ResultRow{s.api, name, check.name, check.kind, v});
-      }
-    }
+  const Progress progress(jobs.size());
+  std::map<std::string, std::string> declared;  // "api/adapter" -> its declared fallbacks
+  int failed = 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const Job& job = jobs[i];
+    const std::string name = job.adapter->name();
+    progress.starting(i, fmt::format("{} x {}: {}", job.spec->api, name, job.check.name));
+    const props::Verdict v = job.check.run(*job.adapter, config);
+    progress.clear();
+    failed += v.status == props::Verdict::Status::pass ? 0 : 1;
+    fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>6.1f}s\n", job.spec->api, name, width,
+               job.check.name, props::statusName(v.status), v.cases,
+               job.check.kind == "accuracy" ? fmt::format("{:.3f}", v.max_ratio) : "-", v.seconds);
+    std::fflush(stdout);
+    declared[job.spec->api + "/" + name] =
+        props::PathContract::of(*job.spec, *job.adapter).describeFallbacks();
+    // Rewritten after every verdict: a killed run keeps what finished.
+    results.results.push_back(
+        report::ResultRecord{job.spec->api, name, job.check.name, job.check.kind, v});
+    report::saveResults(options.results, results);
   }
-  printFallbackMap(fallback_map);
-  printEvidence(evidence);
-  for (const auto& f : failures) fmt::print("\n{}\n", f);
-  fmt::print("\nresults: {}\n{} passed, {} failed\n", options.results, passed, failed);
+  printSections(results, declared);
+  fmt::print("\nresults: {}\n{} passed, {} failed\n", options.results,
+             static_cast<int>(jobs.size()) - failed, failed);
   return failed == 0 ? 0 : 1;
 }
 
@@ -124,6 +174,10 @@ void addRunCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-seqlen", options->config.limits.max_seqlen, "Longest generated sequence")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--signature-seqlen", options->config.signature_seqlen,
+                  "Base length of the resource signature (measured at L, 2L, 4L)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", options->config.seed, "Mixed into every property's seed")

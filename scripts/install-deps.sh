@@ -5,6 +5,7 @@ packages=(
   build-essential cmake git
   libeigen3-dev libyaml-cpp-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  chromium  # renders the HTML report in a test
 )
 missing=()
 for p in "${packages[@]}"; do

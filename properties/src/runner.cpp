@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -47,6 +48,22 @@ class SilentListener final : public rc::detail::TestListener {
   void onTestFinished(const rc::detail::TestMetadata&, const rc::detail::TestResult&) override {}
 };
 
+// Order statistics and a histogram (tenths of the bound, then >= 1) of the error/bound ratios.
+void summarizeRatios(std::vector<double> ratios, Verdict& verdict) {
+  verdict.ratio_histogram.assign(11, 0);
+  if (ratios.empty()) return;
+  std::sort(ratios.begin(), ratios.end());
+  const auto at = [&](double q) {
+    return ratios[static_cast<std::size_t>(q * static_cast<double>(ratios.size() - 1))];
+  };
+  verdict.max_ratio = ratios.back();
+  verdict.median_ratio = at(0.5);
+  verdict.p99_ratio = at(0.99);
+  for (const double r : ratios) {
+    ++verdict.ratio_histogram[static_cast<std::size_t>(std::clamp(r * 10, 0.0, 10.0))];
+  }
+}
+
 }  // namespace
 
 std::string_view statusName(Verdict::Status status) {
@@ -72,7 +89,7 @@ Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int cou
   // RapidCheck shrinks by re-running the property; the last failing run is the shrunk case.
   std::optional<Case> last_failing;
   std::string last_message;
-  double max_ratio = 0;
+  std::vector<double> ratios;
   std::map<std::string, int> tag_counts;
   const auto property = [&] {
     const Case c = *cases;
@@ -82,7 +99,7 @@ Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int cou
       last_message = *judgement.failure;
       RC_FAIL(*judgement.failure);
     }
-    max_ratio = std::max(max_ratio, judgement.ratio);
+    ratios.push_back(judgement.ratio);
     for (const auto& tag : tags(c)) ++tag_counts[tag];
     if (!judgement.path.empty() && verdict.paths[judgement.path]++ == 0) {
       verdict.path_examples[judgement.path] = describeCase(c);
@@ -96,7 +113,7 @@ Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int cou
   const auto result = rc::detail::checkProperty(rc::detail::toProperty(property), metadata, params,
                                                 listener, rc::detail::configuration().reproduce);
 
-  verdict.max_ratio = max_ratio;
+  summarizeRatios(ratios, verdict);
   verdict.tags = std::move(tag_counts);
   if (result.is<rc::detail::FailureResult>()) {
     const auto& failure = result.get<rc::detail::FailureResult>();

@@ -153,7 +153,10 @@ std::optional<ResourceSignature> measureSignature(const spec::ApiSpec& spec,
   const auto probe = adapter.runFastPathOnly(longest);
   sig.signals.reported_fallback = !last.path.path.empty() && !contract.isFast(last.path.path);
   sig.signals.probe_refused = probe && probe->rejected();
-  sig.signals.quadratic_memory = sig.growth_exponent > 1.5;
+  // Below a few MiB, page granularity and allocator slack swamp the growth: no signal there.
+  constexpr double kMeasurableBytes = 4.0 * 1024 * 1024;
+  sig.signals.quadratic_memory =
+      sig.peak_bytes.back() >= kMeasurableBytes && sig.growth_exponent > 1.5;
   sig.signals.small_memory_saving =
       sig.seqlens.back() >= 2048 && sig.peak_bytes.back() > 0.7 * sig.standard_peak_bytes;
   sig.signals.small_speedup =

@@ -26,7 +26,8 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
 struct FallbackSignals {
   bool reported_fallback = false;  ///< strong: the adapter says a non-fast path ran
   bool probe_refused = false;      ///< strong: the fast-path-only probe refused the call
-  bool quadratic_memory = false;   ///< strong: peak memory grows like S^2 (exponent > 1.5)
+  bool quadratic_memory =
+      false;  ///< strong: peak memory grows like S^2 (exponent > 1.5, peak >= 4 MiB)
   bool small_memory_saving =
       false;                   ///< weak: < 30% less memory than standard attention at S >= 2048
   bool small_speedup = false;  ///< weak: < 1.3x faster than standard attention at S >= 1024
