@@ -20,12 +20,12 @@ void addDiffCommand(CLI::App& app) {
   auto options = std::make_shared<DiffCommandOptions>();
   CLI::App* cmd = app.add_subcommand(
       "diff", "What changed between two results files; exit 1 on a regression (CI gate)");
-  cmd->add_option("base", options->base, "Results of the baseline run")
+  cmd->add_option("base", options->base, "Results of the baseline run (file or folder)")
       ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("new", options->next, "Results of the new run")
+      ->check(CLI::ExistingPath);
+  cmd->add_option("new", options->next, "Results of the new run (file or folder)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingPath);
   cmd->add_option("--drift", options->diff.drift,
                   "Report accuracy whose max err/bound grew by more than this fraction")
       ->capture_default_str();

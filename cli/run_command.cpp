@@ -105,8 +105,8 @@ int run(const RunOptions& options) {
       options.adapters.empty() ? adapters::inTreeAdapterNames() : options.adapters;
   props::RunConfig config = options.config;
   config.failure_dir = options.failure_dir;
-  report::Results results{.suite_version = ATTNCONF_VERSION,
-                          .git_revision = ATTNCONF_GIT_REVISION,
+  report::Results results{.suite_version = report::suiteVersion(),
+                          .git_revision = report::gitRevision(),
                           .host = report::hostDescription(),
                           .seed = config.seed,
                           .accuracy_cases = config.accuracy_cases,

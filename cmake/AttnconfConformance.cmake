@@ -12,7 +12,7 @@ function(attnconf_add_conformance_tests)
   set(target attnconf_conformance_${ARG_ADAPTER})
   add_executable(${target} ${ATTNCONF_CONFORMANCE_MAIN})
   target_compile_definitions(${target} PRIVATE ATTNCONF_ADAPTER="${ARG_ADAPTER}")
-  target_link_libraries(${target} PRIVATE attnconf_properties GTest::gtest ${ARG_LIBRARIES})
+  target_link_libraries(${target} PRIVATE attnconf_report GTest::gtest ${ARG_LIBRARIES})
 
   file(GLOB spec_files CONFIGURE_DEPENDS "${ATTNCONF_SPEC_DIR}/*.yaml")
   set(list_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_tests.cmake")

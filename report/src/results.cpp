@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -134,6 +135,14 @@ SpecRecord recordOf(const spec::ApiSpec& spec) {
   return record;
 }
 
+std::string suiteVersion() {
+  return ATTNCONF_VERSION;
+}
+
+std::string gitRevision() {
+  return ATTNCONF_GIT_REVISION;
+}
+
 std::string hostDescription() {
   std::string cpu = "unknown CPU";
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -221,12 +230,46 @@ void saveResults(const std::filesystem::path& path, const Results& results) {
   std::filesystem::rename(tmp, path);
 }
 
-Results loadResults(const std::filesystem::path& path) {
+namespace {
+
+Results loadResultsFile(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw ResultsError(fmt::format("{}: cannot open results file", path.string()));
   std::stringstream text;
   text << in.rdbuf();
   return resultsFromJson(text.str(), path.string());
+}
+
+template <class T, class Same>
+void addMissing(std::vector<T>& into, const std::vector<T>& from, Same same) {
+  for (const auto& item : from) {
+    if (std::none_of(into.begin(), into.end(), [&](const T& have) { return same(have, item); })) {
+      into.push_back(item);
+    }
+  }
+}
+
+}  // namespace
+
+Results loadResults(const std::filesystem::path& path) {
+  if (!std::filesystem::is_directory(path)) return loadResultsFile(path);
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  if (files.empty())
+    throw ResultsError(fmt::format("{}: no results files (*.json) in this folder", path.string()));
+  std::sort(files.begin(), files.end());
+  Results merged = loadResultsFile(files.front());
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    const Results part = loadResultsFile(files[i]);
+    addMissing(merged.specs, part.specs,
+               [](const auto& a, const auto& b) { return a.api == b.api; });
+    addMissing(merged.adapters, part.adapters,
+               [](const auto& a, const auto& b) { return a.name == b.name; });
+    merged.results.insert(merged.results.end(), part.results.begin(), part.results.end());
+  }
+  return merged;
 }
 
 }  // namespace attnconf::report

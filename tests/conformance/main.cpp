@@ -2,13 +2,16 @@
 // `<api>.<Property>_<adapter>`, registered at run time from the spec files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
 
 #include "attnconf/properties/registry.h"
 #include "attnconf/properties/report.h"
+#include "attnconf/report/results.h"
 #include "attnconf/spec/loader.h"
 
 #ifndef ATTNCONF_ADAPTER
@@ -39,10 +42,33 @@ RunConfig configFromEnvironment() {
   return config;
 }
 
+// Each test leaves its verdict in $ATTNCONF_RESULTS_DIR (default attnconf-results.d beside the
+// test), one file per test, so `attnconf report` and `attnconf diff` read a ctest run too.
+std::filesystem::path resultsDir() {
+  const char* dir = std::getenv("ATTNCONF_RESULTS_DIR");
+  return dir && *dir ? dir : "attnconf-results.d";
+}
+
 class PropertyTest : public testing::Test {
  public:
-  PropertyTest(const PropertyCheck& check, attnconf::adapters::Adapter& adapter)
-      : check_(check), adapter_(adapter) {}
+  PropertyTest(const attnconf::spec::ApiSpec& spec, const PropertyCheck& check,
+               attnconf::adapters::Adapter& adapter)
+      : spec_(spec), check_(check), adapter_(adapter) {}
+
+  void saveResult(const Verdict& v) const {
+    const RunConfig config = configFromEnvironment();
+    attnconf::report::Results results{
+        .suite_version = attnconf::report::suiteVersion(),
+        .git_revision = attnconf::report::gitRevision(),
+        .host = attnconf::report::hostDescription(),
+        .seed = config.seed,
+        .accuracy_cases = config.accuracy_cases,
+        .error_cases = config.error_cases,
+        .specs = {attnconf::report::recordOf(spec_)},
+        .adapters = {{adapter_.name(), adapter_.description()}},
+        .results = {{check_.api, adapter_.name(), check_.name, check_.kind, v}}};
+    attnconf::report::saveResults(resultsDir() / (v.test_id + ".json"), results);
+  }
 
   void TestBody() override {
     const Verdict v = check_.run(adapter_, configFromEnvironment());
@@ -56,6 +82,7 @@ class PropertyTest : public testing::Test {
     std::cout << "cases " << v.cases << ", max err/bound " << v.max_ratio << ", seed " << v.seed
               << "\ntags:" << tags << "\npaths:" << paths << "\nevidence: " << v.evidence << '\n';
     if (!v.evidence.empty()) RecordProperty("evidence", v.evidence);
+    saveResult(v);
     if (v.status != Verdict::Status::pass) {
       ADD_FAILURE_AT(check_.where.file.c_str(), check_.where.line)
           << attnconf::props::statusName(v.status) << ": " << v.message << '\n'
@@ -64,6 +91,7 @@ class PropertyTest : public testing::Test {
   }
 
  private:
+  const attnconf::spec::ApiSpec& spec_;
   const PropertyCheck& check_;
   attnconf::adapters::Adapter& adapter_;
 };
@@ -98,6 +126,9 @@ int main(int argc, char** argv) try {
   static const auto specs = attnconf::spec::loadSpecFolder(attnconf::spec::specFolder());
   static const auto adapter = attnconf::adapters::makeInTreeAdapter(ATTNCONF_ADAPTER);
   static std::vector<PropertyCheck> checks;
+  const auto specOf = [](const std::string& api) -> const attnconf::spec::ApiSpec& {
+    return *std::find_if(specs.begin(), specs.end(), [&](const auto& s) { return s.api == api; });
+  };
   for (const auto& spec : specs) {
     if (!adapter->supports(spec.api)) continue;
     for (auto& check : attnconf::props::propertiesOf(spec)) checks.push_back(std::move(check));
@@ -109,8 +140,9 @@ int main(int argc, char** argv) try {
   for (const auto& check : checks) {
     const std::string name = check.name + "_" + adapter->name();
     testing::RegisterTest(check.api.c_str(), name.c_str(), nullptr, check.summary.c_str(),
-                          check.where.file.c_str(), check.where.line, [&check]() -> testing::Test* {
-                            return new PropertyTest(check, *adapter);
+                          check.where.file.c_str(), check.where.line,
+                          [&check, specOf]() -> testing::Test* {
+                            return new PropertyTest(specOf(check.api), check, *adapter);
                           });
   }
   return RUN_ALL_TESTS();

@@ -1,6 +1,8 @@
 // The results schema, the regression diff and the reports, on hand-made runs.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "attnconf/report/diff.h"
 #include "attnconf/report/render.h"
 #include "attnconf/report/results.h"
@@ -79,6 +81,19 @@ TEST(Results, SchemaMistakesNameTheField) {
   std::string missing = text;
   missing.replace(missing.find("\"cases\""), 7, "\"casez\"");
   expectError(missing, "results[0].cases: missing");
+}
+
+TEST(Results, AFolderOfPerTestFilesMerges) {
+  const auto dir = std::filesystem::temp_directory_path() / "attnconf-results-merge";
+  std::filesystem::remove_all(dir);
+  saveResults(dir / "a.json", run("cpu_flash", Status::pass));
+  saveResults(dir / "b.json", run("naive", Status::fail));
+  const Results merged = loadResults(dir);
+  EXPECT_EQ(merged.results.size(), 6U);
+  EXPECT_EQ(merged.adapters.size(), 2U);
+  EXPECT_EQ(merged.specs.size(), 1U);
+  std::filesystem::remove_all(dir);
+  EXPECT_THROW(loadResults(dir), ResultsError);
 }
 
 TEST(Diff, PlantedRegressionIsNewlyFailingAndGates) {

@@ -51,6 +51,12 @@ struct Results {
 /// What a run records of a loaded spec.
 SpecRecord recordOf(const spec::ApiSpec& spec);
 
+/// attnconf's version (CMake project version).
+std::string suiteVersion();
+
+/// The git revision of the checkout attnconf was configured from, or "unknown".
+std::string gitRevision();
+
 /// This machine in one line (CPU model, cores, OS).
 std::string hostDescription();
 
@@ -63,7 +69,8 @@ Results resultsFromJson(const std::string& text, const std::string& origin);
 /// Writes the file atomically (temporary file, then rename): a reader never sees half a file.
 void saveResults(const std::filesystem::path& path, const Results& results);
 
-/// Reads and validates a results file.
+/// Reads and validates a results file, or a folder of them (ctest writes one per test): their
+/// verdicts, specs and adapters merged, the header taken from the first file by name.
 Results loadResults(const std::filesystem::path& path);
 
 }  // namespace attnconf::report
