@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "attnconf/model/files.h"
 
 namespace attnconf {
 namespace {
@@ -125,22 +125,13 @@ Case caseFromJson(const std::string& text, const std::string& origin) {
 }
 
 void saveCase(const std::filesystem::path& path, const Case& c) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  const auto tmp = std::filesystem::path(path).concat(".tmp");
-  {
-    std::ofstream out(tmp);
-    out << caseToJson(c) << '\n';
-    if (!out) throw CaseFileError(fmt::format("{}: cannot write", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
+  writeFileAtomically(path, caseToJson(c) + '\n');
 }
 
 Case loadCase(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw CaseFileError(fmt::format("{}: cannot open case file", path.string()));
-  std::stringstream text;
-  text << in.rdbuf();
-  return caseFromJson(text.str(), path.string());
+  const auto text = readTextFile(path);
+  if (!text) throw CaseFileError(fmt::format("{}: cannot open case file", path.string()));
+  return caseFromJson(*text, path.string());
 }
 
 }  // namespace attnconf

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
+#include "attnconf/model/files.h"
 #include "attnconf/spec/rules.h"
 
 namespace attnconf::report {
@@ -220,24 +220,15 @@ Results resultsFromJson(const std::string& text, const std::string& origin) {
 }
 
 void saveResults(const std::filesystem::path& path, const Results& results) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  const auto tmp = std::filesystem::path(path).concat(".tmp");
-  {
-    std::ofstream out(tmp);
-    out << toJson(results) << '\n';
-    if (!out) throw ResultsError(fmt::format("{}: cannot write", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
+  writeFileAtomically(path, toJson(results) + '\n');
 }
 
 namespace {
 
 Results loadResultsFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ResultsError(fmt::format("{}: cannot open results file", path.string()));
-  std::stringstream text;
-  text << in.rdbuf();
-  return resultsFromJson(text.str(), path.string());
+  const auto text = readTextFile(path);
+  if (!text) throw ResultsError(fmt::format("{}: cannot open results file", path.string()));
+  return resultsFromJson(*text, path.string());
 }
 
 template <class T, class Same>

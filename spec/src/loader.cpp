@@ -5,11 +5,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
+#include "attnconf/model/files.h"
 #include "detail/yaml_field.h"
 
 namespace attnconf::spec {
@@ -521,12 +520,10 @@ ApiSpec parseSpec(const std::string& text, const std::string& file) {
 }
 
 ApiSpec loadSpec(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
+  const auto text = readTextFile(file);
+  if (!text)
     throw SpecError(Location{file.string(), 0, 0}, "(file)", "expected a readable spec file");
-  std::stringstream text;
-  text << in.rdbuf();
-  ApiSpec spec = parseSpec(text.str(), file.string());
+  ApiSpec spec = parseSpec(*text, file.string());
   if (spec.api != file.stem().string()) {
     throw SpecError(
         Location{file.string(), 1, 1}, "api",
