@@ -27,7 +27,8 @@ void writeFile(const std::string& path, const std::string& text) {
 void addReportCommand(CLI::App& app) {
   auto options = std::make_shared<ReportOptions>();
   CLI::App* cmd = app.add_subcommand("report", "Render a results file as Markdown and HTML");
-  cmd->add_option("results", options->results, "Results file of `attnconf run`, or a folder of them (a ctest run)")
+  cmd->add_option("results", options->results,
+                  "Results file of `attnconf run`, or a folder of them (a ctest run)")
       ->capture_default_str()
       ->check(CLI::ExistingPath);
   cmd->add_option("--markdown", options->markdown, "Markdown report to write")

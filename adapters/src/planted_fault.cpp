@@ -22,6 +22,9 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::wrong_error_message, "wrong_error_message"},
     std::pair{PlantedFault::silent_fallback_ragged_keys, "silent_fallback_ragged_keys"},
     std::pair{PlantedFault::hidden_fallback_ragged_keys, "hidden_fallback_ragged_keys"},
+    std::pair{PlantedFault::nondeterministic_reduction, "nondeterministic_reduction"},
+    std::pair{PlantedFault::inplace_q_write, "inplace_q_write"},
+    std::pair{PlantedFault::batch_kv_stride_bug, "batch_kv_stride_bug"},
 };
 
 }  // namespace

@@ -11,6 +11,7 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
   std::vector<std::string> tags{std::string(dtypeName(p.dtype))};
   if (sq != sk) tags.emplace_back(sq > sk ? "Sq>Sk" : "Sq<Sk");
   if (sq == 1 || sk == 1) tags.emplace_back("len1");
+  if (p.batch > 1) tags.emplace_back("batch>1");
   const auto offTile = [](std::int64_t n) { return n > 16 && n % 16 != 0; };
   if (offTile(sq) || offTile(sk)) tags.emplace_back("off_tile_len");
   for (const auto& mask : p.masks)

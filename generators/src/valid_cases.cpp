@@ -45,7 +45,10 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
   const spec::Dim dim = spec.dims[index];
   return rc::gen::withSize([=, &spec](int size) {
     const std::int64_t cap = kindCap(dim.kind, limits);
-    const std::int64_t grown = std::max<std::int64_t>(1, cap * std::max(size, 1) / 100);
+    // Batches and heads are cheap and their stride bugs need more than one: a few from the start.
+    const bool cheap = dim.kind == spec::DimKind::batch || dim.kind == spec::DimKind::heads;
+    const std::int64_t floor = cheap ? std::min<std::int64_t>(cap, 4) : 1;
+    const std::int64_t grown = std::max<std::int64_t>(floor, cap * std::max(size, 1) / 100);
     auto candidates = dimCandidates(spec, dim, chosen, grown);
     if (candidates.empty()) candidates = dimCandidates(spec, dim, chosen, cap);
     if (candidates.empty()) return rc::gen::just(chosen);  // rejected by validRecipes' filter

@@ -40,4 +40,36 @@ void Tensor::roundToDType() {
   for (double& v : values) v = roundTo(dtype, v);
 }
 
+namespace {
+
+// A tensor of the given shape whose entry at `index` is t's entry at source(index).
+template <class Source>
+Tensor gatherFrom(const Tensor& t, Shape shape, Source source) {
+  Tensor out = Tensor::zeros(t.dtype, std::move(shape));
+  for (std::int64_t flat = 0; flat < out.size(); ++flat) {
+    Shape index = unflattenIndex(out.shape, flat);
+    source(index);
+    out.values[static_cast<std::size_t>(flat)] = t.at(index);
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor sliceAxis(const Tensor& t, std::size_t axis, std::int64_t index) {
+  Shape shape = t.shape;
+  shape[axis] = 1;
+  return gatherFrom(t, shape, [&](Shape& i) { i[axis] = index; });
+}
+
+Tensor repeatAxis(const Tensor& t, std::size_t axis, std::int64_t times) {
+  Shape shape = t.shape;
+  shape[axis] *= times;
+  return gatherFrom(t, shape, [&](Shape& i) { i[axis] /= times; });
+}
+
+Tensor reverseAxis(const Tensor& t, std::size_t axis) {
+  return gatherFrom(t, t.shape, [&](Shape& i) { i[axis] = t.shape[axis] - 1 - i[axis]; });
+}
+
 }  // namespace attnconf

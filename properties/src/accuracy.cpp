@@ -99,20 +99,34 @@ AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c,
                                           outcome.rejection().message));
     return report;
   }
+  const ReferenceOutputs reference = referenceOutputs(spec, c);
+  return compareOutputs(reference.exact, outcome.outputs(), reference.bounds);
+}
+
+ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c) {
   const Problem problem = spec::bindProblem(spec, c);
-  const auto exact = spec::expectedOutputs(spec, c, reference::attention(problem));
+  ReferenceOutputs out{spec::expectedOutputs(spec, c, reference::attention(problem)), {}};
   const auto baseline = spec::expectedOutputs(spec, c, reference::attentionInInputDType(problem));
-  for (const auto& [name, expected] : exact) {
-    const auto actual = outcome.outputs().find(name);
-    if (actual == outcome.outputs().end()) {
+  for (const auto& [name, expected] : out.exact) {
+    const double scale = expected.role == "out" ? maxAbs(problem.v.values)
+                                                : std::max(1.0, maxAbs(expected.exact.values));
+    out.bounds[name] = boundFor(spec.tolerance.rule(expected.role, problem.dtype), expected,
+                                baseline.at(name), problem.dtype, scale);
+  }
+  return out;
+}
+
+AccuracyReport compareOutputs(const std::map<std::string, spec::ExpectedOutput>& expected,
+                              const std::map<std::string, Tensor>& actual,
+                              const std::map<std::string, double>& bounds) {
+  AccuracyReport report;
+  for (const auto& [name, e] : expected) {
+    const auto found = actual.find(name);
+    if (found == actual.end()) {
       report.problems.push_back(fmt::format("output {} is missing", name));
       continue;
     }
-    const double scale = expected.role == "out" ? maxAbs(problem.v.values)
-                                                : std::max(1.0, maxAbs(expected.exact.values));
-    const double bound = boundFor(spec.tolerance.rule(expected.role, problem.dtype), expected,
-                                  baseline.at(name), problem.dtype, scale);
-    judgeOutput(expected, actual->second, bound, report);
+    judgeOutput(e, found->second, bounds.at(name), report);
   }
   return report;
 }

@@ -5,6 +5,8 @@
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/error_contract.h"
 #include "attnconf/properties/fallback.h"
+#include "attnconf/properties/metamorphic.h"
+#include "attnconf/properties/repeatability.h"
 #include "attnconf/properties/signature.h"
 #include "attnconf/spec/rules.h"
 
@@ -33,6 +35,28 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
       spec.paths.fast.front().where, [&spec](adapters::Adapter& a, const RunConfig& cfg) {
         return checkResourceSignature(spec, a, cfg);
       }});
+  const auto add = [&](std::string name, std::string kind, std::string summary,
+                       std::function<Verdict(adapters::Adapter&, const RunConfig&)> run) {
+    checks.push_back(PropertyCheck{spec.api, std::move(name), std::move(kind), std::move(summary),
+                                   spec.promises.where, std::move(run)});
+  };
+  for (const spec::Relation relation : spec.promises.relations) {
+    add(relationPropertyName(relation), "metamorphic",
+        fmt::format("relation {} holds between two calls", spec::relationName(relation)),
+        [&spec, relation](adapters::Adapter& a, const RunConfig& cfg) {
+          return checkRelation(spec, relation, a, cfg);
+        });
+  }
+  add("Determinism", "repeatability",
+      spec.promises.deterministic_forward ? "the same call twice is bitwise identical"
+                                          : "the spread between two identical calls is reported",
+      [&spec](adapters::Adapter& a, const RunConfig& cfg) {
+        return checkDeterminism(spec, a, cfg);
+      });
+  add("InputImmutability", "repeatability", "the call leaves its inputs unchanged",
+      [&spec](adapters::Adapter& a, const RunConfig& cfg) {
+        return checkInputImmutability(spec, a, cfg);
+      });
   for (const auto& rule : spec.rules) {
     checks.push_back(
         PropertyCheck{spec.api, "ErrorIf" + rule.id, "error_contract",

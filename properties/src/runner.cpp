@@ -92,7 +92,9 @@ Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int cou
   std::vector<double> ratios;
   std::map<std::string, int> tag_counts;
   const auto property = [&] {
-    const Case c = *cases;
+    // Not const: an adapter that writes to its inputs (a bug InputImmutability reports) must not
+    // write to a const object.
+    Case c = *cases;
     const Judgement judgement = judge(c);
     if (judgement.failure) {
       last_failing = c;

@@ -40,6 +40,27 @@ const Rule* ApiSpec::rule(const std::string& id) const {
   return it == rules.end() ? nullptr : &*it;
 }
 
+std::string_view relationName(Relation relation) {
+  switch (relation) {
+    case Relation::batch_independence:
+      return "batch_independence";
+    case Relation::head_independence:
+      return "head_independence";
+    case Relation::gqa_equals_repeated_kv:
+      return "gqa_equals_repeated_kv";
+    case Relation::kv_permutation:
+      return "kv_permutation";
+  }
+  return "unknown";
+}
+
+const std::vector<Relation>& allRelations() {
+  static const std::vector<Relation> all{Relation::batch_independence, Relation::head_independence,
+                                         Relation::gqa_equals_repeated_kv,
+                                         Relation::kv_permutation};
+  return all;
+}
+
 std::string_view dimKindName(DimKind kind) {
   switch (kind) {
     case DimKind::batch:

@@ -58,7 +58,7 @@ class SpecParser {
 
   void parse() {
     root_.allowOnly({"api", "title", "version", "sources", "dims", "inputs", "params", "outputs",
-                     "semantics", "tolerance", "rules", "paths"});
+                     "semantics", "tolerance", "rules", "paths", "promises"});
     const Field api = root_.at("api");
     spec_.api = api.text();
     if (!isIdentifier(spec_.api)) api.fail("expected a snake_case API name");
@@ -73,6 +73,7 @@ class SpecParser {
     parseTolerance(root_.at("tolerance"));
     parseRules(root_.at("rules"));
     parsePaths(root_.at("paths"));
+    if (const auto promises = root_.find("promises")) parsePromises(*promises);
     checkSatisfiable();
   }
 
@@ -344,6 +345,30 @@ class SpecParser {
       rule.check_where = item.at("check").where();
       rule.where = item.where();
       spec_.rules.push_back(std::move(rule));
+    }
+  }
+
+  void parsePromises(const Field& f) {
+    f.allowOnly({"source", "deterministic_forward", "relations"});
+    Promises& p = spec_.promises;
+    p.where = f.where();
+    requireSource(f.at("source"));
+    p.source = f.at("source").text();
+    if (const auto d = f.find("deterministic_forward")) p.deterministic_forward = d->boolean();
+    if (const auto relations = f.find("relations")) {
+      for (const auto& item : relations->items()) {
+        const std::string name = item.text();
+        const auto& all = allRelations();
+        const auto it = std::find_if(all.begin(), all.end(),
+                                     [&](Relation r) { return relationName(r) == name; });
+        if (it == all.end()) {
+          std::string known;
+          for (const Relation r : all)
+            known += (known.empty() ? "" : ", ") + std::string(relationName(r));
+          item.fail(fmt::format("unknown relation \"{}\"; expected one of {}", name, known));
+        }
+        p.relations.push_back(*it);
+      }
     }
   }
 

@@ -44,6 +44,18 @@ std::vector<Shape> expectedShapes(const TensorDecl& decl,
   return shapes;
 }
 
+std::optional<std::size_t> axisOf(const ApiSpec& spec, const std::string& tensor,
+                                  const Shape& shape, const std::string& dim) {
+  const TensorDecl* decl = spec.input(tensor) ? spec.input(tensor) : spec.output(tensor);
+  if (!decl) return std::nullopt;
+  for (const auto& names : decl->shapes) {
+    if (std::ssize(names) != std::ssize(shape)) continue;
+    const auto it = std::find(names.begin(), names.end(), dim);
+    if (it != names.end()) return static_cast<std::size_t>(it - names.begin());
+  }
+  return std::nullopt;
+}
+
 bool isActive(const ApiSpec& spec, const Case& c, const std::string& param) {
   const auto value = c.param(param);
   if (!value) return false;

@@ -67,8 +67,8 @@ TEST(ValidCases, ReachTheEdges) {
     for (const auto& tag : caseTags(flashAttnFunc(), c)) ++seen[tag];
   });
   for (const char* tag :
-       {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "len1", "off_tile_len", "causal", "window", "softcap",
-        "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}) {
+       {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "len1", "off_tile_len", "causal", "window",
+        "softcap", "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}) {
     EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
   }
 }

@@ -41,6 +41,13 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::hidden_fallback_ragged_keys, "NoUndeclaredFallback"},
       {PlantedFault::silent_fallback_ragged_keys, "ResourceSignature"},
       {PlantedFault::hidden_fallback_ragged_keys, "ResourceSignature"},
+      {PlantedFault::nondeterministic_reduction, "Determinism"},
+      {PlantedFault::inplace_q_write, "InputImmutability"},
+      {PlantedFault::batch_kv_stride_bug, "BatchIndependence"},
+      {PlantedFault::batch_kv_stride_bug, "Accuracy"},
+      {PlantedFault::gqa_head_modulo, "GqaEqualsRepeatedKv"},
+      {PlantedFault::gqa_head_modulo, "HeadIndependence"},
+      {PlantedFault::skip_rescale, "KvPermutation"},
   };
   return table;
 }
@@ -97,6 +104,23 @@ INSTANTIATE_TEST_SUITE_P(CpuFlash, Mutants, testing::ValuesIn(mutants()),
                                   param_info.param.property;
                          });
 
+// Faults that only a property beyond accuracy kills: Accuracy passes on them.
+class AccuracyAlone : public testing::TestWithParam<PlantedFault> {};
+
+TEST_P(AccuracyAlone, MissesIt) {
+  InTreeAdapter mutant(InTreeKernel::tiled_flash, GetParam());
+  const Verdict v = runProperty("Accuracy", mutant);
+  EXPECT_EQ(v.status, Verdict::Status::pass) << v.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(CpuFlash, AccuracyAlone,
+                         testing::Values(PlantedFault::nondeterministic_reduction,
+                                         PlantedFault::silent_fallback_ragged_keys,
+                                         PlantedFault::hidden_fallback_ragged_keys),
+                         [](const auto& param_info) {
+                           return std::string(adapters::faultName(param_info.param));
+                         });
+
 TEST(Mutants, EveryPlantedFaultIsInTheTable) {
   std::set<PlantedFault> tested;
   for (const auto& m : mutants()) tested.insert(m.fault);
@@ -112,7 +136,8 @@ TEST(Mutants, EveryPropertyKindKillsSomeMutant) {
       if (check.name == m.property) kinds.insert(check.kind);
     }
   }
-  EXPECT_EQ(kinds, (std::set<std::string>{"accuracy", "error_contract", "fallback", "signature"}));
+  EXPECT_EQ(kinds, (std::set<std::string>{"accuracy", "error_contract", "fallback", "signature",
+                                          "metamorphic", "repeatability"}));
 }
 
 }  // namespace

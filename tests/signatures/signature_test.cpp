@@ -1,11 +1,12 @@
 // The resource signature's channels: memory measurement, growth, and each planted silent
 // fallback seen by the channels that apply to it.
+#include "attnconf/properties/signature.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "attnconf/adapters/in_tree.h"
-#include "attnconf/properties/signature.h"
 #include "attnconf/spec/loader.h"
 
 namespace attnconf::props {

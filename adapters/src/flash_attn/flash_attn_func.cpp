@@ -92,6 +92,7 @@ std::map<std::string, Tensor> flashAttnFunc(
   args.q = bshdView(q);
   args.k = bshdView(k);
   args.v = bshdView(v);
+  if (fault == PlantedFault::batch_kv_stride_bug) args.k.batch_stride = args.v.batch_stride = 0;
   const double default_scale = fault == PlantedFault::default_scale_wrong
                                    ? 1.0 / static_cast<double>(head_dim)
                                    : 1.0 / std::sqrt(static_cast<double>(head_dim));
@@ -117,6 +118,9 @@ std::map<std::string, Tensor> flashAttnFunc(
   Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seqlen_q});
   args.lse = lse.values.data();
   kernel(args);
+  if (fault == PlantedFault::inplace_q_write) {  // a kernel that pre-scales q in its own buffer
+    for (double& x : const_cast<Tensor&>(q).values) x = roundTo(q.dtype, x * args.scale);
+  }
   if (paramOr(c, "return_attn_probs", false)) outputs["softmax_lse"] = std::move(lse);
   return outputs;
 }

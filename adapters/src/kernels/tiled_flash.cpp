@@ -3,7 +3,9 @@
 // fp32 accumulator when m grows, and divide by l once at the end. Never an Sq x Sk matrix.
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <vector>
 
 #include "attnconf/model/parallel.h"
 #include "kernels/attention_args.h"
@@ -98,6 +100,9 @@ void writeRows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int6
 }  // namespace
 
 void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_t block_k) {
+  static std::atomic<unsigned> calls{0};
+  const bool reverse_tiles =
+      a.fault == PlantedFault::nondeterministic_reduction && calls++ % 2 == 1;
   parallelFor(a.batch * a.heads, [&](std::int64_t bh) {
     const std::int64_t b = bh / a.heads, h = bh % a.heads, hk = kernels::kvHead(a, h);
     const MatrixF k = gather(a.k, b, hk, a.seqlen_k, 0, a.head_dim);
@@ -110,7 +115,10 @@ void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_
       // Key tiles no query of this tile can see are skipped: the visible runs grow with i.
       const std::int64_t first = kernels::visibleKeys(a, i0).first;
       const std::int64_t last = kernels::visibleKeys(a, i0 + rows - 1).second;
-      for (std::int64_t j0 = first; j0 < last; j0 += block_k) {
+      std::vector<std::int64_t> tiles;
+      for (std::int64_t j0 = first; j0 < last; j0 += block_k) tiles.push_back(j0);
+      if (reverse_tiles) std::reverse(tiles.begin(), tiles.end());
+      for (const std::int64_t j0 : tiles) {
         attendKeyTile(a, b, h, i0, q, k, v, j0, std::min(block_k, last - j0), st);
       }
       writeRows(a, b, h, i0, st);

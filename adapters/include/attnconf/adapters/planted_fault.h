@@ -23,6 +23,9 @@ enum class PlantedFault {
   wrong_error_message,          ///< rejects head_dim > 256 with an unrelated message
   silent_fallback_ragged_keys,  ///< standard attention when Sk is off the tile; says so, undeclared
   hidden_fallback_ragged_keys,  ///< the same, but reports the fast path
+  nondeterministic_reduction,   ///< every other call walks the key tiles in reverse order
+  inplace_q_write,              ///< leaves q scaled by softmax_scale in place after the call
+  batch_kv_stride_bug,          ///< every batch entry reads the keys and values of entry 0
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -45,4 +45,13 @@ struct Tensor {
   friend bool operator==(const Tensor&, const Tensor&) = default;
 };
 
+/// The entries with index `index` on `axis`, keeping the axis (extent 1).
+Tensor sliceAxis(const Tensor& t, std::size_t axis, std::int64_t index);
+
+/// Each entry on `axis` repeated `times` times in place (a b -> a a b b for times 2).
+Tensor repeatAxis(const Tensor& t, std::size_t axis, std::int64_t times);
+
+/// The entries on `axis` in reverse order.
+Tensor reverseAxis(const Tensor& t, std::size_t axis);
+
 }  // namespace attnconf

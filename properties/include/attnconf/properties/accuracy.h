@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "attnconf/adapters/adapter.h"
 #include "attnconf/properties/verdict.h"
 #include "attnconf/spec/api_spec.h"
+#include "attnconf/spec/binding.h"
 
 namespace attnconf::props {
 
@@ -25,6 +27,22 @@ struct AccuracyReport {
   double bias = 0;                    ///< mean signed error / bound of the worst output
   bool passed() const { return problems.empty() && max_ratio <= 1.0; }
 };
+
+/// The exact outputs of a valid call and the spec's bound for each (from the reference run
+/// exactly and in the input dtype).
+struct ReferenceOutputs {
+  std::map<std::string, spec::ExpectedOutput> exact;
+  std::map<std::string, double> bounds;
+};
+
+/// Runs the reference on a valid call.
+ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c);
+
+/// Judges outputs against expected ones, each within its bound; non-finite expected values
+/// must match exactly.
+AccuracyReport compareOutputs(const std::map<std::string, spec::ExpectedOutput>& expected,
+                              const std::map<std::string, Tensor>& actual,
+                              const std::map<std::string, double>& bounds);
 
 /// Runs the reference (exact and in the input dtype) on a valid call and judges the adapter's
 /// outcome, output by output, with the spec's tolerance rule.

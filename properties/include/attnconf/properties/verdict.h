@@ -27,9 +27,9 @@ struct Verdict {
   std::string test_id;  ///< "<api>.<Property>_<adapter>"
   int cases = 0;        ///< cases that passed before the verdict
   std::uint64_t seed = 0;
-  double max_ratio = 0;     ///< accuracy: the largest error/bound seen over passing cases
-  double median_ratio = 0;  ///< accuracy: median error/bound over passing cases
-  double p99_ratio = 0;     ///< accuracy: 99th percentile of error/bound
+  double max_ratio = 0;              ///< accuracy: the largest error/bound seen over passing cases
+  double median_ratio = 0;           ///< accuracy: median error/bound over passing cases
+  double p99_ratio = 0;              ///< accuracy: 99th percentile of error/bound
   std::vector<int> ratio_histogram;  ///< accuracy: cases per tenth of the bound, then >= 1
   std::string message;               ///< failure: the shrunk case's message
   std::string reproduce;             ///< failure: the RC_PARAMS value that replays it

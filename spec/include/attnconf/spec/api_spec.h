@@ -178,6 +178,29 @@ struct Tolerance {
   ToleranceRule rule(const std::string& role, DType dtype) const;
 };
 
+/// A relation two calls of one implementation must satisfy (metamorphic testing).
+enum class Relation {
+  batch_independence,      ///< a batch entry run alone gives that entry's output
+  head_independence,       ///< a query head (with its kv head) run alone gives that head's output
+  gqa_equals_repeated_kv,  ///< GQA equals MHA with each kv head repeated for its query heads
+  kv_permutation,  ///< without masks or position bias, permuting keys and values together changes
+                   ///< nothing
+};
+
+/// The spec name of a relation, e.g. "batch_independence".
+std::string_view relationName(Relation relation);
+
+/// Every relation of the vocabulary.
+const std::vector<Relation>& allRelations();
+
+/// Properties beyond accuracy that the API promises.
+struct Promises {
+  bool deterministic_forward = false;  ///< the same call twice gives bitwise-identical outputs
+  std::vector<Relation> relations;     ///< the metamorphic relations that hold for the API
+  std::string source;
+  Location where;
+};
+
 /// A loaded, validated spec of one API.
 struct ApiSpec {
   std::string api;
@@ -194,6 +217,7 @@ struct ApiSpec {
   Semantics semantics;
   Tolerance tolerance;
   Paths paths;
+  Promises promises;
 
   const Dim* dim(const std::string& name) const;
   const TensorDecl* input(const std::string& name) const;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,10 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
 /// The declared shapes of a tensor with dims substituted.
 std::vector<Shape> expectedShapes(const TensorDecl& decl,
                                   const std::map<std::string, std::int64_t>& dims);
+
+/// The axis of `dim` in the declared shape a passed tensor has (input or output), if any.
+std::optional<std::size_t> axisOf(const ApiSpec& spec, const std::string& tensor,
+                                  const Shape& shape, const std::string& dim);
 
 /// Whether a parameter is set to something other than its default.
 bool isActive(const ApiSpec& spec, const Case& c, const std::string& param);

@@ -1,0 +1,149 @@
+#include "attnconf/properties/metamorphic.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "attnconf/properties/accuracy.h"
+#include "attnconf/properties/report.h"
+#include "attnconf/properties/runner.h"
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::props {
+namespace {
+
+using spec::Relation;
+
+// Applies `op` to every input that has `dim`, and sets the case's extent of `dim`.
+template <class Op>
+void onDim(const spec::ApiSpec& spec, Case& c, const std::string& dim, std::int64_t extent, Op op) {
+  for (auto& [name, t] : c.tensors) {
+    if (const auto axis = spec::axisOf(spec, name, t.shape, dim)) t = op(t, *axis);
+  }
+  c.dims[dim] = extent;
+}
+
+// The base output with `dim` sliced at `index`.
+auto sliceOutput(const spec::ApiSpec& spec, const std::string& dim, std::int64_t index) {
+  return [&spec, dim, index](const std::string& output, const Tensor& t) {
+    const auto axis = spec::axisOf(spec, output, t.shape, dim);
+    return axis ? sliceAxis(t, *axis, index) : t;
+  };
+}
+
+Tensor same(const std::string& /*output*/, const Tensor& t) {
+  return t;
+}
+
+}  // namespace
+
+std::string relationPropertyName(Relation relation) {
+  std::string name;
+  bool upper = true;
+  for (const char ch : relationName(relation)) {
+    if (ch == '_') {
+      upper = true;
+      continue;
+    }
+    name += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(ch))) : ch;
+    upper = false;
+  }
+  return name;
+}
+
+std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation, const Case& c) {
+  const auto& canonical = spec.semantics.canonical;
+  const auto dims = spec::observedDims(spec, c);
+  const std::int64_t heads_q = dims.at(canonical.at("heads_q")),
+                     heads_kv = dims.at(canonical.at("heads_kv"));
+  RelatedCalls r{c, c, same, ""};
+  switch (relation) {
+    case Relation::batch_independence: {
+      const std::string& batch = canonical.at("batch");
+      const std::int64_t b = dims.at(batch) - 1;  // the last entry: where stride bugs land
+      onDim(spec, r.transformed, batch, 1,
+            [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, b); });
+      r.expected = sliceOutput(spec, batch, b);
+      r.describe = fmt::format("batch entry {} run alone", b);
+      return r;
+    }
+    case Relation::head_independence: {
+      // Head 1, not the last: the last query head reads the last kv head even under a
+      // modulo mapping bug, and head 0 hides stride bugs.
+      const std::int64_t h = std::min<std::int64_t>(1, heads_q - 1), kv = h / (heads_q / heads_kv);
+      onDim(spec, r.transformed, canonical.at("heads_q"), 1,
+            [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, h); });
+      onDim(spec, r.transformed, canonical.at("heads_kv"), 1,
+            [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, kv); });
+      r.expected = sliceOutput(spec, canonical.at("heads_q"), h);
+      r.describe = fmt::format("query head {} with kv head {} run alone", h, kv);
+      return r;
+    }
+    case Relation::gqa_equals_repeated_kv: {
+      const std::int64_t group = heads_q / heads_kv;
+      onDim(spec, r.transformed, canonical.at("heads_kv"), heads_q,
+            [&](const Tensor& t, std::size_t axis) { return repeatAxis(t, axis, group); });
+      r.describe = fmt::format("each kv head repeated {} times", group);
+      return r;
+    }
+    case Relation::kv_permutation: {
+      // Masks and position bias tie keys to positions: the relation holds without them.
+      for (const auto& param : {spec.semantics.causal_param, spec.semantics.window_param})
+        r.base.params.erase(param);
+      r.base.tensors.erase(spec.semantics.alibi_tensor);
+      r.transformed = r.base;
+      for (const auto& role : {spec.semantics.key, spec.semantics.value}) {
+        Tensor& t = r.transformed.tensors.at(role);
+        t = reverseAxis(t, *spec::axisOf(spec, role, t.shape, canonical.at("seqlen_k")));
+      }
+      r.describe = "keys and values in reverse order";
+      return r;
+    }
+  }
+  return std::nullopt;
+}
+
+Verdict checkRelation(const spec::ApiSpec& spec, Relation relation, adapters::Adapter& adapter,
+                      const RunConfig& config) {
+  const std::string property = relationPropertyName(relation);
+  const std::string clause = fmt::format("promises.relations.{}", relationName(relation));
+  return runCases(
+      fmt::format("{}.{}_{}", spec.api, property, adapter.name()),
+      gen::validCases(spec, config.limits), config.accuracy_cases, config,
+      [&spec](const Case& c) { return gen::caseTags(spec, c); },
+      [&](const Case& c) {
+        const auto related = relate(spec, relation, c);
+        if (!related) return Judgement::pass();
+        const adapters::Outcome base = adapter.run(related->base);
+        if (base.rejected()) return Judgement::pass();  // Accuracy reports a rejected valid call
+        const adapters::Outcome other = adapter.run(related->transformed);
+        if (other.rejected()) {
+          return Judgement::fail(
+              failureMessage(spec.api, clause,
+                             fmt::format("the call with {} was rejected (\"{}\")",
+                                         related->describe, other.rejection().message),
+                             c));
+        }
+        ReferenceOutputs expected = referenceOutputs(spec, related->transformed);
+        for (auto& [name, e] : expected.exact) {
+          e.exact = related->expected(name, base.outputs().at(name));
+          expected.bounds[name] *= 2;
+        }
+        const AccuracyReport report =
+            compareOutputs(expected.exact, other.outputs(), expected.bounds);
+        if (report.passed()) return Judgement::pass(report.max_ratio);
+        const std::string what =
+            !report.problems.empty()
+                ? fmt::format("{} ({})", report.problems.front(), related->describe)
+                : fmt::format(
+                      "{}[{}]={} with {}, but should be {} as in the first call ± {} (err/bound "
+                      "{:.2f})",
+                      report.worst->output, report.worst->index, num(report.worst->actual),
+                      related->describe, num(report.worst->expected), num(report.worst->bound),
+                      report.worst->ratio);
+        return Judgement::fail(failureMessage(spec.api, clause, what, c), report.max_ratio);
+      });
+}
+
+}  // namespace attnconf::props
