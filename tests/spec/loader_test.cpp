@@ -109,6 +109,8 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"ZeroTolerance", "out: {baseline_factor: 2, ulp_factor: 2}",
                 "out: {baseline_factor: 0, ulp_factor: 0}", "tolerance.out",
                 "a bound of 0 accepts nothing", "baseline_factor: 0"},
+        Mistake{"UnknownRelation", "    - kv_permutation", "    - kv_shuffle",
+                "promises.relations[3]", "unknown relation \"kv_shuffle\"", "kv_shuffle"},
         Mistake{"ActiveInRule", "check: {dim: batch, min: 1}", "check: {active: causal}",
                 "rules[2].check", "`active` describes path regions, not rules", "active: causal"},
         Mistake{"UnknownPathsKey", "  fast:\n    - name: flash", "  other:\n    - name: flash",
