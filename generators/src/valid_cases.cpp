@@ -66,19 +66,6 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
   });
 }
 
-// The dtypes an input may take under every dtype rule that names it.
-std::vector<DType> allowedDTypes(const ApiSpec& spec, const spec::TensorDecl& decl) {
-  std::vector<DType> options = decl.dtype ? std::vector<DType>{*decl.dtype} : allDTypes();
-  for (const auto& rule : spec.rules) {
-    const auto* check = std::get_if<spec::DTypeCheck>(&rule.check);
-    if (!check || std::ranges::find(check->tensors, decl.name) == check->tensors.end()) continue;
-    std::erase_if(options, [&](DType d) {
-      return std::ranges::find(check->dtypes, d) == check->dtypes.end();
-    });
-  }
-  return options;
-}
-
 // One dtype per same_dtype group (the first member's), copied to the rest of the group.
 rc::Gen<std::map<std::string, DType>> dtypeChoices(const ApiSpec& spec) {
   std::map<std::string, std::string> leader;
@@ -187,6 +174,18 @@ rc::Gen<std::map<std::string, std::size_t>> shapeChoices(const ApiSpec& spec) {
 }
 
 }  // namespace
+
+std::vector<DType> allowedDTypes(const ApiSpec& spec, const spec::TensorDecl& decl) {
+  std::vector<DType> options = decl.dtype ? std::vector<DType>{*decl.dtype} : allDTypes();
+  for (const auto& rule : spec.rules) {
+    const auto* check = std::get_if<spec::DTypeCheck>(&rule.check);
+    if (!check || std::ranges::find(check->tensors, decl.name) == check->tensors.end()) continue;
+    std::erase_if(options, [&](DType d) {
+      return std::ranges::find(check->dtypes, d) == check->dtypes.end();
+    });
+  }
+  return options;
+}
 
 std::vector<std::int64_t> dimCandidates(const ApiSpec& spec, const spec::Dim& dim,
                                         const Dims& chosen, std::int64_t cap) {

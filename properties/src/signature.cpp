@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "attnconf/generators/cases.h"
 #include "attnconf/generators/recipe.h"
 #include "attnconf/properties/fallback.h"
 #include "attnconf/spec/rules.h"
@@ -79,18 +80,7 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
   for (const auto& input : spec.inputs) {
     if (input.optional) continue;
     recipe.shape_choice[input.name] = 0;
-    // The first dtype the rules allow: try each in turn.
-    for (const DType d : allDTypes()) {
-      recipe.dtypes[input.name] = input.dtype.value_or(d);
-      Case probe = gen::materialize(spec, recipe);
-      const auto broken = spec::brokenRules(spec, probe);
-      if (std::none_of(broken.begin(), broken.end(), [&](const std::string& id) {
-            const auto* check = std::get_if<spec::DTypeCheck>(&spec.rule(id)->check);
-            return check != nullptr;
-          })) {
-        break;
-      }
-    }
+    recipe.dtypes[input.name] = gen::allowedDTypes(spec, input).front();
   }
   recipe.data_seed = 2024;
   Case c = gen::materialize(spec, recipe);

@@ -28,6 +28,9 @@ struct Limits {
 /// where ragged-tile bugs live.
 inline constexpr std::array<std::int64_t, 4> kTileEdges = {16, 32, 64, 128};
 
+/// The dtypes an input may take under every dtype rule that names it, in declaration order.
+std::vector<DType> allowedDTypes(const spec::ApiSpec& spec, const spec::TensorDecl& decl);
+
 /// Values of one dim that satisfy every dim rule given the dims already chosen, ascending.
 std::vector<std::int64_t> dimCandidates(const spec::ApiSpec& spec, const spec::Dim& dim,
                                         const std::map<std::string, std::int64_t>& chosen,
