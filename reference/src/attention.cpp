@@ -7,60 +7,17 @@
 #include <optional>
 
 #include "attnconf/model/parallel.h"
+#include "detail/steps.h"
 
 namespace attnconf::reference {
 namespace {
 
-using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const Matrix>;
-constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
-
-// Rounding applied where standard attention materialises a tensor; nothing = exact.
-struct Rounding {
-  std::optional<DType> dtype;
-  void apply(Matrix& m) const {
-    if (dtype) m = m.unaryExpr([d = *dtype](double x) { return roundTo(d, x); });
-  }
-  double lse(double x) const { return dtype ? roundTo(DType::fp32, x) : x; }
-};
-
-// The (seqlen, dim) block of a [batch, heads, max seqlen, dim] tensor.
-ConstMap block(const Tensor& t, std::int64_t b, std::int64_t h, std::int64_t seqlen) {
-  const std::int64_t heads = t.shape[1], rows = t.shape[2], dim = t.shape[3];
-  const double* base = t.values.data() + ((b * heads + h) * rows) * dim;
-  return {base, seqlen, dim};
-}
-
-// §scores: S = scale * Q K^T, then softcap * tanh(S / softcap), then the ALiBi bias.
-Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rounding& rounding) {
-  const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b];
-  Matrix s = p.scale * (block(p.q, b, h, sq) * block(p.k, b, p.kvHead(h), sk).transpose());
-  rounding.apply(s);
-  if (p.softcap > 0) {
-    s = s.unaryExpr([c = p.softcap](double x) { return c * std::tanh(x / c); });
-    rounding.apply(s);
-  }
-  if (!p.alibi_slopes.empty()) {
-    const double slope = p.alibi_slopes[b * p.heads_q + h];
-    const std::int64_t offset = diagonalOffset(p.alibi_alignment, sq, sk);
-    for (std::int64_t i = 0; i < sq; ++i) {
-      for (std::int64_t j = 0; j < sk; ++j)
-        s(i, j) -= slope * std::abs(static_cast<double>(i + offset - j));
-    }
-    rounding.apply(s);
-  }
-  return s;
-}
-
-// §mask: a key the mask primitives hide scores -inf.
-void applyMask(const Problem& p, std::int64_t sq, std::int64_t sk, Matrix& s) {
-  if (p.masks.empty()) return;
-  for (std::int64_t i = 0; i < sq; ++i) {
-    for (std::int64_t j = 0; j < sk; ++j) {
-      if (!keeps(p.masks, i, j, sq, sk)) s(i, j) = kMinusInf;
-    }
-  }
-}
+using detail::applyMask;
+using detail::block;
+using detail::kMinusInf;
+using detail::Matrix;
+using detail::Rounding;
+using detail::scores;
 
 void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding& rounding,
                 Result& result) {
