@@ -77,9 +77,18 @@ class Progress {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+bool measuresRatio(const std::string& kind) {
+  return kind == "accuracy" || kind == "gradient";
+}
+
 void printSections(const report::Results& results,
                    const std::map<std::string, std::string>& declared) {
-  fmt::print("\nfallback map (path that ran, over the NoUndeclaredFallback cases):\n");
+  const auto any = [&](const auto& pred) {
+    return std::any_of(results.results.begin(), results.results.end(), pred);
+  };
+  if (any([](const auto& r) { return r.kind == "fallback"; })) {
+    fmt::print("\nfallback map (path that ran, over the NoUndeclaredFallback cases):\n");
+  }
   for (const auto& r : results.results) {
     if (r.kind != "fallback") continue;
     fmt::print("  {} x {}: {}\n    declared fallbacks: {}\n", r.api, r.adapter,
@@ -87,7 +96,9 @@ void printSections(const report::Results& results,
     for (const auto& [path, example] : r.verdict.path_examples)
       fmt::print("    {} e.g. {}\n", path, example);
   }
-  fmt::print("\nresource signatures (measured side by side with standard attention):\n");
+  if (any([](const auto& r) { return !r.verdict.evidence.empty(); })) {
+    fmt::print("\nresource signatures (measured side by side with standard attention):\n");
+  }
   for (const auto& r : results.results) {
     if (!r.verdict.evidence.empty())
       fmt::print("  {} x {}: {}\n", r.api, r.adapter, r.verdict.evidence);
@@ -137,7 +148,7 @@ int run(const RunOptions& options) {
     failed += v.status == props::Verdict::Status::pass ? 0 : 1;
     fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>6.1f}s\n", job.spec->api, name, width,
                job.check.name, props::statusName(v.status), v.cases,
-               job.check.kind == "accuracy" ? fmt::format("{:.3f}", v.max_ratio) : "-", v.seconds);
+               measuresRatio(job.check.kind) ? fmt::format("{:.3f}", v.max_ratio) : "-", v.seconds);
     std::fflush(stdout);
     declared[job.spec->api + "/" + name] =
         props::PathContract::of(*job.spec, *job.adapter).describeFallbacks();

@@ -44,7 +44,7 @@ std::pair<std::string, std::string> InTreeAdapter::choosePath(std::int64_t head_
   return {"flash", ""};
 }
 
-Outcome InTreeAdapter::runWith(const Case& c, bool fast_only) {
+Outcome InTreeAdapter::runWith(const Case& c, bool fast_only, bool backward) {
   Outcome outcome{Rejection{}, PathEvidence{}};
   if (!supports(c.api)) {
     outcome.result = Rejection{fmt::format("{} does not implement {}", name(), c.api)};
@@ -64,8 +64,17 @@ Outcome InTreeAdapter::runWith(const Case& c, bool fast_only) {
       standardForward(args);
     }
   };
+  // The backward takes the path the forward took.
+  const auto backward_kernel = [&](const BackwardArgs& args) {
+    if (outcome.path.kernel.ends_with("tiled_fa2")) {
+      tiledFlashBackward(args, tiles_.block_q, tiles_.block_k);
+    } else {
+      standardBackward(args);
+    }
+  };
   try {
-    outcome.result = flashAttnFunc(c, fault_, kernel);
+    outcome.result = backward ? flashAttnFuncBackward(c, fault_, kernel, backward_kernel)
+                              : flashAttnFunc(c, fault_, kernel);
   } catch (const ApiError& e) {
     outcome.result = Rejection{e.what()};
   }
@@ -79,6 +88,10 @@ Outcome InTreeAdapter::run(const Case& c) {
 std::optional<Outcome> InTreeAdapter::runFastPathOnly(const Case& c) {
   if (kernel_ == InTreeKernel::standard) return std::nullopt;  // it has no fast path to force
   return runWith(c, true);
+}
+
+std::optional<Outcome> InTreeAdapter::runBackward(const Case& c) {
+  return runWith(c, false, true);
 }
 
 std::string InTreeAdapter::declaredFallbacks(std::string_view api) const {

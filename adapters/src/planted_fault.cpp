@@ -25,6 +25,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::nondeterministic_reduction, "nondeterministic_reduction"},
     std::pair{PlantedFault::inplace_q_write, "inplace_q_write"},
     std::pair{PlantedFault::batch_kv_stride_bug, "batch_kv_stride_bug"},
+    std::pair{PlantedFault::dk_wrong_scale, "dk_wrong_scale"},
 };
 
 }  // namespace

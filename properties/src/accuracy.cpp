@@ -30,18 +30,6 @@ std::string indexText(const spec::ExpectedOutput& e, std::int64_t flat) {
   return text;
 }
 
-// The spec's bound for one output: baseline_factor * max|baseline - exact| + ulp_factor *
-// eps(input dtype) * scale.
-double boundFor(const spec::ToleranceRule& rule, const spec::ExpectedOutput& exact,
-                const spec::ExpectedOutput& baseline, DType input, double scale) {
-  double baseline_error = 0;
-  for (std::size_t i = 0; i < exact.exact.values.size(); ++i) {
-    const double e = exact.exact.values[i], b = baseline.exact.values[i];
-    if (std::isfinite(e)) baseline_error = std::max(baseline_error, std::abs(b - e));
-  }
-  return rule.baseline_factor * baseline_error + rule.ulp_factor * epsilon(input) * scale;
-}
-
 void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double bound,
                  AccuracyReport& report) {
   if (actual.shape != exact.exact.shape) {
@@ -91,6 +79,18 @@ void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double
 
 }  // namespace
 
+// The spec's bound for one output: baseline_factor * max|baseline - exact| + ulp_factor *
+// eps(input dtype) * scale.
+double toleranceBound(const spec::ToleranceRule& rule, const spec::ExpectedOutput& exact,
+                      const spec::ExpectedOutput& baseline, DType input, double scale) {
+  double baseline_error = 0;
+  for (std::size_t i = 0; i < exact.exact.values.size(); ++i) {
+    const double e = exact.exact.values[i], b = baseline.exact.values[i];
+    if (std::isfinite(e)) baseline_error = std::max(baseline_error, std::abs(b - e));
+  }
+  return rule.baseline_factor * baseline_error + rule.ulp_factor * epsilon(input) * scale;
+}
+
 AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c,
                              const adapters::Outcome& outcome) {
   AccuracyReport report;
@@ -110,8 +110,8 @@ ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c) {
   for (const auto& [name, expected] : out.exact) {
     const double scale = expected.role == "out" ? maxAbs(problem.v.values)
                                                 : std::max(1.0, maxAbs(expected.exact.values));
-    out.bounds[name] = boundFor(spec.tolerance.rule(expected.role, problem.dtype), expected,
-                                baseline.at(name), problem.dtype, scale);
+    out.bounds[name] = toleranceBound(spec.tolerance.rule(expected.role, problem.dtype), expected,
+                                      baseline.at(name), problem.dtype, scale);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/error_contract.h"
 #include "attnconf/properties/fallback.h"
+#include "attnconf/properties/gradients.h"
 #include "attnconf/properties/metamorphic.h"
 #include "attnconf/properties/repeatability.h"
 #include "attnconf/properties/signature.h"
@@ -45,6 +46,12 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
         fmt::format("relation {} holds between two calls", spec::relationName(relation)),
         [&spec, relation](adapters::Adapter& a, const RunConfig& cfg) {
           return checkRelation(spec, relation, a, cfg);
+        });
+  }
+  if (spec.backward.declared()) {
+    add("Gradients", "gradient", "dq, dk, dv within the backward tolerance of the exact reference",
+        [&spec](adapters::Adapter& a, const RunConfig& cfg) {
+          return checkGradients(spec, a, cfg);
         });
   }
   add("Determinism", "repeatability",

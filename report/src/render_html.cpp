@@ -100,7 +100,7 @@ std::string detailSection(const Results& results) {
   for (const auto& r : results.results) {
     const auto& v = r.verdict;
     std::string measured, plot;
-    if (r.kind == "accuracy") {
+    if (r.kind == "accuracy" || r.kind == "gradient") {
       measured = fmt::format("{} cases; err/bound max {:.3f}, p99 {:.3f}, median {:.3f}", v.cases,
                              v.max_ratio, v.p99_ratio, v.median_ratio);
       plot = ratioHistogram(v);

@@ -43,7 +43,7 @@ std::string renderMarkdown(const Results& results) {
   out += "\n## Detail\n\n";
   for (const auto& r : results.results) {
     const auto& v = r.verdict;
-    if (r.kind == "accuracy") {
+    if (r.kind == "accuracy" || r.kind == "gradient") {
       out += fmt::format(
           "- {} x {} Accuracy: {} cases, err/bound max {:.3f}, p99 {:.3f}, median {:.3f}\n", r.api,
           r.adapter, v.cases, v.max_ratio, v.p99_ratio, v.median_ratio);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
 #include "attnconf/spec/rules.h"
 
@@ -52,6 +53,28 @@ double numberParam(const Case& c, const std::string& name, double fallback) {
 }
 
 }  // namespace
+
+Tensor bindGradOutput(const ApiSpec& spec, const Case& c) {
+  const Tensor& dout = *c.tensor(spec.backward.grad_output);
+  const auto& vendor = spec.output(spec.semantics.out)->shapes[0];
+  return permuteAxes(dout, vendorPositions(spec.semantics, vendor, kOutAxes));
+}
+
+std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, const Case& c,
+                                                        const Gradients& gradients) {
+  const Semantics& s = spec.semantics;
+  std::map<std::string, ExpectedOutput> expected;
+  for (const auto& [input, canonical, axes] : {std::tuple{s.query, &gradients.dq, &kQueryAxes},
+                                               std::tuple{s.key, &gradients.dk, &kKeyAxes},
+                                               std::tuple{s.value, &gradients.dv, &kValueAxes}}) {
+    const std::string& name = spec.backward.grads.at(input);
+    const auto& vendor = spec.input(input)->shapes[0];
+    Tensor exact = toVendor(s, *canonical, vendor, *axes);
+    exact.dtype = c.tensor(input)->dtype;
+    expected[name] = ExpectedOutput{name, "grad", exact.dtype, std::move(exact), vendor};
+  }
+  return expected;
+}
 
 Tensor permuteAxes(const Tensor& t, const std::vector<std::size_t>& perm) {
   Shape shape;

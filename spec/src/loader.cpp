@@ -58,7 +58,7 @@ class SpecParser {
 
   void parse() {
     root_.allowOnly({"api", "title", "version", "sources", "dims", "inputs", "params", "outputs",
-                     "semantics", "tolerance", "rules", "paths", "promises"});
+                     "semantics", "tolerance", "rules", "paths", "promises", "backward"});
     const Field api = root_.at("api");
     spec_.api = api.text();
     if (!isIdentifier(spec_.api)) api.fail("expected a snake_case API name");
@@ -74,6 +74,7 @@ class SpecParser {
     parseRules(root_.at("rules"));
     parsePaths(root_.at("paths"));
     if (const auto promises = root_.find("promises")) parsePromises(*promises);
+    if (const auto backward = root_.find("backward")) parseBackward(*backward);
     checkSatisfiable();
   }
 
@@ -346,6 +347,23 @@ class SpecParser {
       rule.where = item.where();
       spec_.rules.push_back(std::move(rule));
     }
+  }
+
+  void parseBackward(const Field& f) {
+    f.allowOnly({"source", "grad_output", "grads", "tolerance"});
+    Backward& b = spec_.backward;
+    b.where = f.where();
+    requireSource(f.at("source"));
+    b.source = f.at("source").text();
+    b.grad_output = f.at("grad_output").text();
+    if (!isIdentifier(b.grad_output) || spec_.input(b.grad_output)) {
+      f.at("grad_output").fail("expected a new snake_case tensor name");
+    }
+    const Field grads = f.at("grads");
+    const Semantics& s = spec_.semantics;
+    grads.allowOnly({s.query, s.key, s.value});
+    for (const auto& role : {s.query, s.key, s.value}) b.grads[role] = grads.at(role).text();
+    b.tolerance = parseToleranceRule(f.at("tolerance"));
   }
 
   void parsePromises(const Field& f) {

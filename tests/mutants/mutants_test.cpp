@@ -48,6 +48,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::gqa_head_modulo, "GqaEqualsRepeatedKv"},
       {PlantedFault::gqa_head_modulo, "HeadIndependence"},
       {PlantedFault::skip_rescale, "KvPermutation"},
+      {PlantedFault::dk_wrong_scale, "Gradients"},
   };
   return table;
 }
@@ -115,6 +116,7 @@ TEST_P(AccuracyAlone, MissesIt) {
 
 INSTANTIATE_TEST_SUITE_P(CpuFlash, AccuracyAlone,
                          testing::Values(PlantedFault::nondeterministic_reduction,
+                                         PlantedFault::dk_wrong_scale,
                                          PlantedFault::silent_fallback_ragged_keys,
                                          PlantedFault::hidden_fallback_ragged_keys),
                          [](const auto& param_info) {
@@ -137,7 +139,7 @@ TEST(Mutants, EveryPropertyKindKillsSomeMutant) {
     }
   }
   EXPECT_EQ(kinds, (std::set<std::string>{"accuracy", "error_contract", "fallback", "signature",
-                                          "metamorphic", "repeatability"}));
+                                          "metamorphic", "repeatability", "gradient"}));
 }
 
 }  // namespace

@@ -46,10 +46,34 @@ std::vector<float> alibiSlopes(const Tensor& slopes, std::int64_t batch, std::in
   return out;
 }
 
-}  // namespace
+OutView writableBshd(Tensor& t) {
+  return OutView{t.values.data(), t.shape[1] * t.shape[2] * t.shape[3], t.shape[2] * t.shape[3],
+                 t.shape[3]};
+}
 
-std::map<std::string, Tensor> flashAttnFunc(
-    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel) {
+// dq, dk, dv of the call, from its forward output and LSE.
+std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args, const Tensor& out,
+                                        const Tensor& lse,
+                                        const std::function<void(const BackwardArgs&)>& backward) {
+  const Tensor& dout = required(c, "dout");
+  check(dout.shape == out.shape && dout.dtype == out.dtype,
+        "dout must have the shape and dtype of out");
+  std::map<std::string, Tensor> grads;
+  for (const auto& [input, grad] :
+       {std::pair{"q", "dq"}, std::pair{"k", "dk"}, std::pair{"v", "dv"}}) {
+    grads[grad] = Tensor::zeros(args.dtype, c.tensor(input)->shape);
+  }
+  backward(BackwardArgs{&args, bshdView(dout), bshdView(out), lse.values.data(),
+                        writableBshd(grads["dq"]), writableBshd(grads["dk"]),
+                        writableBshd(grads["dv"])});
+  return grads;
+}
+
+// The call checked and decoded as mha_fwd does it, then the forward; with `backward`, the
+// gradients instead of the outputs.
+std::map<std::string, Tensor> run(const Case& c, PlantedFault fault,
+                                  const std::function<void(const AttentionArgs&)>& kernel,
+                                  const std::function<void(const BackwardArgs&)>* backward) {
   const Tensor& q = required(c, "q");
   const Tensor& k = required(c, "k");
   const Tensor& v = required(c, "v");
@@ -121,8 +145,22 @@ std::map<std::string, Tensor> flashAttnFunc(
   if (fault == PlantedFault::inplace_q_write) {  // a kernel that pre-scales q in its own buffer
     for (double& x : const_cast<Tensor&>(q).values) x = roundTo(q.dtype, x * args.scale);
   }
+  if (backward) return gradients(c, args, outputs.at("out"), lse, *backward);
   if (paramOr(c, "return_attn_probs", false)) outputs["softmax_lse"] = std::move(lse);
   return outputs;
+}
+
+}  // namespace
+
+std::map<std::string, Tensor> flashAttnFunc(
+    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel) {
+  return run(c, fault, kernel, nullptr);
+}
+
+std::map<std::string, Tensor> flashAttnFuncBackward(
+    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel,
+    const std::function<void(const BackwardArgs&)>& backward) {
+  return run(c, fault, kernel, &backward);
 }
 
 }  // namespace attnconf::adapters

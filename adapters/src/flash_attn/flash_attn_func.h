@@ -20,4 +20,10 @@ class ApiError : public std::runtime_error {
 std::map<std::string, Tensor> flashAttnFunc(
     const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel);
 
+/// flash_attn_func's backward (autograd's out.backward(dout)): the forward with `kernel`, then
+/// `backward` on the call's tensor `dout`; returns dq, dk, dv.
+std::map<std::string, Tensor> flashAttnFuncBackward(
+    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel,
+    const std::function<void(const BackwardArgs&)>& backward);
+
 }  // namespace attnconf::adapters

@@ -45,6 +45,14 @@ struct AttentionArgs {
   PlantedFault fault = PlantedFault::none;
 };
 
+/// What a backward kernel reads and writes besides the forward arguments.
+struct BackwardArgs {
+  const AttentionArgs* fwd = nullptr;
+  SeqView dout, out;            ///< dLoss/dout and the forward output, (batch, seq, head, dim)
+  const double* lse = nullptr;  ///< the forward LSE, (batch, heads, seqlen_q)
+  OutView dq, dk, dv;           ///< written, (batch, seq, head, dim) of q, k, v
+};
+
 /// Runs attention with FlashAttention-2's tiled algorithm (online softmax, fp32 accumulation,
 /// probabilities rounded to the input dtype before the PV product, never an Sq x Sk matrix).
 void tiledFlashForward(const AttentionArgs& args, std::int64_t block_q, std::int64_t block_k);
@@ -52,5 +60,12 @@ void tiledFlashForward(const AttentionArgs& args, std::int64_t block_q, std::int
 /// Runs standard attention in the input dtype with the full score matrix materialised, the way a
 /// framework's math path does.
 void standardForward(const AttentionArgs& args);
+
+/// FlashAttention-2's backward: recomputes the probabilities of each tile from the forward LSE
+/// (no stored score matrix), rounds P and dS to the input dtype before their products.
+void tiledFlashBackward(const BackwardArgs& args, std::int64_t block_q, std::int64_t block_k);
+
+/// Standard attention's backward in the input dtype, with full Sq x Sk matrices.
+void standardBackward(const BackwardArgs& args);
 
 }  // namespace attnconf::adapters

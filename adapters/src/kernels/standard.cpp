@@ -59,4 +59,59 @@ void standardForward(const AttentionArgs& a) {
               [&](std::int64_t bh) { attendHead(a, bh / a.heads, bh % a.heads); });
 }
 
+namespace {
+
+MatrixF roundedTo(const AttentionArgs& a, MatrixF m) {
+  return m.unaryExpr([&](float x) { return kernels::toDType(a, x); });
+}
+
+void store(const AttentionArgs& a, const OutView& view, std::int64_t b, std::int64_t h,
+           const MatrixF& m) {
+  for (std::int64_t r = 0; r < m.rows(); ++r) {
+    for (std::int64_t d = 0; d < m.cols(); ++d) view.row(b, r, h)[d] = roundTo(a.dtype, m(r, d));
+  }
+}
+
+}  // namespace
+
+void standardBackward(const BackwardArgs& g) {
+  const AttentionArgs& a = *g.fwd;
+  const std::int64_t group = a.heads / a.heads_k;
+  parallelFor(a.batch * a.heads_k, [&](std::int64_t bk) {
+    const std::int64_t b = bk / a.heads_k, kv = bk % a.heads_k;
+    const MatrixF k = load(a.k, b, kv, a.seqlen_k, a.head_dim),
+                  v = load(a.v, b, kv, a.seqlen_k, a.head_dim_v);
+    MatrixF dk = MatrixF::Zero(a.seqlen_k, a.head_dim),
+            dv = MatrixF::Zero(a.seqlen_k, a.head_dim_v);
+    for (std::int64_t h = kv * group; h < (kv + 1) * group; ++h) {
+      const MatrixF q = load(a.q, b, h, a.seqlen_q, a.head_dim);
+      const MatrixF d_out = load(g.dout, b, h, a.seqlen_q, a.head_dim_v);
+      const MatrixF raw = (q * k.transpose()) * a.scale;
+      MatrixF p(a.seqlen_q, a.seqlen_k);
+      for (std::int64_t i = 0; i < a.seqlen_q; ++i) {
+        for (std::int64_t j = 0; j < a.seqlen_k; ++j) {
+          p(i, j) = kernels::toDType(
+              a, kernels::finalScore(a, b, h, i, j, kernels::toDType(a, raw(i, j))));
+        }
+        const float m = p.row(i).maxCoeff();
+        p.row(i) = m == kernels::kMinusInf ? Eigen::RowVectorXf::Zero(a.seqlen_k)
+                                           : Eigen::RowVectorXf((p.row(i).array() - m).exp());
+        if (m != kernels::kMinusInf) p.row(i) /= p.row(i).sum();
+      }
+      p = roundedTo(a, p);
+      const MatrixF out = load(g.out, b, h, a.seqlen_q, a.head_dim_v);
+      const Eigen::VectorXf row_dot = (d_out.array() * out.array()).rowwise().sum();
+      const MatrixF d_p = roundedTo(a, d_out * v.transpose());
+      MatrixF ds = p.array() * (d_p.colwise() - row_dot).array();
+      if (a.softcap > 0) ds = ds.array() * (1.0F - (raw.array() / a.softcap).tanh().square());
+      ds = roundedTo(a, ds);
+      store(a, g.dq, b, h, (ds * k) * a.scale);
+      dk.noalias() += (ds.transpose() * q) * a.scale;
+      dv.noalias() += p.transpose() * d_out;
+    }
+    store(a, g.dk, b, kv, dk);
+    store(a, g.dv, b, kv, dv);
+  });
+}
+
 }  // namespace attnconf::adapters

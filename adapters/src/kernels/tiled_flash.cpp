@@ -126,4 +126,74 @@ void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_
   });
 }
 
+namespace {
+
+// One query head's share of the backward, for the kv head whose dK and dV `dk`, `dv` hold.
+void backwardHead(const BackwardArgs& g, std::int64_t b, std::int64_t h, const MatrixF& k,
+                  const MatrixF& v, std::int64_t block_q, std::int64_t block_k, MatrixF& dk,
+                  MatrixF& dv) {
+  const AttentionArgs& a = *g.fwd;
+  const float dk_scale = a.fault == PlantedFault::dk_wrong_scale ? 1.0F : a.scale;
+  for (std::int64_t i0 = 0; i0 < a.seqlen_q; i0 += block_q) {
+    const std::int64_t rows = std::min(block_q, a.seqlen_q - i0);
+    const MatrixF q = gather(a.q, b, h, rows, i0, a.head_dim);
+    const MatrixF d_out = gather(g.dout, b, h, rows, i0, a.head_dim_v);
+    const VectorF row_dot =
+        (d_out.array() * gather(g.out, b, h, rows, i0, a.head_dim_v).array()).rowwise().sum();
+    VectorF lse(rows);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      lse(r) = static_cast<float>(g.lse[(b * a.heads + h) * a.seqlen_q + i0 + r]);
+    }
+    MatrixF dq = MatrixF::Zero(rows, a.head_dim);
+    const std::int64_t first = kernels::visibleKeys(a, i0).first;
+    const std::int64_t last = kernels::visibleKeys(a, i0 + rows - 1).second;
+    for (std::int64_t j0 = first; j0 < last; j0 += block_k) {
+      const std::int64_t cols = std::min(block_k, last - j0);
+      const MatrixF raw = (q * k.middleRows(j0, cols).transpose()) * a.scale;
+      MatrixF p = raw;
+      finishScores(a, b, h, i0, j0, p);
+      p = (p.array().colwise() - lse.array()).exp();  // an empty row has lse = +inf: p = 0
+      const MatrixF p_in = p.unaryExpr([&](float x) { return kernels::toDType(a, x); });
+      dv.middleRows(j0, cols).noalias() += p_in.transpose() * d_out;
+      MatrixF ds =
+          p.array() * ((d_out * v.middleRows(j0, cols).transpose()).colwise() - row_dot).array();
+      if (a.softcap > 0) ds = ds.array() * (1.0F - (raw.array() / a.softcap).tanh().square());
+      ds = ds.unaryExpr([&](float x) { return kernels::toDType(a, x); });
+      dq.noalias() += (ds * k.middleRows(j0, cols)) * a.scale;
+      dk.middleRows(j0, cols).noalias() += (ds.transpose() * q) * dk_scale;
+    }
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double* out = g.dq.row(b, i0 + r, h);
+      for (std::int64_t d = 0; d < a.head_dim; ++d) out[d] = roundTo(a.dtype, dq(r, d));
+    }
+  }
+}
+
+void writeKv(const AttentionArgs& a, const OutView& view, std::int64_t b, std::int64_t kv,
+             const MatrixF& m) {
+  for (std::int64_t j = 0; j < m.rows(); ++j) {
+    double* out = view.row(b, j, kv);
+    for (std::int64_t d = 0; d < m.cols(); ++d) out[d] = roundTo(a.dtype, m(j, d));
+  }
+}
+
+}  // namespace
+
+void tiledFlashBackward(const BackwardArgs& g, std::int64_t block_q, std::int64_t block_k) {
+  const AttentionArgs& a = *g.fwd;
+  // One task per (batch, kv head): the query heads that share it add to its dK and dV in turn.
+  parallelFor(a.batch * a.heads_k, [&](std::int64_t bk) {
+    const std::int64_t b = bk / a.heads_k, kv = bk % a.heads_k;
+    const MatrixF k = gather(a.k, b, kv, a.seqlen_k, 0, a.head_dim);
+    const MatrixF v = gather(a.v, b, kv, a.seqlen_k, 0, a.head_dim_v);
+    MatrixF dk = MatrixF::Zero(a.seqlen_k, a.head_dim),
+            dv = MatrixF::Zero(a.seqlen_k, a.head_dim_v);
+    for (std::int64_t h = 0; h < a.heads; ++h) {
+      if (kernels::kvHead(a, h) == kv) backwardHead(g, b, h, k, v, block_q, block_k, dk, dv);
+    }
+    writeKv(a, g.dk, b, kv, dk);
+    writeKv(a, g.dv, b, kv, dv);
+  });
+}
+
 }  // namespace attnconf::adapters

@@ -42,7 +42,8 @@ inline Matrix matrixOf(const Results& results) {
     }
     addColumn(r.property);
     std::string text(props::statusName(r.verdict.status));
-    if (r.kind == "accuracy" && ok) text += fmt::format(" ({:.2f})", r.verdict.max_ratio);
+    if ((r.kind == "accuracy" || r.kind == "gradient") && ok)
+      text += fmt::format(" ({:.2f})", r.verdict.max_ratio);
     m.cells[row][r.property] = Cell{text, ok};
   }
   if (!contract.empty()) m.columns.emplace_back("error contract");

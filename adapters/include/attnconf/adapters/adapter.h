@@ -61,6 +61,10 @@ class Adapter {
   /// Runs the call with every fallback disabled, if the implementation can ("fast path only"):
   /// a rejection then means the default call falls back. Nothing if the adapter has no such mode.
   virtual std::optional<Outcome> runFastPathOnly(const Case& /*c*/) { return std::nullopt; }
+  /// Runs the backward pass of a training API: the call carries the gradient of its output under
+  /// the spec's `backward.grad_output` name, and the outputs are the input gradients by the
+  /// spec's `backward.grads` names. Nothing if the adapter has no backward.
+  virtual std::optional<Outcome> runBackward(const Case& /*c*/) { return std::nullopt; }
 };
 
 /// Names of the adapters built into the suite.

@@ -35,9 +35,10 @@ class InTreeAdapter final : public Adapter {
   Outcome run(const Case& c) override;
   std::string declaredFallbacks(std::string_view api) const override;
   std::optional<Outcome> runFastPathOnly(const Case& c) override;
+  std::optional<Outcome> runBackward(const Case& c) override;
 
  private:
-  Outcome runWith(const Case& c, bool fast_only);
+  Outcome runWith(const Case& c, bool fast_only, bool backward = false);
   // The path a call takes and, for a fallback, why.
   std::pair<std::string, std::string> choosePath(std::int64_t head_dim,
                                                  std::int64_t seqlen_k) const;

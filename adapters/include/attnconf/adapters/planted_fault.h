@@ -26,6 +26,7 @@ enum class PlantedFault {
   nondeterministic_reduction,   ///< every other call walks the key tiles in reverse order
   inplace_q_write,              ///< leaves q scaled by softmax_scale in place after the call
   batch_kv_stride_bug,          ///< every batch entry reads the keys and values of entry 0
+  dk_wrong_scale,               ///< the backward leaves softmax_scale out of dK
 };
 
 /// The name of a fault, e.g. "causal_top_left".

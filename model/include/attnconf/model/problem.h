@@ -52,4 +52,12 @@ struct Result {
   Tensor lse;  ///< [batch, heads_q, max seqlen_q], natural log
 };
 
+/// Gradients of a scalar loss with respect to q, k and v, in the problem's canonical layouts;
+/// a kv head's gradient sums over the query heads that read it.
+struct Gradients {
+  Tensor dq;  ///< [batch, heads_q, max seqlen_q, head_dim]
+  Tensor dk;  ///< [batch, heads_kv, max seqlen_k, head_dim]
+  Tensor dv;  ///< [batch, heads_kv, max seqlen_k, head_dim_v]
+};
+
 }  // namespace attnconf

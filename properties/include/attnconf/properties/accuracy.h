@@ -35,6 +35,11 @@ struct ReferenceOutputs {
   std::map<std::string, double> bounds;
 };
 
+/// The spec's bound for one output: baseline_factor * max|baseline - exact| + ulp_factor *
+/// eps(input dtype) * scale.
+double toleranceBound(const spec::ToleranceRule& rule, const spec::ExpectedOutput& exact,
+                      const spec::ExpectedOutput& baseline, DType input, double scale);
+
 /// Runs the reference on a valid call.
 ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c);
 

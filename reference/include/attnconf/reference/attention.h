@@ -13,14 +13,6 @@ Result attention(const Problem& problem);
 /// rounded to fp32. Its error against `attention` is the baseline of the spec's tolerance.
 Result attentionInInputDType(const Problem& problem);
 
-/// Gradients of a scalar loss with respect to q, k and v, in the problem's canonical layouts;
-/// a kv head's gradient sums over the query heads that read it.
-struct Gradients {
-  Tensor dq;  ///< [batch, heads_q, max seqlen_q, head_dim]
-  Tensor dk;  ///< [batch, heads_kv, max seqlen_k, head_dim]
-  Tensor dv;  ///< [batch, heads_kv, max seqlen_k, head_dim_v]
-};
-
 /// The backward pass in double precision, given dout = dLoss/dout ([batch, heads_q, max
 /// seqlen_q, head_dim_v]): dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)), through the
 /// softcap, dQ = scale dS K, dK = scale dS^T Q. ALiBi slopes get no gradient.

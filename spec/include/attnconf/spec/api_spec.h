@@ -201,6 +201,17 @@ struct Promises {
   Location where;
 };
 
+/// The backward pass of a training API: the gradient it takes for the output and the ones it
+/// returns for the inputs, with their tolerance.
+struct Backward {
+  std::string source;
+  std::string grad_output;                   ///< the case tensor holding dLoss/dout
+  std::map<std::string, std::string> grads;  ///< input (query, key, value) -> gradient name
+  ToleranceRule tolerance;
+  Location where;
+  bool declared() const { return !grad_output.empty(); }
+};
+
 /// A loaded, validated spec of one API.
 struct ApiSpec {
   std::string api;
@@ -218,6 +229,7 @@ struct ApiSpec {
   Tolerance tolerance;
   Paths paths;
   Promises promises;
+  Backward backward;
 
   const Dim* dim(const std::string& name) const;
   const TensorDecl* input(const std::string& name) const;

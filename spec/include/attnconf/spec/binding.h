@@ -26,6 +26,15 @@ struct ExpectedOutput {
 std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const Case& c,
                                                       const Result& result);
 
+/// The gradient of the output that a backward call carries (`backward.grad_output`), in the
+/// canonical [batch, heads_q, seqlen_q, head_dim_v] layout.
+Tensor bindGradOutput(const ApiSpec& spec, const Case& c);
+
+/// The input gradients a backward call must return, by the spec's gradient names, in the
+/// layouts of their inputs.
+std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, const Case& c,
+                                                        const Gradients& gradients);
+
 /// A tensor with its axes reordered: out axis a is input axis `perm[a]`.
 Tensor permuteAxes(const Tensor& t, const std::vector<std::size_t>& perm);
 

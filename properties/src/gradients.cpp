@@ -1,0 +1,86 @@
+#include "attnconf/properties/gradients.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "attnconf/generators/recipe.h"
+#include "attnconf/properties/accuracy.h"
+#include "attnconf/properties/report.h"
+#include "attnconf/properties/runner.h"
+#include "attnconf/reference/attention.h"
+#include "attnconf/spec/binding.h"
+#include "attnconf/spec/rules.h"
+
+namespace attnconf::props {
+
+Case withGradOutput(const spec::ApiSpec& spec, const Case& c) {
+  Case call = c;
+  const spec::TensorDecl& out = *spec.output(spec.semantics.out);
+  Tensor dout;
+  dout.dtype = out.dtype ? *out.dtype : c.tensor(out.dtype_same_as)->dtype;
+  dout.shape = spec::expectedShapes(out, spec::observedDims(spec, c)).front();
+  gen::fillValues(spec, spec.backward.grad_output, std::hash<std::string>{}(describeCase(c)), 1.0,
+                  dout);
+  call.tensors[spec.backward.grad_output] = std::move(dout);
+  return call;
+}
+
+namespace {
+
+std::optional<std::string> judgeGradients(const spec::ApiSpec& spec, const Case& call,
+                                          const adapters::Outcome& outcome, double& ratio) {
+  if (outcome.rejected()) {
+    return fmt::format("the backward was rejected (\"{}\"), but should succeed",
+                       outcome.rejection().message);
+  }
+  const Problem problem = spec::bindProblem(spec, call);
+  const Tensor dout = spec::bindGradOutput(spec, call);
+  const auto exact =
+      spec::expectedGradients(spec, call, reference::attentionBackward(problem, dout));
+  const auto baseline =
+      spec::expectedGradients(spec, call, reference::attentionBackwardInInputDType(problem, dout));
+  std::map<std::string, double> bounds;
+  for (const auto& [name, e] : exact) {
+    double scale = 0;
+    for (const double x : e.exact.values) scale = std::max(scale, std::abs(x));
+    bounds[name] =
+        toleranceBound(spec.backward.tolerance, e, baseline.at(name), problem.dtype, scale);
+  }
+  const AccuracyReport report = compareOutputs(exact, outcome.outputs(), bounds);
+  ratio = report.max_ratio;
+  if (report.passed()) return std::nullopt;
+  if (!report.problems.empty()) return report.problems.front();
+  const WorstElement& w = *report.worst;
+  return fmt::format("{}[{}]={}, but should be {} ± {} (err/bound {:.2f})", w.output, w.index,
+                     num(w.actual), num(w.expected), num(w.bound), w.ratio);
+}
+
+}  // namespace
+
+Verdict checkGradients(const spec::ApiSpec& spec, adapters::Adapter& adapter,
+                       const RunConfig& config) {
+  Verdict verdict = runCases(
+      fmt::format("{}.Gradients_{}", spec.api, adapter.name()),
+      gen::validCases(spec, config.limits), config.accuracy_cases, config,
+      [&spec](const Case& c) { return gen::caseTags(spec, c); },
+      [&](const Case& c) {
+        const Case call = withGradOutput(spec, c);
+        const auto outcome = adapter.runBackward(call);
+        if (!outcome) return Judgement::pass(0, "no backward");
+        double ratio = 0;
+        if (const auto problem = judgeGradients(spec, call, *outcome, ratio)) {
+          return Judgement::fail(failureMessage(spec.api, "backward", *problem, call), ratio);
+        }
+        return Judgement::pass(ratio);
+      });
+  if (verdict.paths.contains("no backward")) {
+    verdict.status = Verdict::Status::gave_up;
+    verdict.message = fmt::format("{} offers no backward pass", adapter.name());
+  }
+  return verdict;
+}
+
+}  // namespace attnconf::props
