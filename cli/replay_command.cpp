@@ -8,6 +8,7 @@
 #include "attnconf/model/case_file.h"
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/error_contract.h"
+#include "attnconf/properties/gradients.h"
 #include "attnconf/properties/report.h"
 #include "attnconf/reference/attention.h"
 #include "attnconf/spec/binding.h"
@@ -47,6 +48,25 @@ const spec::ApiSpec& findSpec(const std::vector<spec::ApiSpec>& specs, const std
   throw std::runtime_error(fmt::format("no spec for API \"{}\" in the spec folder", api));
 }
 
+// A case that carries an output gradient replays the backward pass.
+int replayBackward(const spec::ApiSpec& s, const Case& c, adapters::Adapter& adapter, bool values) {
+  const auto outcome = adapter.runBackward(c);
+  if (!outcome) {
+    fmt::print("{} has no backward pass\n", adapter.name());
+    return 1;
+  }
+  if (outcome->rejected()) {
+    fmt::print("rejected: {}\n", outcome->rejection().message);
+  } else {
+    for (const auto& [name, t] : outcome->outputs()) printTensor(name, t, values);
+  }
+  double ratio = 0;
+  const auto problem = props::judgeGradients(s, c, *outcome, ratio);
+  fmt::print("gradients: max err/bound {:.3f}\nverdict: {}\n", ratio,
+             problem ? "FAIL: " + *problem : "pass");
+  return problem ? 1 : 0;
+}
+
 int replay(const ReplayOptions& options) {
   const Case c = loadCase(options.case_file);
   const auto specs = spec::loadSpecFolder(spec::specFolder(options.spec_dir));
@@ -66,6 +86,9 @@ int replay(const ReplayOptions& options) {
     return 0;
   }
   const auto adapter = adapters::makeInTreeAdapter(options.adapter);
+  if (broken.empty() && s.backward.declared() && c.tensor(s.backward.grad_output)) {
+    return replayBackward(s, c, *adapter, options.values);
+  }
   const adapters::Outcome outcome = adapter->run(c);
   fmt::print("path: {} ({})\n", outcome.path.kernel, outcome.path.detail);
   if (outcome.rejected()) {

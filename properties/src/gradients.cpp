@@ -28,8 +28,6 @@ Case withGradOutput(const spec::ApiSpec& spec, const Case& c) {
   return call;
 }
 
-namespace {
-
 std::optional<std::string> judgeGradients(const spec::ApiSpec& spec, const Case& call,
                                           const adapters::Outcome& outcome, double& ratio) {
   if (outcome.rejected()) {
@@ -58,16 +56,15 @@ std::optional<std::string> judgeGradients(const spec::ApiSpec& spec, const Case&
                      num(w.actual), num(w.expected), num(w.bound), w.ratio);
 }
 
-}  // namespace
-
 Verdict checkGradients(const spec::ApiSpec& spec, adapters::Adapter& adapter,
                        const RunConfig& config) {
   Verdict verdict = runCases(
       fmt::format("{}.Gradients_{}", spec.api, adapter.name()),
-      gen::validCases(spec, config.limits), config.accuracy_cases, config,
-      [&spec](const Case& c) { return gen::caseTags(spec, c); },
-      [&](const Case& c) {
-        const Case call = withGradOutput(spec, c);
+      // The gradient is part of the case, so a saved failure replays the backward.
+      rc::gen::map(gen::validCases(spec, config.limits),
+                   [&spec](const Case& c) { return withGradOutput(spec, c); }),
+      config.accuracy_cases, config, [&spec](const Case& c) { return gen::caseTags(spec, c); },
+      [&](const Case& call) {
         const auto outcome = adapter.runBackward(call);
         if (!outcome) return Judgement::pass(0, "no backward");
         double ratio = 0;

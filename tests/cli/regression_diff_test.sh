@@ -19,7 +19,7 @@ status=0
 "$attnconf" diff base.json new.json --output diff.md > diff.out || status=$?
 [[ $status == 1 ]] || { echo "diff exited $status, expected 1"; cat diff.out; exit 1; }
 grep -q '^verdict: REGRESSED$' diff.md
-grep -q '^## Newly failing (1)$' diff.md
+grep -Eq '^## Newly failing \([0-9]+\)$' diff.md
 grep -q 'flash_attn_func.Accuracy on cpu_flash_mutant_causal_top_left (FAIL)' diff.md
 grep -q 'attnconf replay attnconf-failures/flash_attn_func.Accuracy_cpu_flash_mutant_causal_top_left.case.json' diff.md
 
