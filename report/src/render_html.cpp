@@ -134,7 +134,8 @@ std::string failureSection(const Results& results) {
 constexpr const char* kStyle = R"(body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middle}
 th{background:#f4f4f4}td.pass{background:#e8f6ec}td.fail{background:#fbe4e1;font-weight:bold}
-pre.failure{background:#fbe4e1;padding:8px;white-space:pre-wrap}.meta{color:#666})";
+pre.failure{background:#fbe4e1;padding:8px;white-space:pre-wrap}.meta{color:#666}
+#matrix{font-size:12px}#matrix th{max-width:7em;overflow-wrap:anywhere})";
 
 }  // namespace
 
