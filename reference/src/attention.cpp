@@ -14,10 +14,10 @@ namespace {
 
 using detail::applyMask;
 using detail::block;
-using detail::kMinusInf;
 using detail::Matrix;
 using detail::Rounding;
 using detail::scores;
+using detail::softmax;
 
 void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding& rounding,
                 Result& result) {
@@ -25,19 +25,7 @@ void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding
   const std::int64_t max_sq = p.maxSeqlenQ(), dv = p.head_dim_v;
   Matrix s = scores(p, b, h, rounding);
   applyMask(p, sq, sk, s);
-  // §softmax: P = exp(S - rowmax) / rowsum; lse = rowmax + log(rowsum).
-  const Eigen::VectorXd row_max = s.rowwise().maxCoeff();
-  Matrix prob(sq, sk);
-  Eigen::VectorXd row_sum(sq);
-  for (std::int64_t i = 0; i < sq; ++i) {
-    const bool fully_masked = row_max(i) == kMinusInf;
-    prob.row(i) = fully_masked ? Eigen::RowVectorXd::Zero(sk)
-                               : Eigen::RowVectorXd((s.row(i).array() - row_max(i)).exp());
-    row_sum(i) = prob.row(i).sum();
-  }
-  for (std::int64_t i = 0; i < sq; ++i) {
-    if (row_sum(i) > 0) prob.row(i) /= row_sum(i);
-  }
+  auto [prob, row_max, row_sum] = softmax(s);
   rounding.apply(prob);
   // §output: O = P V.
   Matrix out = prob * block(p.v, b, p.kvHead(h), sk);

@@ -10,25 +10,10 @@ namespace {
 
 using detail::applyMask;
 using detail::block;
-using detail::kMinusInf;
 using detail::Matrix;
 using detail::Rounding;
 using detail::scores;
-
-// §softmax, normalised, fully masked rows all zero.
-Matrix probabilities(Matrix s, const Rounding& rounding) {
-  for (Eigen::Index i = 0; i < s.rows(); ++i) {
-    const double m = s.row(i).maxCoeff();
-    if (m == kMinusInf) {
-      s.row(i).setZero();
-      continue;
-    }
-    s.row(i) = (s.row(i).array() - m).exp();
-    s.row(i) /= s.row(i).sum();
-  }
-  rounding.apply(s);
-  return s;
-}
+using detail::softmax;
 
 void addBlock(Tensor& t, std::int64_t b, std::int64_t h, const Matrix& m) {
   const std::int64_t heads = t.shape[1], rows = t.shape[2], dim = t.shape[3];
@@ -44,7 +29,8 @@ void backwardHead(const Problem& p, const Tensor& dout, std::int64_t b, std::int
   const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b], kv = p.kvHead(h);
   Matrix s = scores(p, b, h, rounding);
   applyMask(p, sq, sk, s);
-  const Matrix prob = probabilities(s, rounding);
+  Matrix prob = softmax(s).prob;
+  rounding.apply(prob);
   const auto q = block(p.q, b, h, sq), k = block(p.k, b, kv, sk), v = block(p.v, b, kv, sk);
   const auto d_out = block(dout, b, h, sq);
   const Matrix out = prob * v;

@@ -21,29 +21,36 @@ MatrixF load(const SeqView& view, std::int64_t b, std::int64_t h, std::int64_t r
   return m;
 }
 
-void attendHead(const AttentionArgs& a, std::int64_t b, std::int64_t h) {
-  const std::int64_t hk = h / (a.heads / a.heads_k);
-  const MatrixF dots = load(a.q, b, h, a.seqlen_q, a.head_dim) *
-                       load(a.k, b, hk, a.seqlen_k, a.head_dim).transpose();
+// The probabilities of query head h, every score and probability stored in the input dtype;
+// writes the LSE row by row when `lse` is given (a fully masked row: P 0, LSE +inf).
+MatrixF probabilities(const AttentionArgs& a, std::int64_t b, std::int64_t h, const MatrixF& scaled,
+                      double* lse) {
   MatrixF p(a.seqlen_q, a.seqlen_k);
   for (std::int64_t i = 0; i < a.seqlen_q; ++i) {
-    float row_max = kernels::kMinusInf;
     for (std::int64_t j = 0; j < a.seqlen_k; ++j) {
-      const float scaled = kernels::toDType(a, dots(i, j) * a.scale);
-      p(i, j) = kernels::toDType(a, kernels::finalScore(a, b, h, i, j, scaled));
-      row_max = std::max(row_max, p(i, j));
+      p(i, j) = kernels::toDType(
+          a, kernels::finalScore(a, b, h, i, j, kernels::toDType(a, scaled(i, j))));
     }
-    double* lse = a.lse + (b * a.heads + h) * a.seqlen_q + i;
+    const float row_max = p.row(i).maxCoeff();
     if (row_max == kernels::kMinusInf) {
       p.row(i).setZero();
-      *lse = std::numeric_limits<double>::infinity();
+      if (lse) lse[i] = std::numeric_limits<double>::infinity();
       continue;
     }
     p.row(i) = (p.row(i).array() - row_max).exp();
     const float sum = p.row(i).sum();
-    *lse = static_cast<double>(row_max + std::log(sum));
+    if (lse) lse[i] = static_cast<double>(row_max + std::log(sum));
     for (std::int64_t j = 0; j < a.seqlen_k; ++j) p(i, j) = kernels::toDType(a, p(i, j) / sum);
   }
+  return p;
+}
+
+void attendHead(const AttentionArgs& a, std::int64_t b, std::int64_t h) {
+  const std::int64_t hk = h / (a.heads / a.heads_k);
+  const MatrixF scaled = (load(a.q, b, h, a.seqlen_q, a.head_dim) *
+                          load(a.k, b, hk, a.seqlen_k, a.head_dim).transpose()) *
+                         a.scale;
+  const MatrixF p = probabilities(a, b, h, scaled, a.lse + (b * a.heads + h) * a.seqlen_q);
   const MatrixF o = p * load(a.v, b, hk, a.seqlen_k, a.head_dim_v);
   for (std::int64_t i = 0; i < a.seqlen_q; ++i) {
     for (std::int64_t d = 0; d < a.head_dim_v; ++d) {
@@ -87,18 +94,7 @@ void standardBackward(const BackwardArgs& g) {
       const MatrixF q = load(a.q, b, h, a.seqlen_q, a.head_dim);
       const MatrixF d_out = load(g.dout, b, h, a.seqlen_q, a.head_dim_v);
       const MatrixF raw = (q * k.transpose()) * a.scale;
-      MatrixF p(a.seqlen_q, a.seqlen_k);
-      for (std::int64_t i = 0; i < a.seqlen_q; ++i) {
-        for (std::int64_t j = 0; j < a.seqlen_k; ++j) {
-          p(i, j) = kernels::toDType(
-              a, kernels::finalScore(a, b, h, i, j, kernels::toDType(a, raw(i, j))));
-        }
-        const float m = p.row(i).maxCoeff();
-        p.row(i) = m == kernels::kMinusInf ? Eigen::RowVectorXf::Zero(a.seqlen_k)
-                                           : Eigen::RowVectorXf((p.row(i).array() - m).exp());
-        if (m != kernels::kMinusInf) p.row(i) /= p.row(i).sum();
-      }
-      p = roundedTo(a, p);
+      const MatrixF p = probabilities(a, b, h, raw, nullptr);
       const MatrixF out = load(g.out, b, h, a.seqlen_q, a.head_dim_v);
       const Eigen::VectorXf row_dot = (d_out.array() * out.array()).rowwise().sum();
       const MatrixF d_p = roundedTo(a, d_out * v.transpose());

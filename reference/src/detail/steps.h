@@ -62,4 +62,23 @@ inline void applyMask(const Problem& p, std::int64_t sq, std::int64_t sk, Matrix
   }
 }
 
+// §softmax: P = exp(S - rowmax) / rowsum, a fully masked row all zero (its rowsum 0);
+// lse = rowmax + log(rowsum).
+struct Softmax {
+  Matrix prob;
+  Eigen::VectorXd row_max, row_sum;
+};
+
+inline Softmax softmax(const Matrix& s) {
+  Softmax out{Matrix::Zero(s.rows(), s.cols()), s.rowwise().maxCoeff(),
+              Eigen::VectorXd::Zero(s.rows())};
+  for (Eigen::Index i = 0; i < s.rows(); ++i) {
+    if (out.row_max(i) == kMinusInf) continue;
+    out.prob.row(i) = (s.row(i).array() - out.row_max(i)).exp();
+    out.row_sum(i) = out.prob.row(i).sum();
+    out.prob.row(i) /= out.row_sum(i);
+  }
+  return out;
+}
+
 }  // namespace attnconf::reference::detail
