@@ -122,7 +122,6 @@ std::optional<ResourceSignature> measureSignature(const spec::ApiSpec& spec,
   constexpr std::int64_t kHeads = 2, kHeadDim = 64;
   ResourceSignature sig;
   adapters::Outcome last;
-  Case longest;
   for (const std::int64_t seqlen : {base_seqlen, 2 * base_seqlen, 4 * base_seqlen}) {
     const auto c = signatureCase(spec, seqlen, kHeads, kHeadDim);
     if (!c) return std::nullopt;
@@ -130,18 +129,19 @@ std::optional<ResourceSignature> measureSignature(const spec::ApiSpec& spec,
     if (!peak || last.rejected()) return std::nullopt;
     sig.seqlens.push_back(seqlen);
     sig.peak_bytes.push_back(*peak);
-    longest = *c;
+    sig.longest = *c;
   }
   const auto standard = adapters::makeInTreeAdapter("naive");
-  sig.standard_peak_bytes = peakBytesDuring([&] { (void)standard->run(longest); }).value_or(0);
-  sig.seconds = bestOfTwo([&] { (void)adapter.run(longest); });
-  sig.standard_seconds = bestOfTwo([&] { (void)standard->run(longest); });
+  sig.standard_peak_bytes = peakBytesDuring([&] { (void)standard->run(sig.longest); }).value_or(0);
+  sig.seconds = bestOfTwo([&] { (void)adapter.run(sig.longest); });
+  sig.standard_seconds = bestOfTwo([&] { (void)standard->run(sig.longest); });
   const auto n = sig.peak_bytes.size();
   sig.growth_exponent = std::log2(sig.peak_bytes[n - 1] / std::max(sig.peak_bytes[n - 2], 1.0));
 
   const PathContract contract = PathContract::of(spec, adapter);
-  const auto probe = adapter.runFastPathOnly(longest);
-  sig.signals.reported_fallback = !last.path.path.empty() && !contract.isFast(last.path.path);
+  const auto probe = adapter.runFastPathOnly(sig.longest);
+  sig.longest_path = last.path.path;
+  sig.signals.reported_fallback = !sig.longest_path.empty() && !contract.isFast(sig.longest_path);
   sig.signals.probe_refused = probe && probe->rejected();
   // Below a few MiB, page granularity and allocator slack swamp the growth: no signal there.
   constexpr double kMeasurableBytes = 4.0 * 1024 * 1024;
@@ -169,16 +169,16 @@ Verdict checkResourceSignature(const spec::ApiSpec& spec, adapters::Adapter& ada
   }
   verdict.cases = static_cast<int>(sig->seqlens.size());
   verdict.evidence = sig->describe();
-  const auto c = signatureCase(spec, sig->seqlens.back(), 2, 64);
-  const std::string path = adapter.run(*c).path.path;
-  const bool declared = !path.empty() && PathContract::of(spec, adapter).covering(spec, *c, path);
+  const std::string& path = sig->longest_path;
+  const bool declared =
+      !path.empty() && PathContract::of(spec, adapter).covering(spec, sig->longest, path);
   if (sig->signals.fellBack() && !declared) {
     verdict.status = Verdict::Status::fail;
     verdict.message = fmt::format(
         "[{} §paths] looks like a fallback that no declared region covers ({}), but should run {}\n"
         "evidence: {}\ncase: {}",
         spec.api, sig->signals.describe(), spec.paths.fast.front().name, sig->describe(),
-        describeCase(*c).substr(0, 200));
+        describeCase(sig->longest).substr(0, 200));
   }
   verdict.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return verdict;

@@ -5,21 +5,14 @@
 
 #include "attnconf/model/parallel.h"
 #include "kernels/attention_args.h"
+#include "kernels/matrices.h"
 #include "kernels/score_rules.h"
 
 namespace attnconf::adapters {
 namespace {
 
-using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-MatrixF load(const SeqView& view, std::int64_t b, std::int64_t h, std::int64_t rows,
-             std::int64_t dim) {
-  MatrixF m(rows, dim);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t d = 0; d < dim; ++d) m(r, d) = static_cast<float>(view.row(b, r, h)[d]);
-  }
-  return m;
-}
+using kernels::gather;
+using kernels::MatrixF;
 
 // The probabilities of query head h, every score and probability stored in the input dtype;
 // writes the LSE row by row when `lse` is given (a fully masked row: P 0, LSE +inf).
@@ -47,16 +40,11 @@ MatrixF probabilities(const AttentionArgs& a, std::int64_t b, std::int64_t h, co
 
 void attendHead(const AttentionArgs& a, std::int64_t b, std::int64_t h) {
   const std::int64_t hk = h / (a.heads / a.heads_k);
-  const MatrixF scaled = (load(a.q, b, h, a.seqlen_q, a.head_dim) *
-                          load(a.k, b, hk, a.seqlen_k, a.head_dim).transpose()) *
+  const MatrixF scaled = (gather(a.q, b, h, a.seqlen_q, 0, a.head_dim) *
+                          gather(a.k, b, hk, a.seqlen_k, 0, a.head_dim).transpose()) *
                          a.scale;
   const MatrixF p = probabilities(a, b, h, scaled, a.lse + (b * a.heads + h) * a.seqlen_q);
-  const MatrixF o = p * load(a.v, b, hk, a.seqlen_k, a.head_dim_v);
-  for (std::int64_t i = 0; i < a.seqlen_q; ++i) {
-    for (std::int64_t d = 0; d < a.head_dim_v; ++d) {
-      a.out.row(b, i, h)[d] = roundTo(a.dtype, static_cast<double>(o(i, d)));
-    }
-  }
+  kernels::store(a.dtype, a.out, b, h, 0, p * gather(a.v, b, hk, a.seqlen_k, 0, a.head_dim_v));
 }
 
 }  // namespace
@@ -72,13 +60,6 @@ MatrixF roundedTo(const AttentionArgs& a, MatrixF m) {
   return m.unaryExpr([&](float x) { return kernels::toDType(a, x); });
 }
 
-void store(const AttentionArgs& a, const OutView& view, std::int64_t b, std::int64_t h,
-           const MatrixF& m) {
-  for (std::int64_t r = 0; r < m.rows(); ++r) {
-    for (std::int64_t d = 0; d < m.cols(); ++d) view.row(b, r, h)[d] = roundTo(a.dtype, m(r, d));
-  }
-}
-
 }  // namespace
 
 void standardBackward(const BackwardArgs& g) {
@@ -86,27 +67,27 @@ void standardBackward(const BackwardArgs& g) {
   const std::int64_t group = a.heads / a.heads_k;
   parallelFor(a.batch * a.heads_k, [&](std::int64_t bk) {
     const std::int64_t b = bk / a.heads_k, kv = bk % a.heads_k;
-    const MatrixF k = load(a.k, b, kv, a.seqlen_k, a.head_dim),
-                  v = load(a.v, b, kv, a.seqlen_k, a.head_dim_v);
+    const MatrixF k = gather(a.k, b, kv, a.seqlen_k, 0, a.head_dim),
+                  v = gather(a.v, b, kv, a.seqlen_k, 0, a.head_dim_v);
     MatrixF dk = MatrixF::Zero(a.seqlen_k, a.head_dim),
             dv = MatrixF::Zero(a.seqlen_k, a.head_dim_v);
     for (std::int64_t h = kv * group; h < (kv + 1) * group; ++h) {
-      const MatrixF q = load(a.q, b, h, a.seqlen_q, a.head_dim);
-      const MatrixF d_out = load(g.dout, b, h, a.seqlen_q, a.head_dim_v);
+      const MatrixF q = gather(a.q, b, h, a.seqlen_q, 0, a.head_dim);
+      const MatrixF d_out = gather(g.dout, b, h, a.seqlen_q, 0, a.head_dim_v);
       const MatrixF raw = (q * k.transpose()) * a.scale;
       const MatrixF p = probabilities(a, b, h, raw, nullptr);
-      const MatrixF out = load(g.out, b, h, a.seqlen_q, a.head_dim_v);
+      const MatrixF out = gather(g.out, b, h, a.seqlen_q, 0, a.head_dim_v);
       const Eigen::VectorXf row_dot = (d_out.array() * out.array()).rowwise().sum();
       const MatrixF d_p = roundedTo(a, d_out * v.transpose());
       MatrixF ds = p.array() * (d_p.colwise() - row_dot).array();
       if (a.softcap > 0) ds = ds.array() * (1.0F - (raw.array() / a.softcap).tanh().square());
       ds = roundedTo(a, ds);
-      store(a, g.dq, b, h, (ds * k) * a.scale);
+      kernels::store(a.dtype, g.dq, b, h, 0, (ds * k) * a.scale);
       dk.noalias() += (ds.transpose() * q) * a.scale;
       dv.noalias() += p.transpose() * d_out;
     }
-    store(a, g.dk, b, kv, dk);
-    store(a, g.dv, b, kv, dv);
+    kernels::store(a.dtype, g.dk, b, kv, 0, dk);
+    kernels::store(a.dtype, g.dv, b, kv, 0, dv);
   });
 }
 

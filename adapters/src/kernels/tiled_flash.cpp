@@ -9,24 +9,16 @@
 
 #include "attnconf/model/parallel.h"
 #include "kernels/attention_args.h"
+#include "kernels/matrices.h"
 #include "kernels/score_rules.h"
 
 namespace attnconf::adapters {
 namespace {
 
+using kernels::gather;
 using kernels::kMinusInf;
-using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using kernels::MatrixF;
 using VectorF = Eigen::VectorXf;
-
-MatrixF gather(const SeqView& view, std::int64_t b, std::int64_t h, std::int64_t rows,
-               std::int64_t begin, std::int64_t dim) {
-  MatrixF m(rows, dim);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const double* src = view.row(b, begin + r, h);
-    for (std::int64_t d = 0; d < dim; ++d) m(r, d) = static_cast<float>(src[d]);
-  }
-  return m;
-}
 
 // Scores outside each row's visible keys become -inf.
 void maskTile(const AttentionArgs& a, std::int64_t i0, std::int64_t j0, MatrixF& s) {
@@ -162,18 +154,7 @@ void backwardHead(const BackwardArgs& g, std::int64_t b, std::int64_t h, const M
       dq.noalias() += (ds * k.middleRows(j0, cols)) * a.scale;
       dk.middleRows(j0, cols).noalias() += (ds.transpose() * q) * dk_scale;
     }
-    for (std::int64_t r = 0; r < rows; ++r) {
-      double* out = g.dq.row(b, i0 + r, h);
-      for (std::int64_t d = 0; d < a.head_dim; ++d) out[d] = roundTo(a.dtype, dq(r, d));
-    }
-  }
-}
-
-void writeKv(const AttentionArgs& a, const OutView& view, std::int64_t b, std::int64_t kv,
-             const MatrixF& m) {
-  for (std::int64_t j = 0; j < m.rows(); ++j) {
-    double* out = view.row(b, j, kv);
-    for (std::int64_t d = 0; d < m.cols(); ++d) out[d] = roundTo(a.dtype, m(j, d));
+    kernels::store(a.dtype, g.dq, b, h, i0, dq);
   }
 }
 
@@ -191,8 +172,8 @@ void tiledFlashBackward(const BackwardArgs& g, std::int64_t block_q, std::int64_
     for (std::int64_t h = 0; h < a.heads; ++h) {
       if (kernels::kvHead(a, h) == kv) backwardHead(g, b, h, k, v, block_q, block_k, dk, dv);
     }
-    writeKv(a, g.dk, b, kv, dk);
-    writeKv(a, g.dv, b, kv, dv);
+    kernels::store(a.dtype, g.dk, b, kv, 0, dk);
+    kernels::store(a.dtype, g.dv, b, kv, 0, dv);
   });
 }
 

@@ -49,6 +49,8 @@ struct ResourceSignature {
   double seconds = 0;              ///< adapter, longest length, best of two
   double standard_seconds = 0;     ///< standard attention, same call
   FallbackSignals signals;
+  Case longest;              ///< the call at the longest length
+  std::string longest_path;  ///< the path the adapter reported for it
   std::string describe() const;
 };
 
