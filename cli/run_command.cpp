@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@ namespace {
 struct RunOptions {
   std::string spec_dir;
   std::vector<std::string> adapters;
+  std::vector<std::string> apis;
   std::string results = "attnconf-results.json";
   std::string failure_dir = "attnconf-failures";
   std::string only;
@@ -110,8 +112,26 @@ void printSections(const report::Results& results,
   }
 }
 
+// The specs of the folder, or only the named ones; an unknown name is an error.
+std::vector<spec::ApiSpec> chosenSpecs(const RunOptions& options) {
+  auto specs = spec::loadSpecFolder(spec::specFolder(options.spec_dir));
+  if (options.apis.empty()) return specs;
+  std::vector<spec::ApiSpec> chosen;
+  for (const auto& api : options.apis) {
+    const auto it = std::ranges::find(specs, api, &spec::ApiSpec::api);
+    if (it == specs.end()) {
+      std::vector<std::string> known;
+      for (const auto& s : specs) known.push_back(s.api);
+      throw std::invalid_argument(
+          fmt::format("--api {}: no such spec; expected one of {}", api, fmt::join(known, ", ")));
+    }
+    chosen.push_back(*it);
+  }
+  return chosen;
+}
+
 int run(const RunOptions& options) {
-  const auto specs = spec::loadSpecFolder(spec::specFolder(options.spec_dir));
+  const auto specs = chosenSpecs(options);
   const auto adapter_names =
       options.adapters.empty() ? adapters::inTreeAdapterNames() : options.adapters;
   props::RunConfig config = options.config;
@@ -178,6 +198,7 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--results", options->results, "Results JSON to write")->capture_default_str();
   cmd->add_option("--failure-dir", options->failure_dir, "Where shrunk failing cases are saved")
       ->capture_default_str();
+  cmd->add_option("--api", options->apis, "API to check (repeatable; default: every spec)");
   cmd->add_option("--only", options->only, "Run only properties whose name contains this text");
   cmd->add_option("--cases", options->config.accuracy_cases, "Valid cases per accuracy property")
       ->capture_default_str()

@@ -2,11 +2,35 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <stdexcept>
 
 #include "flash_attn/flash_attn_func.h"
+#include "torch/scaled_dot_product_attention.h"
 
 namespace attnconf::adapters {
+namespace {
+
+// The APIs the in-tree kernels implement, each with its front end and the name its spec gives
+// the query head dim (for the declared fallback's region).
+struct InTreeApi {
+  std::string_view api;
+  FrontEnd front_end;
+  std::string_view head_dim;
+};
+
+constexpr std::array kApis = {
+    InTreeApi{"flash_attn_func", &flashAttnFunc, "headdim"},
+    InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
+};
+
+const InTreeApi* findApi(std::string_view api) {
+  const auto it = std::ranges::find(kApis, api, &InTreeApi::api);
+  return it == kApis.end() ? nullptr : &*it;
+}
+
+}  // namespace
 
 InTreeAdapter::InTreeAdapter(InTreeKernel kernel, PlantedFault fault, TileSizes tiles)
     : kernel_(kernel), fault_(fault), tiles_(tiles) {}
@@ -26,7 +50,7 @@ std::string InTreeAdapter::description() const {
 }
 
 bool InTreeAdapter::supports(std::string_view api) const {
-  return api == "flash_attn_func";
+  return findApi(api) != nullptr;
 }
 
 std::pair<std::string, std::string> InTreeAdapter::choosePath(std::int64_t head_dim,
@@ -46,7 +70,8 @@ std::pair<std::string, std::string> InTreeAdapter::choosePath(std::int64_t head_
 
 Outcome InTreeAdapter::runWith(const Case& c, bool fast_only, bool backward) {
   Outcome outcome{Rejection{}, PathEvidence{}};
-  if (!supports(c.api)) {
+  const InTreeApi* api = findApi(c.api);
+  if (!api) {
     outcome.result = Rejection{fmt::format("{} does not implement {}", name(), c.api)};
     return outcome;
   }
@@ -73,8 +98,8 @@ Outcome InTreeAdapter::runWith(const Case& c, bool fast_only, bool backward) {
     }
   };
   try {
-    outcome.result = backward ? flashAttnFuncBackward(c, fault_, kernel, backward_kernel)
-                              : flashAttnFunc(c, fault_, kernel);
+    const BackwardKernel backward_fn = backward_kernel;
+    outcome.result = api->front_end(c, fault_, kernel, backward ? &backward_fn : nullptr);
   } catch (const ApiError& e) {
     outcome.result = Rejection{e.what()};
   }
@@ -94,17 +119,18 @@ std::optional<Outcome> InTreeAdapter::runBackward(const Case& c) {
   return runWith(c, false, true);
 }
 
-std::string InTreeAdapter::declaredFallbacks(std::string_view api) const {
-  if (api != "flash_attn_func") return {};
+std::string InTreeAdapter::declaredFallbacks(std::string_view api_name) const {
+  const InTreeApi* api = findApi(api_name);
+  if (!api) return {};
   if (kernel_ == InTreeKernel::standard) {
     return "- name: standard\n"
            "  note: naive is standard attention; every call takes this path\n";
   }
   return fmt::format(
       "- name: standard\n"
-      "  when: [{{dim: headdim, min: {}}}]\n"
+      "  when: [{{dim: {}, min: {}}}]\n"
       "  note: the tiled kernel's tiles hold head_dim <= {}; wider heads run standard attention\n",
-      kMaxTiledHeadDim + 1, kMaxTiledHeadDim);
+      api->head_dim, kMaxTiledHeadDim + 1, kMaxTiledHeadDim);
 }
 
 std::vector<std::string> inTreeAdapterNames() {

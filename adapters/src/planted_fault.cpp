@@ -26,6 +26,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::inplace_q_write, "inplace_q_write"},
     std::pair{PlantedFault::batch_kv_stride_bug, "batch_kv_stride_bug"},
     std::pair{PlantedFault::dk_wrong_scale, "dk_wrong_scale"},
+    std::pair{PlantedFault::causal_bottom_right, "causal_bottom_right"},
+    std::pair{PlantedFault::bool_mask_inverted, "bool_mask_inverted"},
 };
 
 }  // namespace

@@ -96,8 +96,11 @@ void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base
 }  // namespace
 
 std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
-                                    const Recipe& valid) {
+                                    const Recipe& given) {
   Mutations m(spec, rule);
+  Recipe valid = given;  // a rule with `unless` applies only while that name is not given
+  valid.params.erase(rule.unless);
+  valid.shape_choice.erase(rule.unless);
   std::visit(
       [&](const auto& check) {
         using T = std::decay_t<decltype(check)>;
@@ -140,7 +143,12 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           breakShape(spec, check.tensor, valid, m);
         } else if constexpr (std::is_same_v<T, spec::NotTogetherCheck>) {
           Recipe r = valid;
-          for (const auto& name : check.params) r.params[name] = activeValue(*spec.param(name));
+          for (const auto& name : check.names) {
+            if (const spec::ParamDecl* p = spec.param(name))
+              r.params[name] = activeValue(*p);
+            else
+              r = withTensors(spec, r, {name});
+          }
           m.tryRecipe(r);
         }
       },

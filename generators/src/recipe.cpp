@@ -1,5 +1,6 @@
 #include "attnconf/generators/recipe.h"
 
+#include <algorithm>
 #include <random>
 
 #include "attnconf/spec/rules.h"
@@ -17,6 +18,18 @@ void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_
   std::mt19937_64 rng(seed ^ std::hash<std::string>{}(name));
   std::uniform_real_distribution<double> uniform(lo, hi);
   t.values.resize(static_cast<std::size_t>(numel(t.shape)));
+  if (t.dtype == DType::boolean) {
+    // A boolean mask: mostly true, with one row (last axis) in eight all false, so that fully
+    // masked rows occur whatever the length.
+    std::bernoulli_distribution mostly(0.75), empty_row(0.125);
+    const std::int64_t row = t.shape.empty() ? 1 : std::max<std::int64_t>(t.shape.back(), 1);
+    bool empty = false;
+    for (std::size_t i = 0; i < t.values.size(); ++i) {
+      if (static_cast<std::int64_t>(i) % row == 0) empty = empty_row(rng);
+      t.values[i] = !empty && mostly(rng) ? 1.0 : 0.0;
+    }
+    return;
+  }
   for (double& v : t.values) v = roundTo(t.dtype, uniform(rng));
 }
 

@@ -1,9 +1,30 @@
 #include <algorithm>
+#include <cmath>
 
 #include "attnconf/generators/cases.h"
 #include "attnconf/spec/binding.h"
 
 namespace attnconf::gen {
+namespace {
+
+// Whether some query row sees no key, through the mask primitives or the explicit mask.
+bool hasFullyMaskedRow(const Problem& p) {
+  const std::int64_t sq = p.maxSeqlenQ(), sk = p.maxSeqlenK();
+  for (std::int64_t bh = 0; bh < (p.hasBias() ? p.batch * p.heads_q : 1); ++bh) {
+    for (std::int64_t i = 0; i < sq; ++i) {
+      bool hidden = true;
+      for (std::int64_t j = 0; j < sk && hidden; ++j) {
+        const double bias =
+            p.hasBias() ? p.bias.values[static_cast<std::size_t>((bh * sq + i) * sk + j)] : 0.0;
+        hidden = !keeps(p.masks, i, j, sq, sk) || std::isinf(bias);
+      }
+      if (hidden) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
   const Problem p = spec::bindProblem(spec, c);
@@ -22,12 +43,10 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
     tags.emplace_back("mqa");
   else if (p.heads_kv != p.heads_q)
     tags.emplace_back("gqa");
-  for (std::int64_t i = 0; i < sq; ++i) {
-    if (rowFullyMasked(p.masks, i, sq, sk)) {
-      tags.emplace_back("fully_masked_rows");
-      break;
-    }
-  }
+  if (p.hasBias())
+    tags.emplace_back(c.tensor(spec.semantics.mask_tensor)->dtype == DType::boolean ? "bool_mask"
+                                                                                    : "float_mask");
+  if (hasFullyMaskedRow(p)) tags.emplace_back("fully_masked_rows");
   const auto big = std::ranges::any_of(p.q.values, [](double x) { return std::abs(x) > 2; });
   if (big) tags.emplace_back("large_magnitude");
   return tags;

@@ -34,7 +34,7 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
   return std::ranges::all_of(spec.rules, [&](const spec::Rule& rule) {
     const auto read = spec::dimsRead(rule.check);
     const bool decidable =
-        std::ranges::find(read, dim) != read.end() &&
+        rule.unless.empty() && std::ranges::find(read, dim) != read.end() &&
         std::ranges::all_of(read, [&](const auto& d) { return probe.dims.contains(d); });
     return !decidable || spec::satisfies(spec, probe, rule);
   });
@@ -176,12 +176,18 @@ rc::Gen<std::map<std::string, std::size_t>> shapeChoices(const ApiSpec& spec) {
 }  // namespace
 
 std::vector<DType> allowedDTypes(const ApiSpec& spec, const spec::TensorDecl& decl) {
-  std::vector<DType> options = decl.dtype ? std::vector<DType>{*decl.dtype} : allDTypes();
+  std::vector<DType> options = decl.dtype                     ? std::vector<DType>{*decl.dtype}
+                               : !decl.covered_dtypes.empty() ? decl.covered_dtypes
+                                                              : allDTypes();
   for (const auto& rule : spec.rules) {
     const auto* check = std::get_if<spec::DTypeCheck>(&rule.check);
     if (!check || std::ranges::find(check->tensors, decl.name) == check->tensors.end()) continue;
+    // With `or_same_as`, any floating dtype may match the other input's: validRecipes' filter
+    // decides once both are drawn.
+    const bool maybe_same = !check->or_same_as.empty();
     std::erase_if(options, [&](DType d) {
-      return std::ranges::find(check->dtypes, d) == check->dtypes.end();
+      return std::ranges::find(check->dtypes, d) == check->dtypes.end() &&
+             !(maybe_same && isFloating(d));
     });
   }
   return options;

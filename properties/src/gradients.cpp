@@ -28,6 +28,29 @@ Case withGradOutput(const spec::ApiSpec& spec, const Case& c) {
   return call;
 }
 
+namespace {
+
+double maxAbs(const Tensor& t) {
+  double m = 0;
+  for (const double x : t.values) m = std::max(m, std::abs(x));
+  return m;
+}
+
+// The size of the products each gradient sums, which its rounding errors scale with (not the
+// gradient itself, which cancellation in dS = P * (dP - D) can make arbitrarily small):
+//   dQ = scale * dS K, dK = scale * dS^T Q with |dS| ~ |dO| |V|;  dV = P^T dO.
+std::map<std::string, double> operandScales(const spec::ApiSpec& spec, const Problem& p,
+                                            const Tensor& dout) {
+  const double ds = maxAbs(dout) * maxAbs(p.v);
+  const auto& grads = spec.backward.grads;
+  const auto& s = spec.semantics;
+  return {{grads.at(s.query), p.scale * ds * maxAbs(p.k)},
+          {grads.at(s.key), p.scale * ds * maxAbs(p.q)},
+          {grads.at(s.value), maxAbs(dout)}};
+}
+
+}  // namespace
+
 std::optional<std::string> judgeGradients(const spec::ApiSpec& spec, const Case& call,
                                           const adapters::Outcome& outcome, double& ratio) {
   if (outcome.rejected()) {
@@ -40,12 +63,11 @@ std::optional<std::string> judgeGradients(const spec::ApiSpec& spec, const Case&
       spec::expectedGradients(spec, call, reference::attentionBackward(problem, dout));
   const auto baseline =
       spec::expectedGradients(spec, call, reference::attentionBackwardInInputDType(problem, dout));
+  const auto scales = operandScales(spec, problem, dout);
   std::map<std::string, double> bounds;
   for (const auto& [name, e] : exact) {
-    double scale = 0;
-    for (const double x : e.exact.values) scale = std::max(scale, std::abs(x));
-    bounds[name] =
-        toleranceBound(spec.backward.tolerance, e, baseline.at(name), problem.dtype, scale);
+    bounds[name] = toleranceBound(spec.backward.rule(problem.dtype), e, baseline.at(name),
+                                  problem.dtype, scales.at(name));
   }
   const AccuracyReport report = compareOutputs(exact, outcome.outputs(), bounds);
   ratio = report.max_ratio;

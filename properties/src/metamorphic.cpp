@@ -92,6 +92,7 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       for (const auto& param : {spec.semantics.causal_param, spec.semantics.window_param})
         r.base.params.erase(param);
       r.base.tensors.erase(spec.semantics.alibi_tensor);
+      r.base.tensors.erase(spec.semantics.mask_tensor);
       r.transformed = r.base;
       for (const auto& role : {spec.semantics.key, spec.semantics.value}) {
         Tensor& t = r.transformed.tensors.at(role);

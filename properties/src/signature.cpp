@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -77,10 +78,14 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
         break;
     }
   }
+  // The query's first allowed dtype wherever an input allows it (q, k, v share one).
+  const DType dtype = gen::allowedDTypes(spec, *spec.input(spec.semantics.query)).front();
   for (const auto& input : spec.inputs) {
     if (input.optional) continue;
     recipe.shape_choice[input.name] = 0;
-    recipe.dtypes[input.name] = gen::allowedDTypes(spec, input).front();
+    const auto allowed = gen::allowedDTypes(spec, input);
+    recipe.dtypes[input.name] =
+        std::ranges::find(allowed, dtype) != allowed.end() ? dtype : allowed.front();
   }
   recipe.data_seed = 2024;
   Case c = gen::materialize(spec, recipe);

@@ -28,7 +28,7 @@ void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding
   auto [prob, row_max, row_sum] = softmax(s);
   rounding.apply(prob);
   // §output: O = P V.
-  Matrix out = prob * block(p.v, b, p.kvHead(h), sk);
+  Matrix out = rounding.product(prob, block(p.v, b, p.kvHead(h), sk));
   rounding.apply(out);
   const std::int64_t row0 = (b * p.heads_q + h) * max_sq;
   for (std::int64_t i = 0; i < sq; ++i) {

@@ -33,8 +33,9 @@ void backwardHead(const Problem& p, const Tensor& dout, std::int64_t b, std::int
   rounding.apply(prob);
   const auto q = block(p.q, b, h, sq), k = block(p.k, b, kv, sk), v = block(p.v, b, kv, sk);
   const auto d_out = block(dout, b, h, sq);
-  const Matrix out = prob * v;
-  Matrix d_prob = d_out * v.transpose();  // dP = dO V^T
+  Matrix out = rounding.product(prob, v);
+  rounding.apply(out);  // D below reads the output as the forward stored it
+  Matrix d_prob = rounding.product(d_out, v.transpose());  // dP = dO V^T
   rounding.apply(d_prob);
   const Eigen::VectorXd row_dot = (d_out.array() * out.array()).rowwise().sum();  // rowsum(dO * O)
   Matrix d_s = prob.array() * (d_prob.colwise() - row_dot).array();  // dS = P * (dP - D)
@@ -43,9 +44,9 @@ void backwardHead(const Problem& p, const Tensor& dout, std::int64_t b, std::int
     d_s = d_s.array() * (1.0 - (raw.array() / p.softcap).tanh().square());
   }
   rounding.apply(d_s);
-  addBlock(g.dq, b, h, p.scale * (d_s * k));
-  addBlock(g.dk, b, kv, p.scale * (d_s.transpose() * q));
-  addBlock(g.dv, b, kv, prob.transpose() * d_out);
+  addBlock(g.dq, b, h, p.scale * rounding.product(d_s, k));
+  addBlock(g.dk, b, kv, p.scale * rounding.product(d_s.transpose(), q));
+  addBlock(g.dv, b, kv, rounding.product(prob.transpose(), d_out));
 }
 
 Gradients run(const Problem& p, const Tensor& dout, const Rounding& rounding) {

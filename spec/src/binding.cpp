@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <tuple>
 
@@ -16,6 +17,7 @@ const std::vector<std::string> kKeyAxes = {"batch", "heads_kv", "seqlen_k", "hea
 const std::vector<std::string> kValueAxes = {"batch", "heads_kv", "seqlen_k", "head_dim_v"};
 const std::vector<std::string> kOutAxes = {"batch", "heads_q", "seqlen_q", "head_dim_v"};
 const std::vector<std::string> kLseAxes = {"batch", "heads_q", "seqlen_q"};
+const std::vector<std::string> kBiasAxes = {"batch", "heads_q", "seqlen_q", "seqlen_k"};
 
 // For each canonical axis, the position of its spec dim in the vendor's shape.
 std::vector<std::size_t> vendorPositions(const Semantics& s, const std::vector<std::string>& vendor,
@@ -44,6 +46,35 @@ Tensor toVendor(const Semantics& s, const Tensor& canonical, const std::vector<s
   std::vector<std::size_t> inverse(positions.size());
   for (std::size_t a = 0; a < positions.size(); ++a) inverse[positions[a]] = a;
   return permuteAxes(canonical, inverse);
+}
+
+// The explicit mask as an additive bias over [batch, heads_q, seqlen_q, seqlen_k]: the mask's
+// axes are named by its declared shape, and axes it lacks broadcast.
+Tensor maskBias(const ApiSpec& spec, const Tensor& mask, const Shape& shape) {
+  const Semantics& s = spec.semantics;
+  const auto& names = spec.input(s.mask_tensor)->shapes;
+  const auto declared = std::find_if(names.begin(), names.end(),
+                                     [&](const auto& n) { return std::ssize(n) == mask.rank(); });
+  const Shape strides = rowMajorStrides(mask.shape);
+  Shape stride_of(kBiasAxes.size(), 0);  // per canonical axis; 0 = broadcast
+  for (std::size_t a = 0; a < declared->size(); ++a) {
+    for (std::size_t axis = 0; axis < kBiasAxes.size(); ++axis) {
+      if ((*declared)[a] == s.canonical.at(kBiasAxes[axis])) stride_of[axis] = strides[a];
+    }
+  }
+  const bool is_bool = mask.dtype == DType::boolean;
+  Tensor bias = Tensor::zeros(DType::fp64, shape);
+  for (std::int64_t flat = 0; flat < bias.size(); ++flat) {
+    const Shape index = unflattenIndex(shape, flat);
+    std::int64_t offset = 0;
+    for (std::size_t axis = 0; axis < kBiasAxes.size(); ++axis)
+      offset += index[axis] * stride_of[axis];
+    const double m = mask.values[static_cast<std::size_t>(offset)];
+    const bool hidden = is_bool && ((m != 0) != s.mask_true_keeps);
+    bias.values[static_cast<std::size_t>(flat)] =
+        hidden ? -std::numeric_limits<double>::infinity() : (is_bool ? 0.0 : m);
+  }
+  return bias;
 }
 
 double numberParam(const Case& c, const std::string& name, double fallback) {
@@ -128,6 +159,9 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   p.q = toCanonical(spec, c, s.query, kQueryAxes);
   p.k = toCanonical(spec, c, s.key, kKeyAxes);
   p.v = toCanonical(spec, c, s.value, kValueAxes);
+  if (const Tensor* mask = s.mask_tensor.empty() ? nullptr : c.tensor(s.mask_tensor)) {
+    p.bias = maskBias(spec, *mask, {p.batch, p.heads_q, p.maxSeqlenQ(), p.maxSeqlenK()});
+  }
   return p;
 }
 

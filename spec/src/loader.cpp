@@ -133,7 +133,7 @@ class SpecParser {
       if (is_output)
         body.allowOnly({"shape", "dtype", "when"});
       else
-        body.allowOnly({"shape", "dtype", "optional", "values"});
+        body.allowOnly({"shape", "dtype", "dtypes", "optional", "values"});
       TensorDecl decl;
       decl.name = name;
       decl.where = body.where();
@@ -155,6 +155,10 @@ class SpecParser {
         }
       } else if (is_output) {
         body.fail("outputs need `dtype`: a dtype or `same_as INPUT`");
+      }
+      if (const auto covered = body.find("dtypes")) {
+        for (const auto& d : covered->items()) decl.covered_dtypes.push_back(parseDTypeField(d));
+        if (decl.covered_dtypes.empty()) covered->fail("expected at least one dtype");
       }
       if (const auto opt = body.find("optional")) decl.optional = opt->boolean();
       if (const auto values = body.find("values")) {
@@ -235,13 +239,19 @@ class SpecParser {
       f.fail(fmt::format("param \"{}\" has the wrong type for this clause", f.text()));
   }
 
+  // A name that can be given to a call: a param or an input.
+  void requireGiven(const Field& f) const {
+    if (!spec_.param(f.text()) && !spec_.input(f.text()))
+      f.fail(fmt::format("unknown param or input \"{}\"", f.text()));
+  }
+
   void requireInput(const Field& f) const {
     if (!spec_.input(f.text())) f.fail(fmt::format("unknown input tensor \"{}\"", f.text()));
   }
 
   void parseSemantics(const Field& f) {
     f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
-                 "window", "alibi", "fully_masked_rows", "out", "lse"});
+                 "window", "alibi", "mask", "fully_masked_rows", "out", "lse"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -285,23 +295,39 @@ class SpecParser {
       s.alibi_tensor = alibi->at("tensor").text();
       s.alibi_alignment = parseAlignment(alibi->at("alignment"));
     }
+    if (const auto mask = f.find("mask")) {
+      mask->allowOnly({"tensor", "bool_true_means"});
+      requireInput(mask->at("tensor"));
+      s.mask_tensor = mask->at("tensor").text();
+      s.mask_true_keeps =
+          mask->at("bool_true_means").choice<bool>({{"keep", true}, {"mask_out", false}});
+    }
     const Field rows = f.at("fully_masked_rows");
     rows.allowOnly({"out", "lse"});
     s.fully_masked_rows = {rows.at("out").number(), rows.at("lse").number()};
     for (auto [key, target] : {std::pair{"out", &s.out}, std::pair{"lse", &s.lse}}) {
-      const Field t = f.at(key);
-      if (!spec_.output(t.text())) t.fail(fmt::format("unknown output \"{}\"", t.text()));
-      *target = t.text();
+      const auto t = f.find(key);
+      if (!t && target == &s.lse) continue;  // not every API returns the LSE
+      const Field name = t ? *t : f.at(key);
+      if (!spec_.output(name.text())) name.fail(fmt::format("unknown output \"{}\"", name.text()));
+      *target = name.text();
     }
   }
 
-  static ToleranceRule parseToleranceRule(const Field& f) {
-    f.allowOnly({"baseline_factor", "ulp_factor"});
+  // `nested`: the rule shares its map with other keys, which the caller allows.
+  static ToleranceRule parseToleranceRule(const Field& f, bool nested = false) {
+    if (!nested) f.allowOnly({"baseline_factor", "ulp_factor"});
     ToleranceRule rule{f.at("baseline_factor").number(), f.at("ulp_factor").number()};
     if (rule.baseline_factor < 0 || rule.ulp_factor < 0) f.fail("expected non-negative factors");
     if (rule.baseline_factor == 0 && rule.ulp_factor == 0)
       f.fail("a bound of 0 accepts nothing; expected a positive factor");
     return rule;
+  }
+
+  static DType dtypeKey(const Field& body, const std::string& name) {
+    const auto dtype = parseDType(name);
+    if (!dtype) body.fail(fmt::format("unknown dtype \"{}\"", name));
+    return *dtype;
   }
 
   void parseTolerance(const Field& f) {
@@ -313,11 +339,10 @@ class SpecParser {
     t.per_output["lse"] = parseToleranceRule(f.at("lse"));
     if (const auto per_dtype = f.find("per_dtype")) {
       for (const auto& [name, body] : per_dtype->members()) {
-        const auto dtype = parseDType(name);
-        if (!dtype) body.fail(fmt::format("unknown dtype \"{}\"", name));
+        const DType dtype = dtypeKey(body, name);
         body.allowOnly({"out", "lse"});
         for (const auto& [role, rule] : body.members())
-          t.per_dtype[*dtype][role] = parseToleranceRule(rule);
+          t.per_dtype[dtype][role] = parseToleranceRule(rule);
       }
     }
   }
@@ -325,7 +350,7 @@ class SpecParser {
   void parseRules(const Field& f) {
     static const std::regex camel("[A-Z][A-Za-z0-9]*");
     for (const auto& item : f.items()) {
-      item.allowOnly({"id", "source", "check", "error", "note"});
+      item.allowOnly({"id", "source", "check", "error", "note", "unless"});
       Rule rule;
       const Field id = item.at("id");
       rule.id = id.text();
@@ -344,6 +369,10 @@ class SpecParser {
       if (const auto note = item.find("note")) rule.note = note->text();
       rule.check = parseCheck(item.at("check"));
       rule.check_where = item.at("check").where();
+      if (const auto unless = item.find("unless")) {
+        requireGiven(*unless);
+        rule.unless = unless->text();
+      }
       rule.where = item.where();
       spec_.rules.push_back(std::move(rule));
     }
@@ -363,7 +392,15 @@ class SpecParser {
     const Semantics& s = spec_.semantics;
     grads.allowOnly({s.query, s.key, s.value});
     for (const auto& role : {s.query, s.key, s.value}) b.grads[role] = grads.at(role).text();
-    b.tolerance = parseToleranceRule(f.at("tolerance"));
+    const Field tolerance = f.at("tolerance");
+    tolerance.allowOnly({"baseline_factor", "ulp_factor", "per_dtype"});
+    b.tolerance = parseToleranceRule(tolerance, true);
+    if (const auto per_dtype = tolerance.find("per_dtype")) {
+      for (const auto& [name, body] : per_dtype->members()) {
+        const DType dtype = dtypeKey(body, name);
+        b.per_dtype[dtype] = parseToleranceRule(body);
+      }
+    }
   }
 
   void parsePromises(const Field& f) {
@@ -421,15 +458,17 @@ class SpecParser {
     if (const auto name = f.find("active")) {
       f.allowOnly({"active"});
       if (!in_region) f.fail("`active` describes path regions, not rules");
-      if (!spec_.param(name->text()) && !spec_.input(name->text())) {
-        name->fail(fmt::format("unknown param or input \"{}\"", name->text()));
-      }
+      requireGiven(*name);
       return ActiveCheck{name->text()};
     }
     if (f.find("dim")) return parseDimCheck(f);
     if (const auto tensors = f.find("dtype_of")) {
-      f.allowOnly({"dtype_of", "one_of"});
-      DTypeCheck check{tensors->texts(), {}};
+      f.allowOnly({"dtype_of", "one_of", "or_same_as"});
+      DTypeCheck check{tensors->texts(), {}, {}};
+      if (const auto same = f.find("or_same_as")) {
+        requireInput(*same);
+        check.or_same_as = same->text();
+      }
       for (const auto& t : tensors->items()) requireInput(t);
       for (const auto& d : f.at("one_of").items()) check.dtypes.push_back(parseDTypeField(d));
       if (check.dtypes.empty()) f.at("one_of").fail("expected at least one dtype");
@@ -448,9 +487,7 @@ class SpecParser {
     }
     if (const auto params = f.find("not_together")) {
       f.allowOnly({"not_together"});
-      for (const auto& p : params->items()) {
-        if (!spec_.param(p.text())) p.fail(fmt::format("unknown param \"{}\"", p.text()));
-      }
+      for (const auto& p : params->items()) requireGiven(p);
       return NotTogetherCheck{params->texts()};
     }
     f.fail(
@@ -517,8 +554,9 @@ class SpecParser {
       if (input.dtype) allowed = {*input.dtype};
       for (const auto& rule : spec_.rules) {
         const auto* check = std::get_if<DTypeCheck>(&rule.check);
-        if (!check || std::find(check->tensors.begin(), check->tensors.end(), input.name) ==
-                          check->tensors.end())
+        if (!check || !check->or_same_as.empty() ||
+            std::find(check->tensors.begin(), check->tensors.end(), input.name) ==
+                check->tensors.end())
           continue;
         std::erase_if(allowed, [&](DType d) {
           return std::find(check->dtypes.begin(), check->dtypes.end(), d) == check->dtypes.end();

@@ -63,8 +63,12 @@ bool isActive(const ApiSpec& spec, const Case& c, const std::string& param) {
   return !decl || !decl->default_value || *value != *decl->default_value;
 }
 
+bool isGiven(const ApiSpec& spec, const Case& c, const std::string& name) {
+  return c.tensor(name) != nullptr || isActive(spec, c, name);
+}
+
 bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
-  return holds(spec, c, rule.check);
+  return (!rule.unless.empty() && isGiven(spec, c, rule.unless)) || holds(spec, c, rule.check);
 }
 
 bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
@@ -89,9 +93,11 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
             return std::find(o.values.begin(), o.values.end(), dim(o.dim)) != o.values.end();
           },
           [&](const DTypeCheck& d) {
+            const Tensor* same = d.or_same_as.empty() ? nullptr : c.tensor(d.or_same_as);
             return std::all_of(d.tensors.begin(), d.tensors.end(), [&](const std::string& name) {
               const Tensor* t = c.tensor(name);
-              return !t || std::find(d.dtypes.begin(), d.dtypes.end(), t->dtype) != d.dtypes.end();
+              return !t || (same && t->dtype == same->dtype) ||
+                     std::find(d.dtypes.begin(), d.dtypes.end(), t->dtype) != d.dtypes.end();
             });
           },
           [&](const SameDTypeCheck& s) {
@@ -106,12 +112,10 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
             return std::find(shapes.begin(), shapes.end(), t->shape) != shapes.end();
           },
           [&](const NotTogetherCheck& n) {
-            return !std::all_of(n.params.begin(), n.params.end(),
-                                [&](const std::string& p) { return isActive(spec, c, p); });
+            return !std::all_of(n.names.begin(), n.names.end(),
+                                [&](const std::string& name) { return isGiven(spec, c, name); });
           },
-          [&](const ActiveCheck& a) {
-            return c.tensor(a.name) != nullptr || isActive(spec, c, a.name);
-          },
+          [&](const ActiveCheck& a) { return isGiven(spec, c, a.name); },
       },
       check);
 }
@@ -169,15 +173,16 @@ std::string describeCheck(const Check& check) {
           [](const DTypeCheck& d) {
             std::vector<std::string_view> names;
             for (const DType t : d.dtypes) names.push_back(dtypeName(t));
-            return fmt::format("dtype({}) in {{{}}}", fmt::join(d.tensors, ", "),
-                               fmt::join(names, ", "));
+            const std::string same = d.or_same_as.empty() ? "" : " or dtype(" + d.or_same_as + ")";
+            return fmt::format("dtype({}) in {{{}}}{}", fmt::join(d.tensors, ", "),
+                               fmt::join(names, ", "), same);
           },
           [](const SameDTypeCheck& s) {
             return fmt::format("same dtype({})", fmt::join(s.tensors, ", "));
           },
           [](const ShapeCheck& s) { return fmt::format("shape({}) as declared", s.tensor); },
           [](const NotTogetherCheck& n) {
-            return fmt::format("not all active: {}", fmt::join(n.params, ", "));
+            return fmt::format("not all given: {}", fmt::join(n.names, ", "));
           },
           [](const ActiveCheck& a) { return fmt::format("{} given", a.name); },
       },

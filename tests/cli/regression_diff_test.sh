@@ -6,7 +6,7 @@ set -euo pipefail
 attnconf=$1
 work=$2
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-quick=(--cases 20 --error-cases 3 --signature-seqlen 129)
+quick=(--api flash_attn_func --cases 20 --error-cases 3 --signature-seqlen 129)
 
 "$attnconf" run --adapter cpu_flash "${quick[@]}" --results base.json > base.log
 "$attnconf" run --adapter cpu_flash_mutant_causal_top_left "${quick[@]}" --results new.json > new.log && {

@@ -7,15 +7,16 @@ attnconf=$1
 work=$2
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 mutant=cpu_flash_mutant_causal_top_left
+api=(--api flash_attn_func)
 
-first=$("$attnconf" run --adapter $mutant --only Accuracy --results first.json --failure-dir first) && {
+first=$("$attnconf" run "${api[@]}" --adapter $mutant --only Accuracy --results first.json --failure-dir first) && {
   echo "expected the mutant to fail"; exit 1; }
 grep -q '^0 passed, 1 failed$' <<<"$first"
 message=$(grep -m1 '^\[flash_attn_func' <<<"$first")
 params=$(grep -m1 -o 'RC_PARAMS="[^"]*"' <<<"$first" | sed 's/^RC_PARAMS="//; s/"$//')
 [[ $params == reproduce=* ]] || { echo "no reproduce string in: $first"; exit 1; }
 
-again=$(RC_PARAMS="$params" "$attnconf" run --adapter $mutant --only Accuracy --results again.json \
+again=$(RC_PARAMS="$params" "$attnconf" run "${api[@]}" --adapter $mutant --only Accuracy --results again.json \
         --failure-dir again) && { echo "the reproduce string did not fail again"; exit 1; }
 [[ $(grep -m1 '^\[flash_attn_func' <<<"$again") == "$message" ]] || {
   echo "reproduced a different failure:"; echo "$message"; grep -m1 '^\[flash_attn_func' <<<"$again"; exit 1; }

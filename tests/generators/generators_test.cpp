@@ -12,9 +12,17 @@
 namespace attnconf::gen {
 namespace {
 
+const std::vector<spec::ApiSpec>& allSpecs() {
+  static const std::vector<spec::ApiSpec> specs = spec::loadSpecFolder(spec::specFolder());
+  return specs;
+}
+
+const spec::ApiSpec& specOf(const std::string& api) {
+  return *std::ranges::find(allSpecs(), api, &spec::ApiSpec::api);
+}
+
 const spec::ApiSpec& flashAttnFunc() {
-  static const spec::ApiSpec spec = spec::loadSpec(spec::specFolder() / "flash_attn_func.yaml");
-  return spec;
+  return specOf("flash_attn_func");
 }
 
 RC_GTEST_PROP(ValidCases, BreakNoRule, ()) {
@@ -38,26 +46,32 @@ RC_GTEST_PROP(ValidCases, StayWithinLimits, ()) {
   RC_ASSERT(c.dims.at("headdim") <= 64);
 }
 
-class InvalidCases : public testing::TestWithParam<std::string> {};
+// Every rule of every spec, as "api.RuleId".
+class InvalidCases : public testing::TestWithParam<std::pair<std::string, std::string>> {};
 
 TEST_P(InvalidCases, BreakExactlyTheirRule) {
-  const spec::Rule& rule = *flashAttnFunc().rule(GetParam());
+  const spec::ApiSpec& spec = specOf(GetParam().first);
+  const spec::Rule& rule = *spec.rule(GetParam().second);
   const bool ok = rc::check(rule.id, [&] {
-    const Case c = *invalidCases(flashAttnFunc(), rule);
-    RC_ASSERT(spec::brokenRules(flashAttnFunc(), c) == std::vector<std::string>{rule.id});
+    const Case c = *invalidCases(spec, rule);
+    RC_ASSERT(spec::brokenRules(spec, c) == std::vector<std::string>{rule.id});
     RC_ASSERT(c.broken_rule == rule.id);
   });
   EXPECT_TRUE(ok) << "rule " << rule.id << " cannot be broken alone, or a case broke another rule";
 }
 
-std::vector<std::string> ruleIds() {
-  std::vector<std::string> ids;
-  for (const auto& rule : flashAttnFunc().rules) ids.push_back(rule.id);
+std::vector<std::pair<std::string, std::string>> ruleIds() {
+  std::vector<std::pair<std::string, std::string>> ids;
+  for (const auto& s : allSpecs()) {
+    for (const auto& rule : s.rules) ids.emplace_back(s.api, rule.id);
+  }
   return ids;
 }
 
-INSTANTIATE_TEST_SUITE_P(FlashAttnFunc, InvalidCases, testing::ValuesIn(ruleIds()),
-                         [](const auto& param_info) { return param_info.param; });
+INSTANTIATE_TEST_SUITE_P(AllSpecs, InvalidCases, testing::ValuesIn(ruleIds()),
+                         [](const auto& param_info) {
+                           return param_info.param.first + "_" + param_info.param.second;
+                         });
 
 // The edges the generators are biased to must actually occur.
 TEST(ValidCases, ReachTheEdges) {
@@ -69,6 +83,20 @@ TEST(ValidCases, ReachTheEdges) {
   for (const char* tag :
        {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "len1", "off_tile_len", "causal", "window",
         "softcap", "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}) {
+    EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
+  }
+}
+
+TEST(ValidCases, ReachTheSdpaEdges) {
+  const auto& spec = specOf("scaled_dot_product_attention");
+  std::map<std::string, int> seen;
+  rc::check("collect tags", [&] {
+    const Case c = *validCases(spec);
+    RC_ASSERT(spec::brokenRules(spec, c).empty());
+    for (const auto& tag : caseTags(spec, c)) ++seen[tag];
+  });
+  for (const char* tag : {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask",
+                          "gqa", "mqa", "fully_masked_rows"}) {
     EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
   }
 }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "attnconf/adapters/in_tree.h"
@@ -21,6 +22,7 @@ using adapters::PlantedFault;
 struct Mutant {
   PlantedFault fault;
   std::string property;  ///< the property that must catch it
+  std::string api = "flash_attn_func";
 };
 
 const std::vector<Mutant>& mutants() {
@@ -49,13 +51,16 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::gqa_head_modulo, "HeadIndependence"},
       {PlantedFault::skip_rescale, "KvPermutation"},
       {PlantedFault::dk_wrong_scale, "Gradients"},
+      {PlantedFault::causal_bottom_right, "Accuracy", "scaled_dot_product_attention"},
+      {PlantedFault::bool_mask_inverted, "Accuracy", "scaled_dot_product_attention"},
   };
   return table;
 }
 
-const spec::ApiSpec& flashAttnFunc() {
-  static const spec::ApiSpec spec = spec::loadSpec(spec::specFolder() / "flash_attn_func.yaml");
-  return spec;
+const spec::ApiSpec& specOf(const std::string& api) {
+  static std::map<std::string, spec::ApiSpec> loaded;
+  if (!loaded.contains(api)) loaded[api] = spec::loadSpec(spec::specFolder() / (api + ".yaml"));
+  return loaded.at(api);
 }
 
 RunConfig config() {
@@ -66,8 +71,9 @@ RunConfig config() {
   return c;
 }
 
-Verdict runProperty(const std::string& name, adapters::Adapter& adapter) {
-  for (const auto& check : propertiesOf(flashAttnFunc())) {
+Verdict runProperty(const std::string& name, adapters::Adapter& adapter,
+                    const std::string& api = "flash_attn_func") {
+  for (const auto& check : propertiesOf(specOf(api))) {
     if (check.name == name) return check.run(adapter, config());
   }
   throw std::logic_error("no property " + name);
@@ -82,20 +88,20 @@ class Mutants : public testing::TestWithParam<Mutant> {};
 TEST_P(Mutants, AreCaughtByTheirProperty) {
   const Mutant& m = GetParam();
   InTreeAdapter mutant(InTreeKernel::tiled_flash, m.fault);
-  const Verdict v = runProperty(m.property, mutant);
+  const Verdict v = runProperty(m.property, mutant, m.api);
   EXPECT_EQ(v.status, Verdict::Status::fail)
       << m.property << " did not catch " << adapters::faultName(m.fault);
   if (m.property != "ResourceSignature") {  // measured, not generated: nothing to shrink
     EXPECT_FALSE(v.reproduce.empty());
     EXPECT_TRUE(std::filesystem::exists(v.case_file)) << "the shrunk case was not saved";
   }
-  EXPECT_NE(v.message.find("[flash_attn_func §"), std::string::npos) << v.message;
+  EXPECT_NE(v.message.find("[" + m.api + " §"), std::string::npos) << v.message;
   std::cout << v.message << '\n' << reproduceLines(v, mutant.name()) << '\n';
 }
 
 TEST_P(Mutants, FaithfulKernelPassesTheSameProperty) {
   InTreeAdapter faithful(InTreeKernel::tiled_flash);
-  const Verdict v = runProperty(GetParam().property, faithful);
+  const Verdict v = runProperty(GetParam().property, faithful, GetParam().api);
   EXPECT_EQ(v.status, Verdict::Status::pass) << v.message;
 }
 
@@ -134,7 +140,7 @@ TEST(Mutants, EveryPlantedFaultIsInTheTable) {
 TEST(Mutants, EveryPropertyKindKillsSomeMutant) {
   std::set<std::string> kinds;
   for (const auto& m : mutants()) {
-    for (const auto& check : propertiesOf(flashAttnFunc())) {
+    for (const auto& check : propertiesOf(specOf(m.api))) {
       if (check.name == m.property) kinds.insert(check.kind);
     }
   }

@@ -41,6 +41,25 @@ TEST(Reference, SoftmaxOfTwoKeys) {
   EXPECT_NEAR(r.lse.values[0], std::log(3.0), 1e-12);
 }
 
+TEST(Reference, ExplicitMaskBiasIsAddedAndMinusInfHidesAKey) {
+  // scores 0 + bias [0, -inf, ln 2] -> p = [1/3, 0, 2/3]; out = (1 + 2 * 3) / 3; lse = ln 3.
+  Problem p = uniformScores(1, 3);
+  p.bias = Tensor{DType::fp64, {1, 1, 1, 3}, {0.0, -kInf, std::log(2.0)}};
+  const Result r = attention(p);
+  EXPECT_NEAR(r.out.values[0], 7.0 / 3.0, 1e-12);
+  EXPECT_NEAR(r.lse.values[0], std::log(3.0), 1e-12);
+}
+
+TEST(Reference, ExplicitMaskHidingEveryKeyGivesTheDeclaredRow) {
+  Problem p = uniformScores(2, 2);
+  p.bias = Tensor{DType::fp64, {1, 1, 2, 2}, {-kInf, -kInf, 0.0, 0.0}};
+  p.fully_masked_rows = {0.0, kInf};
+  const Result r = attention(p);
+  EXPECT_EQ(r.out.values[0], 0.0);
+  EXPECT_EQ(r.lse.values[0], kInf);
+  EXPECT_NEAR(r.out.values[1], 1.5, 1e-12);
+}
+
 TEST(Reference, CausalBottomRightShortQuery) {
   Problem p = uniformScores(2, 5);
   p.masks = {CausalMask{Alignment::bottom_right}};

@@ -120,7 +120,24 @@ INSTANTIATE_TEST_SUITE_P(
                 "paths.other", "unknown key `other`", "other:"},
         Mistake{"PathRegionUnknownDim", "  fallbacks: []",
                 "  fallbacks:\n    - {name: math, when: [{dim: hd, max: 3}]}",
-                "paths.fallbacks[0].when[0].dim", "unknown dim \"hd\"", "hd, max"}),
+                "paths.fallbacks[0].when[0].dim", "unknown dim \"hd\"", "hd, max"},
+        Mistake{"UnlessUnknownName", "  - id: BatchEmpty\n    source: mha_fwd",
+                "  - id: BatchEmpty\n    unless: enable_gqa\n    source: mha_fwd",
+                "rules[2].unless", "unknown param or input \"enable_gqa\"", "unless: enable_gqa"},
+        Mistake{"OrSameAsUnknownInput", "check: {dtype_of: [alibi_slopes], one_of: [fp32]}",
+                "check: {dtype_of: [alibi_slopes], one_of: [fp32], or_same_as: query}",
+                "rules[11].check.or_same_as", "unknown input tensor \"query\"", "or_same_as"},
+        Mistake{"MaskPolarityUnknown", "  out: out\n  lse: softmax_lse",
+                "  mask: {tensor: alibi_slopes, bool_true_means: yes}\n  out: out\n  lse: "
+                "softmax_lse",
+                "semantics.mask.bool_true_means", "expected one of keep, mask_out, got \"yes\"",
+                "bool_true_means"},
+        Mistake{"CoveredDTypeUnknown", "q: {shape: [batch, seqlen_q, nheads, headdim]}",
+                "q: {shape: [batch, seqlen_q, nheads, headdim], dtypes: [fp8]}",
+                "inputs.q.dtypes[0]", "unknown dtype \"fp8\"", "fp8"},
+        Mistake{"BackwardPerDTypeUnknown", "tolerance: {baseline_factor: 3, ulp_factor: 4}",
+                "tolerance: {baseline_factor: 3, ulp_factor: 4, per_dtype: {fp99: {}}}",
+                "backward.tolerance.per_dtype.fp99", "unknown dtype \"fp99\"", "fp99"}),
     [](const testing::TestParamInfo<Mistake>& param_info) { return param_info.param.name; });
 
 TEST(Loader, EmptyDocumentIsReported) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "attnconf/spec/binding.h"
 #include "attnconf/spec/loader.h"
 
@@ -60,6 +62,73 @@ TEST_F(Rules, BindingReadsTheSemantics) {
   EXPECT_EQ(p.masks[1], MaskPrimitive(WindowMask{3, -1, Alignment::bottom_right}));
   EXPECT_EQ(p.alibi_slopes[5], 6.0);
   EXPECT_EQ(p.q.shape, (Shape{2, 4, 3, 64}));
+}
+
+// SDPA: (N, H, L, E) layout, an explicit mask, and enable_gqa as the condition of a rule.
+class SdpaRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "scaled_dot_product_attention.yaml");
+
+  Case call(std::int64_t heads, std::int64_t heads_k) {
+    Case c;
+    c.api = spec.api;
+    c.tensors["query"] = Tensor::zeros(DType::fp16, {2, heads, 3, 8});
+    c.tensors["key"] = Tensor::zeros(DType::fp16, {2, heads_k, 2, 8});
+    c.tensors["value"] = Tensor::zeros(DType::fp16, {2, heads_k, 2, 4});
+    return c;
+  }
+};
+
+TEST_F(SdpaRules, GqaNeedsEnableGqa) {
+  using V = std::vector<std::string>;
+  Case c = call(4, 2);
+  EXPECT_EQ(brokenRules(spec, c), V{"KvHeadsMismatch"});
+  c.params["enable_gqa"] = true;
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  EXPECT_EQ(brokenRules(spec, call(4, 3)), (V{"KvHeadsMismatch", "KvHeadsNotDivisor"}));
+}
+
+TEST_F(SdpaRules, MaskDtypeIsBoolFloatOrTheQueryDtype) {
+  using V = std::vector<std::string>;
+  Case c = call(2, 2);
+  for (const DType ok : {DType::boolean, DType::fp32, DType::fp16}) {
+    c.tensors["attn_mask"] = Tensor::zeros(ok, {3, 2});
+    EXPECT_TRUE(brokenRules(spec, c).empty()) << dtypeName(ok);
+  }
+  c.tensors["attn_mask"] = Tensor::zeros(DType::bf16, {3, 2});
+  EXPECT_EQ(brokenRules(spec, c), V{"AttnMaskDtypeInvalid"});
+  c.tensors["attn_mask"] = Tensor::zeros(DType::boolean, {3, 2});
+  c.params["is_causal"] = true;
+  EXPECT_EQ(brokenRules(spec, c), V{"AttnMaskWithCausal"});
+}
+
+TEST_F(SdpaRules, BoolMaskBindsToZeroOrMinusInfBroadcastOverBatchAndHeads) {
+  Case c = call(2, 2);
+  c.tensors["attn_mask"] = Tensor{DType::boolean, {3, 2}, {1, 0, 0, 1, 1, 1}};
+  const Problem p = bindProblem(spec, c);
+  ASSERT_EQ(p.bias.shape, (Shape{2, 2, 3, 2}));
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> expected{0, -inf, -inf, 0, 0, 0};
+  for (std::int64_t bh = 0; bh < 4; ++bh) {  // every (batch, head) sees the same (L, S) mask
+    EXPECT_EQ(
+        std::vector<double>(p.bias.values.begin() + bh * 6, p.bias.values.begin() + (bh + 1) * 6),
+        expected);
+  }
+  EXPECT_EQ(p.head_dim_v, 4);
+  EXPECT_TRUE(p.masks.empty());
+}
+
+TEST_F(SdpaRules, FloatMaskPerHeadIsAddedAsItIsAndCausalIsTopLeft) {
+  Case c = call(2, 2);
+  Tensor mask = Tensor::zeros(DType::fp32, {2, 2, 3, 2});
+  for (std::size_t i = 0; i < mask.values.size(); ++i)
+    mask.values[i] = 0.5 * static_cast<double>(i);
+  c.tensors["attn_mask"] = mask;
+  EXPECT_EQ(bindProblem(spec, c).bias.values, mask.values);
+  c.tensors.erase("attn_mask");
+  c.params["is_causal"] = true;
+  EXPECT_EQ(bindProblem(spec, c).masks,
+            (std::vector<MaskPrimitive>{CausalMask{Alignment::top_left}}));
 }
 
 TEST(Binding, PermuteAxesMovesValues) {

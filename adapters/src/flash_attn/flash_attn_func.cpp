@@ -7,29 +7,10 @@
 namespace attnconf::adapters {
 namespace {
 
-void check(bool condition, const std::string& message) {
-  if (!condition) throw ApiError(message);
-}
-
-const Tensor& required(const Case& c, const char* name) {
-  const Tensor* t = c.tensor(name);
-  check(t != nullptr, fmt::format("{} is required", name));
-  return *t;
-}
-
-template <class T>
-T paramOr(const Case& c, const char* name, T fallback) {
-  const auto value = c.param(name);
-  if (!value) return fallback;
-  const T* typed = std::get_if<T>(&*value);
-  check(typed != nullptr, fmt::format("{} has the wrong type", name));
-  return *typed;
-}
-
-SeqView bshdView(const Tensor& t) {
-  return SeqView{t.values.data(), t.shape[1] * t.shape[2] * t.shape[3], t.shape[2] * t.shape[3],
-                 t.shape[3]};
-}
+using front_end::check;
+using front_end::Layout;
+using front_end::paramOr;
+using front_end::required;
 
 std::vector<float> alibiSlopes(const Tensor& slopes, std::int64_t batch, std::int64_t heads) {
   check(slopes.dtype == DType::fp32, "ALiBi slopes must have dtype fp32");
@@ -46,34 +27,11 @@ std::vector<float> alibiSlopes(const Tensor& slopes, std::int64_t batch, std::in
   return out;
 }
 
-OutView writableBshd(Tensor& t) {
-  return OutView{t.values.data(), t.shape[1] * t.shape[2] * t.shape[3], t.shape[2] * t.shape[3],
-                 t.shape[3]};
-}
+}  // namespace
 
-// dq, dk, dv of the call, from its forward output and LSE.
-std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args, const Tensor& out,
-                                        const Tensor& lse,
-                                        const std::function<void(const BackwardArgs&)>& backward) {
-  const Tensor& dout = required(c, "dout");
-  check(dout.shape == out.shape && dout.dtype == out.dtype,
-        "dout must have the shape and dtype of out");
-  std::map<std::string, Tensor> grads;
-  for (const auto& [input, grad] :
-       {std::pair{"q", "dq"}, std::pair{"k", "dk"}, std::pair{"v", "dv"}}) {
-    grads[grad] = Tensor::zeros(args.dtype, c.tensor(input)->shape);
-  }
-  backward(BackwardArgs{&args, bshdView(dout), bshdView(out), lse.values.data(),
-                        writableBshd(grads["dq"]), writableBshd(grads["dk"]),
-                        writableBshd(grads["dv"])});
-  return grads;
-}
-
-// The call checked and decoded as mha_fwd does it, then the forward; with `backward`, the
-// gradients instead of the outputs.
-std::map<std::string, Tensor> run(const Case& c, PlantedFault fault,
-                                  const std::function<void(const AttentionArgs&)>& kernel,
-                                  const std::function<void(const BackwardArgs&)>* backward) {
+std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
+                                            const ForwardKernel& kernel,
+                                            const BackwardKernel* backward) {
   const Tensor& q = required(c, "q");
   const Tensor& k = required(c, "k");
   const Tensor& v = required(c, "v");
@@ -113,9 +71,9 @@ std::map<std::string, Tensor> run(const Case& c, PlantedFault fault,
   // Under the accept_gqa_mismatch fault every query head reads kv head 0.
   args.heads_k = heads % heads_k == 0 ? heads_k : 1;
   args.head_dim = args.head_dim_v = head_dim;
-  args.q = bshdView(q);
-  args.k = bshdView(k);
-  args.v = bshdView(v);
+  args.q = front_end::view(q, Layout::bshd);
+  args.k = front_end::view(k, Layout::bshd);
+  args.v = front_end::view(v, Layout::bshd);
   if (fault == PlantedFault::batch_kv_stride_bug) args.k.batch_stride = args.v.batch_stride = 0;
   const double default_scale = fault == PlantedFault::default_scale_wrong
                                    ? 1.0 / static_cast<double>(head_dim)
@@ -138,29 +96,19 @@ std::map<std::string, Tensor> run(const Case& c, PlantedFault fault,
 
   std::map<std::string, Tensor> outputs;
   Tensor& out = outputs["out"] = Tensor::zeros(q.dtype, {batch, seqlen_q, heads, head_dim});
-  args.out = OutView{out.values.data(), seqlen_q * heads * head_dim, heads * head_dim, head_dim};
+  args.out = front_end::writable(out, Layout::bshd);
   Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seqlen_q});
   args.lse = lse.values.data();
   kernel(args);
   if (fault == PlantedFault::inplace_q_write) {  // a kernel that pre-scales q in its own buffer
     for (double& x : const_cast<Tensor&>(q).values) x = roundTo(q.dtype, x * args.scale);
   }
-  if (backward) return gradients(c, args, outputs.at("out"), lse, *backward);
+  if (backward) {
+    return front_end::gradients(c, args, {{{"q", "dq"}, {"k", "dk"}, {"v", "dv"}}}, "dout", out,
+                                lse, Layout::bshd, *backward);
+  }
   if (paramOr(c, "return_attn_probs", false)) outputs["softmax_lse"] = std::move(lse);
   return outputs;
-}
-
-}  // namespace
-
-std::map<std::string, Tensor> flashAttnFunc(
-    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel) {
-  return run(c, fault, kernel, nullptr);
-}
-
-std::map<std::string, Tensor> flashAttnFuncBackward(
-    const Case& c, PlantedFault fault, const std::function<void(const AttentionArgs&)>& kernel,
-    const std::function<void(const BackwardArgs&)>& backward) {
-  return run(c, fault, kernel, &backward);
 }
 
 }  // namespace attnconf::adapters

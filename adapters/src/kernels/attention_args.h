@@ -26,6 +26,16 @@ struct OutView {
   }
 };
 
+/// An additive score bias over (batch, head, query, key), stride 0 on axes it broadcasts; -inf
+/// hides a key. Null data: no bias.
+struct BiasView {
+  const double* data = nullptr;
+  std::int64_t batch_stride = 0, head_stride = 0, row_stride = 0;
+  float at(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const {
+    return static_cast<float>(data[b * batch_stride + h * head_stride + i * row_stride + j]);
+  }
+};
+
 /// Arguments of an in-tree attention kernel after an API front end has checked and decoded a
 /// call. Masks are in kernel terms: the diagonal of query i is key i + diagonal_offset.
 struct AttentionArgs {
@@ -42,6 +52,7 @@ struct AttentionArgs {
   std::int64_t window_left = -1, window_right = -1, window_offset = 0;
   std::vector<float> alibi_slopes;  ///< empty, or batch * heads
   std::int64_t alibi_offset = 0;
+  BiasView bias;
   PlantedFault fault = PlantedFault::none;
 };
 

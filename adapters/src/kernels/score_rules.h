@@ -40,7 +40,14 @@ inline float withAlibi(const AttentionArgs& a, std::int64_t b, std::int64_t h, s
   return a.fault == PlantedFault::alibi_wrong_sign ? s + bias : s - bias;
 }
 
-/// The final score of (i, j) from the scaled dot product: softcap, ALiBi, then the mask.
+/// A score plus the explicit mask's bias of (i, j).
+inline float withBias(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i,
+                      std::int64_t j, float s) {
+  return s + a.bias.at(b, h, i, j);
+}
+
+/// The final score of (i, j) from the scaled dot product: softcap, ALiBi, the explicit mask's
+/// bias, then the mask.
 inline float finalScore(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i,
                         std::int64_t j, float scaled) {
   const bool keep = visible(a, i, j);
@@ -48,6 +55,7 @@ inline float finalScore(const AttentionArgs& a, std::int64_t b, std::int64_t h, 
   float s = mask_first && !keep ? kMinusInf : scaled;
   if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
   if (!a.alibi_slopes.empty()) s = withAlibi(a, b, h, i, j, s);
+  if (a.bias.data) s = withBias(a, b, h, i, j, s);
   return keep || mask_first ? s : kMinusInf;
 }
 

@@ -32,16 +32,18 @@ void maskTile(const AttentionArgs& a, std::int64_t i0, std::int64_t j0, MatrixF&
   }
 }
 
-// Softcap, ALiBi, then the mask, in the order the spec gives (the planted fault masks first).
+// Softcap, ALiBi, the explicit mask's bias, then the mask, in the order the spec gives (the
+// planted fault masks first).
 void finishScores(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i0,
                   std::int64_t j0, MatrixF& s) {
   const bool mask_first = a.fault == PlantedFault::softcap_after_mask;
   if (mask_first) maskTile(a, i0, j0, s);
   if (a.softcap > 0) s = (s.array() / a.softcap).tanh() * a.softcap;
-  if (!a.alibi_slopes.empty()) {
+  if (!a.alibi_slopes.empty() || a.bias.data) {
     for (std::int64_t r = 0; r < s.rows(); ++r) {
       for (std::int64_t c = 0; c < s.cols(); ++c) {
-        s(r, c) = kernels::withAlibi(a, b, h, i0 + r, j0 + c, s(r, c));
+        if (!a.alibi_slopes.empty()) s(r, c) = kernels::withAlibi(a, b, h, i0 + r, j0 + c, s(r, c));
+        if (a.bias.data) s(r, c) = kernels::withBias(a, b, h, i0 + r, j0 + c, s(r, c));
       }
     }
   }

@@ -15,11 +15,17 @@ using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 using ConstMap = Eigen::Map<const Matrix>;
 constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
-// Rounding applied where standard attention materialises a tensor; nothing = exact.
+// Rounding applied where standard attention materialises a tensor, and its matrix products
+// accumulated in fp32 as a framework's GEMMs do for fp32, fp16 and bf16; nothing = exact.
 struct Rounding {
   std::optional<DType> dtype;
   void apply(Matrix& m) const {
     if (dtype) m = m.unaryExpr([d = *dtype](double x) { return roundTo(d, x); });
+  }
+  template <class A, class B>
+  Matrix product(const A& a, const B& b) const {
+    if (!dtype || *dtype == DType::fp64) return a * b;
+    return (a.template cast<float>() * b.template cast<float>()).template cast<double>();
   }
   double lse(double x) const { return dtype ? roundTo(DType::fp32, x) : x; }
 };
@@ -31,10 +37,12 @@ inline ConstMap block(const Tensor& t, std::int64_t b, std::int64_t h, std::int6
   return {base, seqlen, dim};
 }
 
-// §scores: S = scale * Q K^T, then softcap * tanh(S / softcap), then the ALiBi bias.
+// §scores: S = scale * Q K^T, then softcap * tanh(S / softcap), then the ALiBi bias, then the
+// explicit mask's bias.
 inline Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rounding& rounding) {
   const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b];
-  Matrix s = p.scale * (block(p.q, b, h, sq) * block(p.k, b, p.kvHead(h), sk).transpose());
+  Matrix s =
+      p.scale * rounding.product(block(p.q, b, h, sq), block(p.k, b, p.kvHead(h), sk).transpose());
   rounding.apply(s);
   if (p.softcap > 0) {
     s = s.unaryExpr([c = p.softcap](double x) { return c * std::tanh(x / c); });
@@ -47,6 +55,10 @@ inline Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rou
       for (std::int64_t j = 0; j < sk; ++j)
         s(i, j) -= slope * std::abs(static_cast<double>(i + offset - j));
     }
+    rounding.apply(s);
+  }
+  if (p.hasBias()) {
+    s += block(p.bias, b, h, sq).leftCols(sk);
     rounding.apply(s);
   }
   return s;

@@ -27,6 +27,8 @@ enum class PlantedFault {
   inplace_q_write,              ///< leaves q scaled by softmax_scale in place after the call
   batch_kv_stride_bug,          ///< every batch entry reads the keys and values of entry 0
   dk_wrong_scale,               ///< the backward leaves softmax_scale out of dK
+  causal_bottom_right,          ///< SDPA: is_causal aligned bottom-right instead of top-left
+  bool_mask_inverted,           ///< SDPA: a boolean attn_mask's true hides the key
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -17,7 +17,7 @@ struct FullyMaskedRows {
 
 /// Attention in API-neutral form: the one problem the reference solves, whatever the vendor's
 /// layout or parameter names. For batch b and query head h:
-///   S = scale * Q K^T; S = softcap * tanh(S / softcap) if softcap > 0; S -= alibi;
+///   S = scale * Q K^T; S = softcap * tanh(S / softcap) if softcap > 0; S -= alibi; S += bias;
 ///   masked S = -inf; P = softmax(S); O = P V; lse = logsumexp(S).
 struct Problem {
   DType dtype = DType::fp16;  ///< dtype of q, k, v as the kernel received them
@@ -37,6 +37,11 @@ struct Problem {
   Tensor q;  ///< [batch, heads_q, max seqlen_q, head_dim]
   Tensor k;  ///< [batch, heads_kv, max seqlen_k, head_dim]
   Tensor v;  ///< [batch, heads_kv, max seqlen_k, head_dim_v]
+  /// An explicit mask as an additive score bias (-inf hides a key): empty for none, else
+  /// [batch, heads_q, max seqlen_q, max seqlen_k]. A boolean mask binds to 0 / -inf.
+  Tensor bias;
+
+  bool hasBias() const { return !bias.values.empty(); }
 
   /// Longest query sequence (the padded extent of q).
   std::int64_t maxSeqlenQ() const;

@@ -43,9 +43,12 @@ struct TensorDecl {
   std::vector<std::vector<std::string>> shapes;  ///< alternatives; the first is the usual one
   std::optional<DType> dtype;                    ///< fixed dtype, if any (otherwise set by rules)
   std::string dtype_same_as;                     ///< output dtype: that input's dtype
-  bool optional = false;                         ///< may be left out (None)
-  double uniform_lo = 0, uniform_hi = 0;         ///< values drawn uniformly if hi > lo
-  std::string when;                              ///< outputs: the bool param that asks for it
+  /// Inputs: the dtypes the spec covers (empty = all). Calls in other dtypes are outside the
+  /// spec: never generated, neither as valid nor as invalid calls.
+  std::vector<DType> covered_dtypes;
+  bool optional = false;                  ///< may be left out (None)
+  double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
+  std::string when;                       ///< outputs: the bool param that asks for it
   Location where;
 };
 
@@ -86,10 +89,11 @@ struct OneOfCheck {
   std::string dim;
   std::vector<std::int64_t> values;
 };
-/// Each of `tensors` has a dtype in `dtypes`.
+/// Each of `tensors` has a dtype in `dtypes`, or the dtype of input `or_same_as` if one is named.
 struct DTypeCheck {
   std::vector<std::string> tensors;
   std::vector<DType> dtypes;
+  std::string or_same_as;
 };
 /// All of `tensors` share one dtype.
 struct SameDTypeCheck {
@@ -99,9 +103,10 @@ struct SameDTypeCheck {
 struct ShapeCheck {
   std::string tensor;
 };
-/// `params` are not all active (present and not equal to their default) at once.
+/// `names` are not all given at once: a param is given when present and not equal to its
+/// default, an input when passed.
 struct NotTogetherCheck {
-  std::vector<std::string> params;
+  std::vector<std::string> names;
 };
 
 /// `name` is an active parameter or a passed tensor (path regions only, not rules).
@@ -120,6 +125,7 @@ struct Rule {
   std::string error;   ///< regex the rejection message must match (ECMAScript, case-insensitive)
   std::string note;
   Check check;
+  std::string unless;    ///< a param or input; while it is given, the rule does not apply
   Location where;        ///< the rule's entry
   Location check_where;  ///< its `check`, where contradictions are reported
 };
@@ -152,6 +158,8 @@ struct Semantics {
   Alignment window_alignment = Alignment::bottom_right;
   std::string alibi_tensor;  ///< slopes tensor, (heads) or (batch, heads)
   Alignment alibi_alignment = Alignment::bottom_right;
+  std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
+  bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
   FullyMaskedRows fully_masked_rows;
   std::string out, lse;  ///< output names
   Location where;
@@ -208,8 +216,14 @@ struct Backward {
   std::string grad_output;                   ///< the case tensor holding dLoss/dout
   std::map<std::string, std::string> grads;  ///< input (query, key, value) -> gradient name
   ToleranceRule tolerance;
+  std::map<DType, ToleranceRule> per_dtype;  ///< overrides of `tolerance` by input dtype
   Location where;
   bool declared() const { return !grad_output.empty(); }
+  /// The rule for an input dtype.
+  ToleranceRule rule(DType dtype) const {
+    const auto it = per_dtype.find(dtype);
+    return it == per_dtype.end() ? tolerance : it->second;
+  }
 };
 
 /// A loaded, validated spec of one API.

@@ -26,6 +26,9 @@ std::optional<std::size_t> axisOf(const ApiSpec& spec, const std::string& tensor
 /// Whether a parameter is set to something other than its default.
 bool isActive(const ApiSpec& spec, const Case& c, const std::string& param);
 
+/// Whether a call gives `name`: an input it passes or a param it sets active.
+bool isGiven(const ApiSpec& spec, const Case& c, const std::string& name);
+
 /// Whether the condition holds of the call.
 bool holds(const ApiSpec& spec, const Case& c, const Check& check);
 

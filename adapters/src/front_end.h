@@ -1,0 +1,76 @@
+#pragma once
+
+// What every in-tree API front end shares: the error type, argument checks, tensor views and the
+// backward call. A front end checks and decodes a vendor call as the vendor does (same
+// messages), runs a kernel, and returns the outputs by the spec's names.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <array>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "attnconf/adapters/adapter.h"
+#include "kernels/attention_args.h"
+
+namespace attnconf::adapters {
+
+/// The API refused the call; the message is the vendor's.
+class ApiError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using ForwardKernel = std::function<void(const AttentionArgs&)>;
+using BackwardKernel = std::function<void(const BackwardArgs&)>;
+
+/// An API's in-tree front end: runs the call's forward with `forward`; with `backward`, returns
+/// the input gradients (from the call's output gradient) instead of the outputs. Throws ApiError
+/// on a call the API rejects.
+using FrontEnd = std::map<std::string, Tensor> (*)(const Case&, PlantedFault,
+                                                   const ForwardKernel& forward,
+                                                   const BackwardKernel* backward);
+
+namespace front_end {
+
+inline void check(bool condition, const std::string& message) {
+  if (!condition) throw ApiError(message);
+}
+
+/// The named input, which the call must pass.
+const Tensor& required(const Case& c, const char* name);
+
+/// A parameter's value, or `fallback` when the call leaves it out.
+template <class T>
+T paramOr(const Case& c, const char* name, T fallback) {
+  const auto value = c.param(name);
+  if (!value) return fallback;
+  const T* typed = std::get_if<T>(&*value);
+  check(typed != nullptr, fmt::format("{} has the wrong type", name));
+  return *typed;
+}
+
+/// The order of a 4-D (batch, ·, ·, dim) tensor's middle axes.
+enum class Layout { bshd, bhsd };
+
+SeqView view(const Tensor& t, Layout layout);
+OutView writable(Tensor& t, Layout layout);
+
+/// An input and the name of its gradient.
+struct GradName {
+  const char* input;
+  const char* grad;
+};
+
+/// The gradients of query, key and value (`names`, in that order) after the forward of `args`
+/// left `out` and `lse`, for the output gradient the call passes as `grad_output`.
+std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
+                                        const std::array<GradName, 3>& names,
+                                        const char* grad_output, const Tensor& out,
+                                        const Tensor& lse, Layout layout,
+                                        const BackwardKernel& backward);
+
+}  // namespace front_end
+}  // namespace attnconf::adapters

@@ -1,0 +1,151 @@
+#include "torch/scaled_dot_product_attention.h"
+
+#include <cmath>
+#include <limits>
+
+namespace attnconf::adapters {
+namespace {
+
+using front_end::check;
+using front_end::Layout;
+using front_end::paramOr;
+using front_end::required;
+
+// torch prints dtypes as c10 names in its messages.
+std::string_view torchName(DType dtype) {
+  switch (dtype) {
+    case DType::fp64:
+      return "double";
+    case DType::fp32:
+      return "float";
+    case DType::fp16:
+      return "c10::Half";
+    case DType::bf16:
+      return "c10::BFloat16";
+    case DType::int64:
+      return "long int";
+    case DType::int32:
+      return "int";
+    case DType::boolean:
+      return "bool";
+  }
+  return "?";
+}
+
+void checkSizes(const Shape& a, const Shape& b, std::size_t axis) {
+  check(a[axis] == b[axis],
+        fmt::format("The size of tensor a ({}) must match the size of tensor b ({}) at "
+                    "non-singleton dimension {}",
+                    a[axis], b[axis], axis));
+}
+
+// The mask as a score bias over (batch, head, query, key): a boolean mask (true takes part)
+// becomes 0 / -inf in a tensor of its own; a floating one is used as it is. Both broadcast
+// from (L, S) or (N, Hq, L, S).
+BiasView maskBias(const Tensor& mask, const Shape& q, std::int64_t seqlen_k, PlantedFault fault,
+                  Tensor& converted) {
+  const Shape full{q[0], q[1], q[2], seqlen_k};
+  const Shape plain{q[2], seqlen_k};
+  check(
+      mask.shape == full || mask.shape == plain,
+      fmt::format("attn_mask of shape ({}) does not broadcast to (N, Hq, L, S) = ({}, {}, {}, {})",
+                  fmt::join(mask.shape, ", "), full[0], full[1], full[2], full[3]));
+  const Tensor* values = &mask;
+  if (mask.dtype == DType::boolean) {
+    const bool keep_when = fault != PlantedFault::bool_mask_inverted;
+    converted = Tensor::zeros(DType::fp32, mask.shape);
+    for (std::size_t i = 0; i < mask.values.size(); ++i) {
+      const bool keep = (mask.values[i] != 0) == keep_when;
+      converted.values[i] = keep ? 0.0 : -std::numeric_limits<double>::infinity();
+    }
+    values = &converted;
+  }
+  const bool per_head = mask.rank() == 4;
+  return BiasView{values->values.data(), per_head ? q[1] * q[2] * seqlen_k : 0,
+                  per_head ? q[2] * seqlen_k : 0, seqlen_k};
+}
+
+}  // namespace
+
+std::map<std::string, Tensor> scaledDotProductAttention(const Case& c, PlantedFault fault,
+                                                        const ForwardKernel& kernel,
+                                                        const BackwardKernel* backward) {
+  const Tensor& q = required(c, "query");
+  const Tensor& k = required(c, "key");
+  const Tensor& v = required(c, "value");
+  const Tensor* mask = c.tensor("attn_mask");
+  check(k.dtype == q.dtype && v.dtype == q.dtype,
+        fmt::format("Expected query, key, and value to have the same dtype, but got query.dtype: "
+                    "{} key.dtype: {} and value.dtype: {} instead.",
+                    torchName(q.dtype), torchName(k.dtype), torchName(v.dtype)));
+  check(q.rank() == 4 && k.rank() == 4 && v.rank() == 4,
+        "attnconf's scaled_dot_product_attention expects 4-D shapes (N, H, L, E) for query, key "
+        "and value");
+  const bool is_causal = paramOr(c, "is_causal", false);
+  if (mask) {
+    check(mask->dtype == DType::boolean || mask->dtype == DType::fp32 || mask->dtype == q.dtype,
+          fmt::format("Expected attn_mask dtype to be bool or float or to match query dtype, but "
+                      "got attn_mask.dtype: {} and  query.dtype: {} instead.",
+                      torchName(mask->dtype), torchName(q.dtype)));
+    check(!is_causal,
+          "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+          "is_causal=True");
+  }
+  const std::int64_t batch = q.shape[0], heads = q.shape[1], seqlen_q = q.shape[2];
+  const std::int64_t head_dim = q.shape[3], heads_k = k.shape[1], seqlen_k = k.shape[2];
+  const std::int64_t head_dim_v = v.shape[3];
+  if (paramOr(c, "enable_gqa", false)) {
+    check(heads_k > 0 && heads % heads_k == 0,
+          "Number of heads in key and value must divide the number of heads in query");
+  } else {
+    checkSizes(q.shape, k.shape, 1);
+  }
+  checkSizes(q.shape, k.shape, 0);
+  check(k.shape[3] == head_dim,
+        fmt::format("Expected size for first two dimensions of batch2 tensor to be: [{}, {}] but "
+                    "got: [{}, {}].",
+                    batch * heads, head_dim, batch * heads, k.shape[3]));
+  check(v.shape == Shape{batch, heads_k, seqlen_k, head_dim_v},
+        fmt::format("value of shape ({}) does not match key: expected (N, H, S, Ev) = ({}, {}, "
+                    "{}, Ev)",
+                    fmt::join(v.shape, ", "), batch, heads_k, seqlen_k));
+  const double dropout_p = paramOr(c, "dropout_p", 0.0);
+  check(dropout_p >= 0 && dropout_p <= 1,
+        fmt::format("dropout probability has to be between 0 and 1, but got {}", dropout_p));
+
+  AttentionArgs args;
+  args.dtype = q.dtype;
+  args.batch = batch;
+  args.seqlen_q = seqlen_q;
+  args.seqlen_k = seqlen_k;
+  args.heads = heads;
+  args.heads_k = heads_k;
+  args.head_dim = head_dim;
+  args.head_dim_v = head_dim_v;
+  args.q = front_end::view(q, Layout::bhsd);
+  args.k = front_end::view(k, Layout::bhsd);
+  args.v = front_end::view(v, Layout::bhsd);
+  args.scale =
+      static_cast<float>(paramOr(c, "scale", 1.0 / std::sqrt(static_cast<double>(head_dim))));
+  // is_causal is tril(diagonal=0): aligned top-left, query i sees keys j <= i.
+  args.causal = is_causal;
+  args.causal_offset = fault == PlantedFault::causal_bottom_right ? seqlen_k - seqlen_q : 0;
+  Tensor converted_mask;
+  if (mask) args.bias = maskBias(*mask, q.shape, seqlen_k, fault, converted_mask);
+  args.fault = fault;
+
+  std::map<std::string, Tensor> outputs;
+  Tensor& out = outputs["out"] = Tensor::zeros(q.dtype, {batch, heads, seqlen_q, head_dim_v});
+  args.out = front_end::writable(out, Layout::bhsd);
+  Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seqlen_q});
+  args.lse = lse.values.data();
+  kernel(args);
+  if (backward) {
+    return front_end::gradients(
+        c, args, {{{"query", "query_grad"}, {"key", "key_grad"}, {"value", "value_grad"}}},
+        "grad_out", out, lse, Layout::bhsd, *backward);
+  }
+  return outputs;
+}
+
+}  // namespace attnconf::adapters
