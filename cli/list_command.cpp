@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "attnconf/adapters/planted_fault.h"
+#include "attnconf/adapters/worker.h"
 #include "attnconf/properties/registry.h"
 #include "attnconf/spec/loader.h"
 #include "commands.h"
@@ -23,7 +24,14 @@ void addListCommand(CLI::App& app) {
     }
     fmt::print("\nadapters:\n");
     for (const auto& name : adapters::inTreeAdapterNames()) {
-      fmt::print("  {:<12} {}\n", name, adapters::makeInTreeAdapter(name)->description());
+      fmt::print("  {:<12} {}\n", name, adapters::makeAdapter(name)->description());
+    }
+    // Workers are listed from their manifests, not started: a missing environment must not
+    // stop the listing.
+    fmt::print("\nworkers ({}):\n", adapters::workerFolder().string());
+    for (const auto& name : adapters::workerNames(adapters::workerFolder())) {
+      const auto manifest = adapters::loadWorkerManifest(adapters::workerFolder(), name);
+      fmt::print("  {:<12} {}\n", name, manifest.description);
     }
     fmt::print("\nplanted faults (adapter cpu_flash_mutant_<fault>, to see a failure):\n");
     for (const auto fault : adapters::allPlantedFaults())

@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "attnconf/adapters/worker.h"
 #include "attnconf/model/case_file.h"
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/error_contract.h"
@@ -85,7 +86,7 @@ int replay(const ReplayOptions& options) {
     for (const auto& [name, e] : expected) printTensor(name + " (exact)", e.exact, options.values);
     return 0;
   }
-  const auto adapter = adapters::makeInTreeAdapter(options.adapter);
+  const auto adapter = adapters::makeAdapter(options.adapter);
   if (broken.empty() && s.backward.declared() && c.tensor(s.backward.grad_output)) {
     return replayBackward(s, c, *adapter, options.values);
   }

@@ -8,9 +8,11 @@
 #include <map>
 #include <memory>
 
+#include "attnconf/adapters/worker.h"
 #include "attnconf/properties/fallback.h"
 #include "attnconf/properties/registry.h"
 #include "attnconf/properties/report.h"
+#include "attnconf/report/expectations.h"
 #include "attnconf/report/render.h"
 #include "attnconf/report/results.h"
 #include "attnconf/spec/loader.h"
@@ -23,6 +25,7 @@ struct RunOptions {
   std::string spec_dir;
   std::vector<std::string> adapters;
   std::vector<std::string> apis;
+  std::vector<std::string> expectations;
   std::string results = "attnconf-results.json";
   std::string failure_dir = "attnconf-failures";
   std::string only;
@@ -36,11 +39,12 @@ struct Job {
   props::PropertyCheck check;
 };
 
-std::vector<Job> plan(const std::vector<spec::ApiSpec>& specs,
-                      const std::vector<std::string>& adapter_names, const std::string& only) {
+using Adapters = std::vector<std::shared_ptr<adapters::Adapter>>;
+
+std::vector<Job> plan(const std::vector<spec::ApiSpec>& specs, const Adapters& chosen,
+                      const std::string& only) {
   std::vector<Job> jobs;
-  for (const auto& name : adapter_names) {
-    const std::shared_ptr<adapters::Adapter> adapter = adapters::makeInTreeAdapter(name);
+  for (const auto& adapter : chosen) {
     for (const auto& s : specs) {
       if (!adapter->supports(s.api)) continue;
       for (auto& check : props::propertiesOf(s)) {
@@ -106,10 +110,34 @@ void printSections(const report::Results& results,
       fmt::print("  {} x {}: {}\n", r.api, r.adapter, r.verdict.evidence);
   }
   for (const auto& r : results.results) {
-    if (r.verdict.status != props::Verdict::Status::pass) {
+    if (!r.verdict.ok() && r.expected_failure.empty()) {
       fmt::print("\n{}\n{}\n", r.verdict.message, props::reproduceLines(r.verdict, r.adapter));
     }
   }
+}
+
+// The adapters' expectations files: --expectations FILE, and each worker's own.
+std::vector<report::Expectations> expectationsFor(const std::vector<std::string>& files,
+                                                  const Adapters& chosen) {
+  std::vector<report::Expectations> out;
+  for (const auto& file : files) out.push_back(report::loadExpectations(file));
+  for (const auto& adapter : chosen) {
+    const auto file = adapters::expectationsOf(adapter->name());
+    if (!file.empty()) out.push_back(report::loadExpectations(file));
+  }
+  return out;
+}
+
+// Known failures (with their reasons), and expectations that matched nothing (a warning).
+void printExpectations(const report::Results& results, const std::vector<std::string>& unmatched) {
+  bool any = false;
+  for (const auto& r : results.results) {
+    if (r.expected_failure.empty()) continue;
+    if (!any) fmt::print("\nexpected failures (known findings, not counted):\n");
+    any = true;
+    fmt::print("  {} x {} {}: {}\n", r.api, r.adapter, r.property, r.expected_failure);
+  }
+  for (const auto& warning : unmatched) fmt::print(stderr, "warning: {}\n", warning);
 }
 
 // The specs of the folder, or only the named ones; an unknown name is an error.
@@ -134,6 +162,15 @@ int run(const RunOptions& options) {
   const auto specs = chosenSpecs(options);
   const auto adapter_names =
       options.adapters.empty() ? adapters::inTreeAdapterNames() : options.adapters;
+  Adapters chosen;
+  for (const auto& name : adapter_names) {
+    chosen.push_back(adapters::makeAdapter(name));
+    if (const auto why = chosen.back()->unavailable(); !why.empty())
+      throw std::runtime_error(fmt::format("adapter {} cannot run: {}", name, why));
+    if (std::ranges::none_of(specs, [&](const auto& s) { return chosen.back()->supports(s.api); }))
+      throw std::runtime_error(
+          fmt::format("adapter {} implements none of the specs checked", name));
+  }
   props::RunConfig config = options.config;
   config.failure_dir = options.failure_dir;
   report::Results results{.suite_version = report::suiteVersion(),
@@ -146,12 +183,12 @@ int run(const RunOptions& options) {
                           .adapters = {},
                           .results = {}};
   for (const auto& s : specs) results.specs.push_back(report::recordOf(s));
-  for (const auto& name : adapter_names) {
-    results.adapters.push_back({name, adapters::makeInTreeAdapter(name)->description()});
-  }
+  for (const auto& adapter : chosen)
+    results.adapters.push_back({adapter->name(), adapter->description()});
+  const auto expectations = expectationsFor(options.expectations, chosen);
   report::saveResults(options.results, results);
 
-  const std::vector<Job> jobs = plan(specs, adapter_names, options.only);
+  const std::vector<Job> jobs = plan(specs, chosen, options.only);
   std::size_t width = 10;
   for (const auto& name : adapter_names) width = std::max(width, name.size());
   fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>7}\n", "API", "ADAPTER", width, "PROPERTY",
@@ -165,9 +202,16 @@ int run(const RunOptions& options) {
     progress.starting(i, fmt::format("{} x {}: {}", job.spec->api, name, job.check.name));
     const props::Verdict v = job.check.run(*job.adapter, config);
     progress.clear();
-    failed += v.status == props::Verdict::Status::pass ? 0 : 1;
+    report::ResultRecord record{job.spec->api, name, job.check.name, job.check.kind, v, {}};
+    for (const auto& e : expectations) {
+      const auto* known = e.adapter == name ? e.find(record.api, record.property) : nullptr;
+      if (known && !v.ok()) record.expected_failure = known->reason;
+    }
+    const bool counted = !v.ok() && record.expected_failure.empty();
+    failed += counted ? 1 : 0;
     fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>6.1f}s\n", job.spec->api, name, width,
-               job.check.name, props::statusName(v.status), v.cases,
+               job.check.name,
+               record.expected_failure.empty() ? props::statusName(v.status) : "xfail", v.cases,
                measuresRatio(job.check.kind) ? fmt::format("{:.3f}", v.max_ratio) : "-", v.seconds);
     std::fflush(stdout);
     if (job.check.kind == "fallback") {  // the fallback map shows what each adapter declares
@@ -175,13 +219,20 @@ int run(const RunOptions& options) {
           props::PathContract::of(*job.spec, *job.adapter).describeFallbacks();
     }
     // Rewritten after every verdict: a killed run keeps what finished.
-    results.results.push_back(
-        report::ResultRecord{job.spec->api, name, job.check.name, job.check.kind, v});
+    results.results.push_back(std::move(record));
     report::saveResults(options.results, results);
   }
+  std::vector<std::string> unmatched;
+  for (const auto& e : expectations) {
+    for (auto& warning : report::applyExpectations(e, results))
+      unmatched.push_back(std::move(warning));
+  }
   printSections(results, declared);
-  fmt::print("\nresults: {}\n{} passed, {} failed\n", options.results,
-             static_cast<int>(jobs.size()) - failed, failed);
+  printExpectations(results, unmatched);
+  const auto expected = std::ranges::count_if(
+      results.results, [](const auto& r) { return !r.expected_failure.empty(); });
+  fmt::print("\nresults: {}\n{} passed, {} expected failures, {} failed\n", options.results,
+             std::ssize(jobs) - failed - expected, expected, failed);
   return failed == 0 ? 0 : 1;
 }
 
@@ -199,6 +250,9 @@ void addRunCommand(CLI::App& app) {
   cmd->add_option("--failure-dir", options->failure_dir, "Where shrunk failing cases are saved")
       ->capture_default_str();
   cmd->add_option("--api", options->apis, "API to check (repeatable; default: every spec)");
+  cmd->add_option("--expectations", options->expectations,
+                  "Known failures of an adapter, not counted (repeatable; a worker's own file is "
+                  "read without it)");
   cmd->add_option("--only", options->only, "Run only properties whose name contains this text");
   cmd->add_option("--cases", options->config.accuracy_cases, "Valid cases per accuracy property")
       ->capture_default_str()

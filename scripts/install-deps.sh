@@ -6,6 +6,7 @@ packages=(
   libeigen3-dev libyaml-cpp-dev librapidcheck-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   chromium  # renders the HTML report in a test
+  python3 python3-venv  # the workers' virtual environment (scripts/setup-venv.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

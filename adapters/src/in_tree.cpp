@@ -69,7 +69,7 @@ std::pair<std::string, std::string> InTreeAdapter::choosePath(std::int64_t head_
 }
 
 Outcome InTreeAdapter::runWith(const Case& c, bool fast_only, bool backward) {
-  Outcome outcome{Rejection{}, PathEvidence{}};
+  Outcome outcome{Rejection{}, PathEvidence{}, {}};
   const InTreeApi* api = findApi(c.api);
   if (!api) {
     outcome.result = Rejection{fmt::format("{} does not implement {}", name(), c.api)};

@@ -118,7 +118,10 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           }
         } else if constexpr (std::is_same_v<T, spec::EqualsCheck>) {
           const std::int64_t other = valid.dims.at(check.other);
-          m.tryDim(valid, check.dim, {other + 1, other - 1});
+          if (check.differs)
+            m.tryDim(valid, check.dim, {other});
+          else
+            m.tryDim(valid, check.dim, {other + 1, other - 1});
         } else if constexpr (std::is_same_v<T, spec::OneOfCheck>) {
           for (const std::int64_t v : check.values) m.tryDim(valid, check.dim, {v - 1, v + 1});
         } else if constexpr (std::is_same_v<T, spec::DTypeCheck>) {

@@ -96,7 +96,7 @@ Verdict checkGradients(const spec::ApiSpec& spec, adapters::Adapter& adapter,
         return Judgement::pass(ratio);
       });
   if (verdict.paths.contains("no backward")) {
-    verdict.status = Verdict::Status::gave_up;
+    verdict.status = Verdict::Status::not_applicable;
     verdict.message = fmt::format("{} offers no backward pass", adapter.name());
   }
   return verdict;

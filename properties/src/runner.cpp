@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "attnconf/model/case_file.h"
+#include "attnconf/properties/report.h"
 #include "rapidcheck/detail/Configuration.h"
 #include "rapidcheck/detail/Property.h"
 #include "rapidcheck/detail/TestListener.h"
@@ -64,6 +65,18 @@ void summarizeRatios(std::vector<double> ratios, Verdict& verdict) {
   }
 }
 
+// An implementation that breaks (a worker that crashes, hangs or answers garbage) fails the case
+// it broke on, which is then shrunk and saved like any other failure.
+Judgement judgeOrReport(const std::function<Judgement(const Case&)>& judge, const Case& c) {
+  try {
+    return judge(c);
+  } catch (const std::exception& e) {
+    return Judgement::fail(
+        failureMessage(c.api, "implementation",
+                       fmt::format("the call broke the implementation: {}", e.what()), c));
+  }
+}
+
 }  // namespace
 
 std::string_view statusName(Verdict::Status status) {
@@ -74,6 +87,8 @@ std::string_view statusName(Verdict::Status status) {
       return "FAIL";
     case Verdict::Status::gave_up:
       return "GAVE UP";
+    case Verdict::Status::not_applicable:
+      return "n/a";
   }
   return "?";
 }
@@ -95,7 +110,7 @@ Verdict runCases(const std::string& test_id, const rc::Gen<Case>& cases, int cou
     // Not const: an adapter that writes to its inputs (a bug InputImmutability reports) must not
     // write to a const object.
     Case c = *cases;
-    const Judgement judgement = judge(c);
+    const Judgement judgement = judgeOrReport(judge, c);
     if (judgement.failure) {
       last_failing = c;
       last_message = *judgement.failure;

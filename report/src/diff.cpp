@@ -76,7 +76,7 @@ void compareSpecs(const Results& base, const Results& next, Diff& diff) {
 
 void compareVerdicts(const ResultRecord& b, const ResultRecord& n, const DiffOptions& options,
                      Diff& diff) {
-  const bool was_ok = b.verdict.status == Status::pass, is_ok = n.verdict.status == Status::pass;
+  const bool was_ok = b.verdict.ok(), is_ok = n.verdict.ok();
   if (was_ok && !is_ok) {
     diff.newly_failing.push_back(fmt::format("{} ({}): {}\n{}", label(n),
                                              props::statusName(n.verdict.status), n.verdict.message,
@@ -130,7 +130,7 @@ Diff diffResults(const Results& base, const Results& next, const DiffOptions& op
     if (!b) {
       diff.coverage.push_back(
           fmt::format("new: {} ({})", label(n), props::statusName(n.verdict.status)));
-      if (n.verdict.status != Status::pass) {
+      if (!n.verdict.ok()) {
         diff.newly_failing.push_back(fmt::format(
             "{} ({}, not run before): {}\n{}", label(n), props::statusName(n.verdict.status),
             n.verdict.message, props::reproduceLines(n.verdict, n.adapter)));

@@ -123,12 +123,23 @@ std::string failureSection(const Results& results) {
   std::string html = "<h2>Failures</h2>";
   bool any = false;
   for (const auto& r : results.results) {
-    if (r.verdict.status == props::Verdict::Status::pass) continue;
+    if (r.verdict.ok() || !r.expected_failure.empty()) continue;
     any = true;
     html += fmt::format("<pre class=\"failure\">{}\n{}</pre>", escape(r.verdict.message),
                         escape(props::reproduceLines(r.verdict, r.adapter)));
   }
   return any ? html : html + "<p>none</p>";
+}
+
+std::string expectationSection(const Results& results) {
+  std::string items;
+  for (const auto& r : results.results) {
+    if (r.expected_failure.empty()) continue;
+    items += fmt::format("<li>{} x {} {}: {}</li>", escape(r.api), escape(r.adapter),
+                         escape(r.property), escape(r.expected_failure));
+  }
+  return items.empty() ? "<p>none in force (every verdict above counts)</p>"
+                       : "<p>known failures, not counted:</p><ul>" + items + "</ul>";
 }
 
 constexpr const char* kStyle = R"(body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
@@ -143,11 +154,11 @@ std::string renderHtml(const Results& results) {
   return fmt::format(
       R"(<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>attnconf results</title><style>{}</style></head><body>
 <h1>attnconf results</h1><p class="meta">suite {} (git {}), host: {}, seed {}, {} cases per accuracy property, {} per error rule</p>
-<h2>Conformance matrix</h2>{}{}{}<h2>Expectations and waivers</h2><p>none in force (every verdict above counts)</p></body></html>
+<h2>Conformance matrix</h2>{}{}{}<h2>Expectations and waivers</h2>{}</body></html>
 )",
       kStyle, escape(results.suite_version), escape(results.git_revision), escape(results.host),
       results.seed, results.accuracy_cases, results.error_cases, matrixTable(results),
-      detailSection(results), failureSection(results));
+      detailSection(results), failureSection(results), expectationSection(results));
 }
 
 }  // namespace attnconf::report

@@ -56,13 +56,21 @@ std::string renderMarkdown(const Results& results) {
   out += "\n## Failures\n\n";
   bool any = false;
   for (const auto& r : results.results) {
-    if (r.verdict.status == props::Verdict::Status::pass) continue;
+    if (r.verdict.ok() || !r.expected_failure.empty()) continue;
     any = true;
     out += fmt::format("```\n{}\n{}\n```\n", r.verdict.message,
                        props::reproduceLines(r.verdict, r.adapter));
   }
   if (!any) out += "none\n";
-  out += "\n## Expectations and waivers\n\nnone in force (every verdict above counts)\n";
+  out += "\n## Expectations and waivers\n\n";
+  any = false;
+  for (const auto& r : results.results) {
+    if (r.expected_failure.empty()) continue;
+    any = true;
+    out += fmt::format("- {} x {} {} (expected failure): {}\n", r.api, r.adapter, r.property,
+                       r.expected_failure);
+  }
+  if (!any) out += "none in force (every verdict above counts)\n";
   return out;
 }
 

@@ -38,7 +38,8 @@ json verdictJson(const ResultRecord& r) {
               {"evidence", v.evidence},
               {"message", v.message},
               {"reproduce", v.reproduce},
-              {"case_file", v.case_file}};
+              {"case_file", v.case_file},
+              {"expected_failure", r.expected_failure}};
 }
 
 // Reads fields of one JSON object, naming file and field in every complaint.
@@ -91,10 +92,10 @@ class Reader {
 props::Verdict::Status parseStatus(const Reader& r) {
   const auto text = r.get<std::string>("status");
   for (const auto s : {props::Verdict::Status::pass, props::Verdict::Status::fail,
-                       props::Verdict::Status::gave_up}) {
+                       props::Verdict::Status::gave_up, props::Verdict::Status::not_applicable}) {
     if (props::statusName(s) == text) return s;
   }
-  r.fail("status", fmt::format("expected pass, FAIL or GAVE UP, got \"{}\"", text));
+  r.fail("status", fmt::format("expected pass, FAIL, GAVE UP or n/a, got \"{}\"", text));
 }
 
 ResultRecord recordFromJson(const json& j, const std::string& origin, std::size_t index) {
@@ -103,6 +104,7 @@ ResultRecord recordFromJson(const json& j, const std::string& origin, std::size_
                       r.get<std::string>("adapter"),
                       r.get<std::string>("property"),
                       r.get<std::string>("kind"),
+                      {},
                       {}};
   props::Verdict& v = record.verdict;
   v.test_id = r.get<std::string>("test_id");
@@ -122,6 +124,8 @@ ResultRecord recordFromJson(const json& j, const std::string& origin, std::size_
   v.message = r.get<std::string>("message");
   v.reproduce = r.get<std::string>("reproduce");
   v.case_file = r.get<std::string>("case_file");
+  if (j.contains("expected_failure"))
+    record.expected_failure = r.get<std::string>("expected_failure");
   return record;
 }
 

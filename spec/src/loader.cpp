@@ -496,7 +496,8 @@ class SpecParser {
   }
 
   Check parseDimCheck(const Field& f) const {
-    f.allowOnly({"dim", "min", "max", "multiple_of", "divides", "equals", "one_of"});
+    f.allowOnly(
+        {"dim", "min", "max", "multiple_of", "divides", "equals", "differs_from", "one_of"});
     const Field dim_field = f.at("dim");
     const std::string dim = dim_field.text();
     requireDim(dim_field, dim);
@@ -507,10 +508,12 @@ class SpecParser {
       return o.text();
     };
     int conditions = (f.find("min") || f.find("max")) ? 1 : 0;
-    for (const char* key : {"multiple_of", "divides", "equals", "one_of"})
+    for (const char* key : {"multiple_of", "divides", "equals", "differs_from", "one_of"})
       conditions += f.find(key) ? 1 : 0;
     if (conditions != 1)
-      f.fail("expected exactly one condition: min/max, multiple_of, divides, equals or one_of");
+      f.fail(
+          "expected exactly one condition: min/max, multiple_of, divides, equals, differs_from or "
+          "one_of");
     if (f.find("min") || f.find("max")) {
       RangeCheck range{dim, std::nullopt, std::nullopt};
       if (const auto min = f.find("min")) range.min = min->integer();
@@ -526,7 +529,8 @@ class SpecParser {
       return MultipleOfCheck{dim, m->integer()};
     }
     if (f.find("divides")) return DividesCheck{dim, other("divides")};
-    if (f.find("equals")) return EqualsCheck{dim, other("equals")};
+    if (f.find("equals")) return EqualsCheck{dim, other("equals"), false};
+    if (f.find("differs_from")) return EqualsCheck{dim, other("differs_from"), true};
     const auto values = f.at("one_of").integers();
     if (values.empty()) f.at("one_of").fail("expected at least one value");
     return OneOfCheck{dim, values};

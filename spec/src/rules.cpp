@@ -88,7 +88,7 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
           },
           [&](const MultipleOfCheck& m) { return dim(m.dim) % m.factor == 0; },
           [&](const DividesCheck& d) { return dim(d.dim) > 0 && dim(d.other) % dim(d.dim) == 0; },
-          [&](const EqualsCheck& e) { return dim(e.dim) == dim(e.other); },
+          [&](const EqualsCheck& e) { return (dim(e.dim) == dim(e.other)) != e.differs; },
           [&](const OneOfCheck& o) {
             return std::find(o.values.begin(), o.values.end(), dim(o.dim)) != o.values.end();
           },
@@ -166,7 +166,9 @@ std::string describeCheck(const Check& check) {
           },
           [](const MultipleOfCheck& m) { return fmt::format("{} % {} == 0", m.dim, m.factor); },
           [](const DividesCheck& d) { return fmt::format("{} % {} == 0", d.other, d.dim); },
-          [](const EqualsCheck& e) { return fmt::format("{} == {}", e.dim, e.other); },
+          [](const EqualsCheck& e) {
+            return fmt::format("{} {} {}", e.dim, e.differs ? "!=" : "==", e.other);
+          },
           [](const OneOfCheck& o) {
             return fmt::format("{} in {{{}}}", o.dim, fmt::join(o.values, ", "));
           },

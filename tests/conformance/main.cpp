@@ -66,7 +66,7 @@ class PropertyTest : public testing::Test {
         .error_cases = config.error_cases,
         .specs = {attnconf::report::recordOf(spec_)},
         .adapters = {{adapter_.name(), adapter_.description()}},
-        .results = {{check_.api, adapter_.name(), check_.name, check_.kind, v}}};
+        .results = {{check_.api, adapter_.name(), check_.name, check_.kind, v, {}}}};
     attnconf::report::saveResults(resultsDir() / (v.test_id + ".json"), results);
   }
 
@@ -83,7 +83,7 @@ class PropertyTest : public testing::Test {
               << "\ntags:" << tags << "\npaths:" << paths << "\nevidence: " << v.evidence << '\n';
     if (!v.evidence.empty()) RecordProperty("evidence", v.evidence);
     saveResult(v);
-    if (v.status != Verdict::Status::pass) {
+    if (!v.ok()) {
       ADD_FAILURE_AT(check_.where.file.c_str(), check_.where.line)
           << attnconf::props::statusName(v.status) << ": " << v.message << '\n'
           << attnconf::props::reproduceLines(v, adapter_.name());

@@ -33,7 +33,7 @@ inline Matrix matrixOf(const Results& results) {
   for (const auto& r : results.results) {
     const auto row = std::pair{r.api, r.adapter};
     if (std::find(m.rows.begin(), m.rows.end(), row) == m.rows.end()) m.rows.push_back(row);
-    const bool ok = r.verdict.status == props::Verdict::Status::pass;
+    const bool ok = r.verdict.ok();
     if (r.kind == "error_contract") {
       auto& [passed, total] = contract[row];
       passed += ok ? 1 : 0;

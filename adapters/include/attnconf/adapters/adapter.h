@@ -25,10 +25,17 @@ struct Rejection {
   std::string message;
 };
 
+/// What an implementation measured of its own call, where the suite cannot (another process).
+struct SelfMeasurement {
+  std::optional<double> peak_bytes;  ///< memory above the resident set before the call
+  std::optional<double> seconds;     ///< the call alone, without the transport
+};
+
 /// What one call produced: named outputs (vendor names) or a rejection, plus path evidence.
 struct Outcome {
   std::variant<std::map<std::string, Tensor>, Rejection> result;
   PathEvidence path;
+  SelfMeasurement measured;
 
   bool rejected() const { return std::holds_alternative<Rejection>(result); }
   const Rejection& rejection() const { return std::get<Rejection>(result); }
@@ -52,6 +59,8 @@ class Adapter {
   virtual std::string description() const = 0;
   /// Whether the adapter implements the API of that spec name.
   virtual bool supports(std::string_view api) const = 0;
+  /// Why the adapter cannot run at all right now (a worker that does not start), or empty.
+  virtual std::string unavailable() const { return {}; }
   /// Runs one call. Invalid input gives a Rejection; an exception means the adapter broke.
   virtual Outcome run(const Case& c) = 0;
   /// Fallbacks this implementation takes for `api` beyond those its spec declares, as YAML in

@@ -22,8 +22,11 @@ struct RunConfig {
 
 /// The outcome of one property for one (API, adapter).
 struct Verdict {
-  enum class Status { pass, fail, gave_up };
+  /// not_applicable: the adapter lacks what the property needs (a backward pass), and says so.
+  enum class Status { pass, fail, gave_up, not_applicable };
   Status status = Status::pass;
+  /// Whether the verdict counts as conforming (a pass, or a property that does not apply).
+  bool ok() const { return status == Status::pass || status == Status::not_applicable; }
   std::string test_id;  ///< "<api>.<Property>_<adapter>"
   int cases = 0;        ///< cases that passed before the verdict
   std::uint64_t seed = 0;

@@ -36,6 +36,7 @@ struct AdapterRecord {
 struct ResultRecord {
   std::string api, adapter, property, kind;
   props::Verdict verdict;
+  std::string expected_failure;  ///< a failure the adapter's expectations know: their reason
 };
 
 /// Everything one run found, with what it ran on.

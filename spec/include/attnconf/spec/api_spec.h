@@ -80,9 +80,10 @@ struct MultipleOfCheck {
 struct DividesCheck {
   std::string dim, other;
 };
-/// `dim` equals `other`.
+/// `dim` equals `other` (or, `differs`, does not).
 struct EqualsCheck {
   std::string dim, other;
+  bool differs = false;
 };
 /// `dim` is one of `values`.
 struct OneOfCheck {

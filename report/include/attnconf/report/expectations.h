@@ -1,0 +1,44 @@
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "attnconf/report/results.h"
+
+namespace attnconf::report {
+
+/// A known failure of one implementation: a finding recorded with its reason, so that it does
+/// not fail every run, while the spec keeps saying what is right.
+struct Expectation {
+  std::string test;       ///< "<api>.<Property>", e.g. "scaled_dot_product_attention.ErrorIfX"
+  std::string reason;     ///< what the implementation does, and why it is not the spec's fault
+  std::string reproduce;  ///< the command that shows it
+  int line = 0;           ///< where it is written
+};
+
+/// An adapter's expectations file (README.md, "Expectations").
+struct Expectations {
+  std::string file;
+  std::string adapter;
+  std::vector<Expectation> entries;
+
+  /// The expectation a verdict of (api, property) matches, or null.
+  const Expectation* find(const std::string& api, const std::string& property) const;
+};
+
+/// A file that cannot be read; the message names file, line and field.
+class ExpectationsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+Expectations loadExpectations(const std::filesystem::path& file);
+
+/// What the expectations did to a run: each failing verdict they match is marked with its reason
+/// (`ResultRecord::expected_failure`); entries that matched no failure are returned, with a
+/// note of whether their test passed ("expected failure passed") or did not run at all.
+std::vector<std::string> applyExpectations(const Expectations& expectations, Results& results);
+
+}  // namespace attnconf::report

@@ -1,0 +1,93 @@
+#include "attnconf/report/expectations.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+namespace attnconf::report {
+namespace {
+
+std::string where(const std::filesystem::path& file, const YAML::Node& node) {
+  return fmt::format("{}:{}:{}", file.string(), node.Mark().line + 1, node.Mark().column + 1);
+}
+
+std::string text(const std::filesystem::path& file, const YAML::Node& map, const char* key,
+                 const std::string& field) {
+  const YAML::Node value = map[key];
+  if (!value || !value.IsScalar() || value.as<std::string>().empty()) {
+    throw ExpectationsError(
+        fmt::format("{}: {}.{}: expected a non-empty string", where(file, map), field, key));
+  }
+  return value.as<std::string>();
+}
+
+}  // namespace
+
+const Expectation* Expectations::find(const std::string& api, const std::string& property) const {
+  const std::string test = api + "." + property;
+  for (const auto& e : entries) {
+    if (e.test == test) return &e;
+  }
+  return nullptr;
+}
+
+Expectations loadExpectations(const std::filesystem::path& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    throw ExpectationsError(
+        fmt::format("{}: expected a readable expectations file", file.string()));
+  } catch (const YAML::ParserException& e) {
+    throw ExpectationsError(fmt::format("{}:{}:{}: expected valid YAML: {}", file.string(),
+                                        e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (!root.IsMap() || !root["expected_failures"] || !root["expected_failures"].IsSequence()) {
+    throw ExpectationsError(fmt::format(
+        "{}: expected a map with `adapter` and a list `expected_failures`", where(file, root)));
+  }
+  Expectations out{file.string(), text(file, root, "adapter", "(document)"), {}};
+  int index = 0;
+  for (const auto& item : root["expected_failures"]) {
+    const std::string field = fmt::format("expected_failures[{}]", index++);
+    if (!item.IsMap())
+      throw ExpectationsError(fmt::format("{}: {}: expected a map", where(file, item), field));
+    for (const auto& key : item) {
+      const auto name = key.first.as<std::string>();
+      if (name != "test" && name != "reason" && name != "reproduce") {
+        throw ExpectationsError(
+            fmt::format("{}: {}: unknown key `{}`; expected test, reason, reproduce",
+                        where(file, key.first), field, name));
+      }
+    }
+    const std::string test = text(file, item, "test", field);
+    if (test.find('.') == std::string::npos) {
+      throw ExpectationsError(fmt::format("{}: {}.test: expected <api>.<Property>, got \"{}\"",
+                                          where(file, item), field, test));
+    }
+    out.entries.push_back(Expectation{test, text(file, item, "reason", field),
+                                      text(file, item, "reproduce", field), item.Mark().line + 1});
+  }
+  return out;
+}
+
+std::vector<std::string> applyExpectations(const Expectations& expectations, Results& results) {
+  std::vector<std::string> unmatched;
+  for (const auto& e : expectations.entries) {
+    bool ran = false, failed = false;
+    for (auto& r : results.results) {
+      if (r.adapter != expectations.adapter || r.api + "." + r.property != e.test) continue;
+      ran = true;
+      if (r.verdict.ok()) continue;
+      failed = true;
+      r.expected_failure = e.reason;
+    }
+    if (!failed) {
+      unmatched.push_back(fmt::format(
+          "{}:{}: {} on {}: {}", expectations.file, e.line, e.test, expectations.adapter,
+          ran ? "expected failure passed (remove the entry?)" : "matched no test of this run"));
+    }
+  }
+  return unmatched;
+}
+
+}  // namespace attnconf::report

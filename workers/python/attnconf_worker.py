@@ -1,0 +1,163 @@
+"""A worker for attnconf in a few lines: serve() speaks the worker protocol (docs/worker-protocol.md).
+
+    from attnconf_worker import Api, serve
+
+    def forward(call):
+        q = call.tensors["query"]          # a Tensor: .dtype ("fp16", ...) and .array (numpy)
+        ...
+        return {"out": Tensor("fp16", out)}, {"path": "flash", "kernel": "my_kernel"}
+
+    serve("my_worker", versions={"mylib": "1.0"},
+          apis={"scaled_dot_product_attention": Api(forward=forward)})
+
+An exception raised by a handler is the API rejecting the call: the suite compares its message with
+the spec's error contract. stdout belongs to the protocol; print() goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+PROTOCOL = 1
+
+# bf16 travels as the high 16 bits of an fp32; in Python it is held as float32 values.
+_NUMPY = {"fp64": np.float64, "fp32": np.float32, "fp16": np.float16, "bf16": np.float32,
+          "int64": np.int64, "int32": np.int32, "bool": np.bool_}
+_WIRE = {"fp64": "<f8", "fp32": "<f4", "fp16": "<f2", "bf16": "<u2", "int64": "<i8",
+         "int32": "<i4", "bool": "u1"}
+
+
+@dataclass
+class Tensor:
+    dtype: str          # the protocol's dtype name
+    array: np.ndarray   # bf16 as float32 values
+
+
+@dataclass
+class Call:
+    api: str
+    mode: str           # "forward", "fast_path_only" or "backward"
+    params: dict
+    tensors: dict       # name -> Tensor
+
+
+Handler = Callable[[Call], tuple]  # -> (outputs: dict name -> Tensor, path: dict)
+
+
+@dataclass
+class Api:
+    forward: Handler
+    fast_path_only: Optional[Handler] = None  # every fallback disabled; raising = it would fall back
+    backward: Optional[Handler] = None        # outputs are the input gradients by the spec's names
+    declared_fallbacks: str = ""              # YAML, the spec's paths.fallbacks format
+
+
+class Unsupported(Exception):
+    """Raised by a handler for a call it cannot make at all (not a rejection by the API)."""
+
+
+def _decode(desc: dict, raw: bytes) -> Tensor:
+    dtype = desc["dtype"]
+    wire = np.frombuffer(raw, dtype=_WIRE[dtype]).reshape(desc["shape"])
+    if dtype == "bf16":
+        return Tensor(dtype, (wire.astype(np.uint32) << 16).view(np.float32))
+    return Tensor(dtype, wire.astype(_NUMPY[dtype]))
+
+
+def _encode(tensor: Tensor) -> bytes:
+    array = np.ascontiguousarray(tensor.array)
+    if tensor.dtype == "bf16":
+        return (array.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+    return array.astype(_WIRE[tensor.dtype]).tobytes()
+
+
+def _status_kib(key: str) -> Optional[float]:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _measured(handler: Handler, call: Call) -> tuple:
+    """Runs the handler; returns its result, the peak memory above the start, and the time."""
+    try:
+        with open("/proc/self/clear_refs", "w") as reset:
+            reset.write("5")  # resets the peak resident set size to the current one
+        before = _status_kib("VmRSS")
+    except OSError:
+        before = None
+    start = time.perf_counter()
+    result = handler(call)
+    seconds = time.perf_counter() - start
+    peak = _status_kib("VmHWM")
+    measured = {"seconds": seconds}
+    if before is not None and peak is not None:
+        measured["peak_bytes"] = max(0.0, peak - before) * 1024.0
+    return result, measured
+
+
+class _Channel:
+    def __init__(self):
+        self.input = sys.stdin.buffer
+        self.output = sys.stdout.buffer
+        sys.stdout = sys.stderr  # print() must not corrupt the protocol
+
+    def send(self, header: dict, tensors: dict = None):
+        tensors = tensors or {}
+        header["tensors"] = [{"name": name, "dtype": t.dtype, "shape": list(t.array.shape)}
+                             for name, t in tensors.items()]
+        self.output.write(json.dumps(header).encode() + b"\n")
+        for t in tensors.values():
+            self.output.write(_encode(t))
+        self.output.flush()
+
+    def receive(self) -> Optional[tuple]:
+        line = self.input.readline()
+        if not line:
+            return None
+        header = json.loads(line)
+        tensors = {}
+        for desc in header.get("tensors", []):
+            size = int(np.prod(desc["shape"], dtype=np.int64)) * np.dtype(_WIRE[desc["dtype"]]).itemsize
+            tensors[desc["name"]] = _decode(desc, self.input.read(size))
+        return header, tensors
+
+
+def serve(worker: str, versions: dict, apis: dict, description: str = "") -> None:
+    """Answers calls until the suite closes stdin."""
+    channel = _Channel()
+    channel.send({"type": "hello", "protocol": PROTOCOL, "worker": worker,
+                  "description": description, "versions": versions,
+                  "apis": {name: {"modes": [m for m in ("forward", "fast_path_only", "backward")
+                                            if getattr(api, m) is not None],
+                                  "declared_fallbacks": api.declared_fallbacks}
+                           for name, api in apis.items()}})
+    while (message := channel.receive()) is not None:
+        header, tensors = message
+        reply = {"id": header.get("id")}
+        api = apis.get(header.get("api"))
+        handler = getattr(api, header.get("mode", ""), None) if api else None
+        if handler is None:
+            channel.send({**reply, "type": "unsupported",
+                          "message": f"no {header.get('mode')} for {header.get('api')}"})
+            continue
+        call = Call(header["api"], header["mode"], header.get("params", {}), tensors)
+        try:
+            (outputs, path), measured = _measured(handler, call)
+            channel.send({**reply, "type": "outputs", "path": path, "measured": measured}, outputs)
+        except Unsupported as e:
+            channel.send({**reply, "type": "unsupported", "message": str(e)})
+        except Exception as e:  # the API refused the call
+            channel.send({**reply, "type": "rejected",
+                          "error": {"type": type(e).__name__, "message": str(e)},
+                          "path": getattr(e, "attnconf_path", {})})

@@ -1,0 +1,91 @@
+"""attnconf worker for PyTorch: torch.nn.functional.scaled_dot_product_attention.
+
+Path evidence comes from the profiler: the aten op that ran (the CPU flash kernel
+aten::_scaled_dot_product_flash_attention_for_cpu, or the math path
+aten::_scaled_dot_product_attention_math). The fast-path probe runs the call under
+torch.nn.attention.sdpa_kernel with only the fused backends allowed: "No available kernel" there
+means the default call falls back to math.
+"""
+
+import contextlib
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
+
+from attnconf_worker import Api, Tensor, serve  # noqa: E402
+
+DEVICE = os.environ.get("ATTNCONF_TORCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
+TORCH_DTYPES = {"fp64": torch.float64, "fp32": torch.float32, "fp16": torch.float16,
+                "bf16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32,
+                "bool": torch.bool}
+NAMES = {v: k for k, v in TORCH_DTYPES.items()}
+FUSED = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]
+# aten ops of the SDPA backends, and the spec path each is (spec/scaled_dot_product_attention.yaml).
+KERNELS = {
+    "aten::_scaled_dot_product_flash_attention_for_cpu": "flash",
+    "aten::_scaled_dot_product_flash_attention": "flash",
+    "aten::_scaled_dot_product_efficient_attention": "flash",
+    "aten::_scaled_dot_product_cudnn_attention": "flash",
+    "aten::_scaled_dot_product_attention_math": "math",
+}
+
+
+def to_torch(t: Tensor, requires_grad=False) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(t.array)).to(DEVICE).to(TORCH_DTYPES[t.dtype])
+    return x.requires_grad_(requires_grad)
+
+
+def from_torch(x: torch.Tensor) -> Tensor:
+    dtype = NAMES[x.dtype]
+    x = x.detach().to("cpu")
+    return Tensor(dtype, (x.float() if dtype == "bf16" else x).numpy())
+
+
+def path_of(profile) -> dict:
+    names = [event.name for event in profile.events()]
+    for name in names:
+        if name in KERNELS:
+            return {"path": KERNELS[name], "kernel": name, "detail": f"torch.profiler on {DEVICE}"}
+    return {"path": "", "kernel": "", "detail": "no SDPA kernel seen by the profiler"}
+
+
+def sdpa(call, fast_only=False, backward=False):
+    t = call.tensors
+    q, k, v = (to_torch(t[n], backward) for n in ("query", "key", "value"))
+    mask = to_torch(t["attn_mask"]) if "attn_mask" in t else None
+    backends = sdpa_kernel(FUSED) if fast_only else contextlib.nullcontext()
+    with torch.profiler.profile() as profile, backends:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, **call.params)
+        if backward:
+            out.backward(to_torch(t["grad_out"]))
+    if backward:
+        return ({"query_grad": from_torch(q.grad), "key_grad": from_torch(k.grad),
+                 "value_grad": from_torch(v.grad)}, path_of(profile))
+    return {"out": from_torch(out)}, path_of(profile)
+
+
+# What this worker has seen torch 2.9.1 do beyond the spec's own fallbacks (its warning says why).
+CPU_FALLBACKS = """
+- name: math
+  when: [{dim: ev, differs_from: e}]
+  note: >-
+    torch 2.9.1 on the CPU: "Flash attention requires q,k,v to have the same last dimension"
+    (sdp_utils_cpp.cpp), so Ev != E runs the math path with a warning only.
+"""
+
+
+if __name__ == "__main__":
+    serve("torch", description=f"PyTorch SDPA on {DEVICE}",
+          versions={"torch": torch.__version__, "numpy": np.__version__,
+                    "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu"},
+          apis={"scaled_dot_product_attention": Api(
+              forward=sdpa,
+              fast_path_only=lambda call: sdpa(call, fast_only=True),
+              backward=lambda call: sdpa(call, backward=True),
+              declared_fallbacks=CPU_FALLBACKS if DEVICE == "cpu" else "")})
