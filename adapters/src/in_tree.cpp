@@ -6,6 +6,7 @@
 #include <array>
 #include <stdexcept>
 
+#include "diy/flash_attention.h"
 #include "flash_attn/flash_attn_func.h"
 #include "torch/scaled_dot_product_attention.h"
 
@@ -23,6 +24,7 @@ struct InTreeApi {
 constexpr std::array kApis = {
     InTreeApi{"flash_attn_func", &flashAttnFunc, "headdim"},
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
+    InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
 };
 
 const InTreeApi* findApi(std::string_view api) {

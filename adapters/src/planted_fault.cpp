@@ -28,6 +28,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::dk_wrong_scale, "dk_wrong_scale"},
     std::pair{PlantedFault::causal_bottom_right, "causal_bottom_right"},
     std::pair{PlantedFault::bool_mask_inverted, "bool_mask_inverted"},
+    std::pair{PlantedFault::seq_lens_off_by_one, "seq_lens_off_by_one"},
 };
 
 }  // namespace

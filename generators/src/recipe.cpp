@@ -33,6 +33,21 @@ void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_
   for (double& v : t.values) v = roundTo(t.dtype, uniform(rng));
 }
 
+namespace {
+
+// Sequence lengths in [0, longest]: the full length, one short, a single token, empty, or any.
+void fillLengths(std::int64_t longest, std::uint64_t seed, Tensor& t) {
+  std::mt19937_64 rng(seed ^ 0x1e57);
+  std::uniform_int_distribution<std::int64_t> any(0, longest), pick(0, 5);
+  for (double& v : t.values) {
+    const std::int64_t edges[] = {longest, longest - 1, 1, 0};
+    const std::int64_t choice = pick(rng);
+    v = static_cast<double>(std::max<std::int64_t>(0, choice < 4 ? edges[choice] : any(rng)));
+  }
+}
+
+}  // namespace
+
 Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
   Case c;
   c.api = spec.api;
@@ -45,6 +60,7 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
     t.dtype = recipe.dtypes.at(decl.name);
     t.shape = spec::expectedShapes(decl, recipe.dims).at(choice->second);
     fillValues(spec, decl.name, recipe.data_seed, recipe.magnitude, t);
+    if (!decl.lengths_of.empty()) fillLengths(recipe.dims.at(decl.lengths_of), recipe.data_seed, t);
     c.tensors[decl.name] = std::move(t);
   }
   return c;

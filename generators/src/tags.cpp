@@ -43,6 +43,10 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
     tags.emplace_back("mqa");
   else if (p.heads_kv != p.heads_q)
     tags.emplace_back("gqa");
+  if (std::ranges::any_of(p.seqlens_q, [&](std::int64_t n) { return n < sq; }))
+    tags.emplace_back("padded_lengths");
+  if (std::ranges::any_of(p.seqlens_q, [](std::int64_t n) { return n == 0; }))
+    tags.emplace_back("empty_sequence");
   if (p.hasBias())
     tags.emplace_back(c.tensor(spec.semantics.mask_tensor)->dtype == DType::boolean ? "bool_mask"
                                                                                     : "float_mask");

@@ -5,10 +5,12 @@
 namespace attnconf {
 
 std::int64_t Problem::maxSeqlenQ() const {
+  if (q.rank() == 4) return q.shape[2];  // padded: per-batch lengths may all be shorter
   return seqlens_q.empty() ? 0 : *std::max_element(seqlens_q.begin(), seqlens_q.end());
 }
 
 std::int64_t Problem::maxSeqlenK() const {
+  if (k.rank() == 4) return k.shape[2];
   return seqlens_k.empty() ? 0 : *std::max_element(seqlens_k.begin(), seqlens_k.end());
 }
 

@@ -74,8 +74,10 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       const std::int64_t h = std::min<std::int64_t>(1, heads_q - 1), kv = h / (heads_q / heads_kv);
       onDim(spec, r.transformed, canonical.at("heads_q"), 1,
             [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, h); });
-      onDim(spec, r.transformed, canonical.at("heads_kv"), 1,
-            [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, kv); });
+      if (canonical.at("heads_kv") != canonical.at("heads_q")) {  // one heads dim: sliced once
+        onDim(spec, r.transformed, canonical.at("heads_kv"), 1,
+              [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, kv); });
+      }
       r.expected = sliceOutput(spec, canonical.at("heads_q"), h);
       r.describe = fmt::format("query head {} with kv head {} run alone", h, kv);
       return r;

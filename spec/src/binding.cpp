@@ -134,6 +134,11 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   p.head_dim_v = canonical("head_dim_v");
   p.seqlens_q.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_q"));
   p.seqlens_k.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_k"));
+  if (const Tensor* lengths = s.lengths_tensor.empty() ? nullptr : c.tensor(s.lengths_tensor)) {
+    for (std::size_t b = 0; b < p.seqlens_q.size(); ++b) {
+      p.seqlens_q[b] = p.seqlens_k[b] = static_cast<std::int64_t>(lengths->values[b]);
+    }
+  }
   p.scale = numberParam(c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.softcap = numberParam(c, s.softcap_param, 0.0);
   if (!s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0) {

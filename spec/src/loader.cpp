@@ -161,8 +161,12 @@ class SpecParser {
         if (decl.covered_dtypes.empty()) covered->fail("expected at least one dtype");
       }
       if (const auto opt = body.find("optional")) decl.optional = opt->boolean();
-      if (const auto values = body.find("values")) {
-        values->allowOnly({"uniform"});
+      if (const auto values = body.find("values"); values && values->find("lengths_of")) {
+        values->allowOnly({"lengths_of"});
+        requireDim(values->at("lengths_of"), values->at("lengths_of").text());
+        decl.lengths_of = values->at("lengths_of").text();
+      } else if (values) {
+        values->allowOnly({"uniform", "lengths_of"});
         const auto range = values->at("uniform").items();
         if (range.size() != 2 || range[0].number() >= range[1].number()) {
           values->at("uniform").fail("expected [lo, hi] with lo < hi");
@@ -251,7 +255,7 @@ class SpecParser {
 
   void parseSemantics(const Field& f) {
     f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
-                 "window", "alibi", "mask", "fully_masked_rows", "out", "lse"});
+                 "window", "alibi", "mask", "lengths", "fully_masked_rows", "out", "lse"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -270,9 +274,10 @@ class SpecParser {
       requireInput(t);
       *target = t.text();
     }
-    const Field scale = f.at("scale");
-    requireParam(scale, ParamType::floating);
-    s.scale_param = scale.text();
+    if (const auto scale = f.find("scale")) {  // without one, the scale is 1/sqrt(head_dim)
+      requireParam(*scale, ParamType::floating);
+      s.scale_param = scale->text();
+    }
     if (const auto softcap = f.find("softcap")) {
       requireParam(*softcap, ParamType::floating);
       s.softcap_param = softcap->text();
@@ -294,6 +299,11 @@ class SpecParser {
       requireInput(alibi->at("tensor"));
       s.alibi_tensor = alibi->at("tensor").text();
       s.alibi_alignment = parseAlignment(alibi->at("alignment"));
+    }
+    if (const auto lengths = f.find("lengths")) {
+      lengths->allowOnly({"tensor"});
+      requireInput(lengths->at("tensor"));
+      s.lengths_tensor = lengths->at("tensor").text();
     }
     if (const auto mask = f.find("mask")) {
       mask->allowOnly({"tensor", "bool_true_means"});

@@ -101,6 +101,19 @@ TEST(ValidCases, ReachTheSdpaEdges) {
   }
 }
 
+TEST(ValidCases, ReachTheDiyEdges) {
+  const auto& spec = specOf("diy_flash_attention");
+  std::map<std::string, int> seen;
+  rc::check("collect tags", [&] {
+    const Case c = *validCases(spec);
+    RC_ASSERT(spec::brokenRules(spec, c).empty());
+    for (const auto& tag : caseTags(spec, c)) ++seen[tag];
+  });
+  for (const char* tag : {"fp32", "fp16", "bf16", "causal", "padded_lengths", "empty_sequence"}) {
+    EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
+  }
+}
+
 TEST(DimValues, OnlyCandidatesAndShrinkToTheSmallest) {
   const std::vector<std::int64_t> candidates{3, 31, 32, 33, 40};
   rc::check("values are candidates", [&] {

@@ -60,6 +60,22 @@ TEST(Reference, ExplicitMaskHidingEveryKeyGivesTheDeclaredRow) {
   EXPECT_NEAR(r.out.values[1], 1.5, 1e-12);
 }
 
+TEST(Reference, PerBatchLengthsHideTheTailAndZeroItsRows) {
+  // Two entries padded to length 2: entry 0 has length 1, entry 1 the full 2. Values j + 1.
+  Problem p = uniformScores(2, 2);
+  p.batch = 2;
+  p.seqlens_q = p.seqlens_k = {1, 2};
+  p.q = Tensor{DType::fp32, {2, 1, 2, 1}, {0, 0, 0, 0}};
+  p.k = Tensor{DType::fp32, {2, 1, 2, 1}, {1, 1, 1, 1}};
+  p.v = Tensor{DType::fp32, {2, 1, 2, 1}, {1, 2, 1, 2}};
+  const Result r = attention(p);
+  EXPECT_EQ(r.out.shape, (Shape{2, 1, 2, 1}));
+  EXPECT_NEAR(r.out.values[0], 1.0, 1e-12);  // entry 0, row 0: key 1 is padding
+  EXPECT_EQ(r.out.values[1], 0.0);           // entry 0, row 1: past the length
+  EXPECT_NEAR(r.out.values[2], 1.5, 1e-12);  // entry 1 sees both keys
+  EXPECT_NEAR(r.out.values[3], 1.5, 1e-12);
+}
+
 TEST(Reference, CausalBottomRightShortQuery) {
   Problem p = uniformScores(2, 5);
   p.masks = {CausalMask{Alignment::bottom_right}};

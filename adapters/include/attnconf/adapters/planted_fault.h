@@ -29,6 +29,7 @@ enum class PlantedFault {
   dk_wrong_scale,               ///< the backward leaves softmax_scale out of dK
   causal_bottom_right,          ///< SDPA: is_causal aligned bottom-right instead of top-left
   bool_mask_inverted,           ///< SDPA: a boolean attn_mask's true hides the key
+  seq_lens_off_by_one,          ///< DIY: a shortened sequence runs one token too long
 };
 
 /// The name of a fault, e.g. "causal_top_left".

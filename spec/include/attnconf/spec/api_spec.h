@@ -48,7 +48,8 @@ struct TensorDecl {
   std::vector<DType> covered_dtypes;
   bool optional = false;                  ///< may be left out (None)
   double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
-  std::string when;                       ///< outputs: the bool param that asks for it
+  std::string lengths_of;  ///< values are sequence lengths in [0, this dim] (edges favoured)
+  std::string when;        ///< outputs: the bool param that asks for it
   Location where;
 };
 
@@ -159,6 +160,7 @@ struct Semantics {
   Alignment window_alignment = Alignment::bottom_right;
   std::string alibi_tensor;  ///< slopes tensor, (heads) or (batch, heads)
   Alignment alibi_alignment = Alignment::bottom_right;
+  std::string lengths_tensor;   ///< per-batch lengths of queries and keys; rows past them are 0
   std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
   FullyMaskedRows fully_masked_rows;
