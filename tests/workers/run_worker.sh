@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs `attnconf run` on a worker of workers/ with the project's .venv (scripts/setup-venv.sh).
 # Without the venv the test is skipped (exit 77) locally and fails in CI, which must have made it.
-# Case counts are reduced when CI is set. Usage: run_worker.sh ATTNCONF SOURCE_DIR WORKDIR WORKER
+# Case counts are reduced when CI is set.
+# Usage: run_worker.sh ATTNCONF SOURCE_DIR WORKDIR WORKER [attnconf run options...]
 set -euo pipefail
 attnconf=$1 source=$2 work=$3 worker=$4
+shift 4
 python="$source/.venv/bin/python"
 if [[ ! -x $python ]]; then
   echo "no $python: run scripts/setup-venv.sh"
@@ -12,4 +14,4 @@ fi
 sizes=(--cases 60 --error-cases 12)
 [[ -n ${CI:-} ]] && sizes=(--cases 25 --error-cases 6 --signature-seqlen 513)
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-ATTNCONF_PYTHON=$python exec "$attnconf" run --adapter "$worker" "${sizes[@]}" --results results.json
+ATTNCONF_PYTHON=$python exec "$attnconf" run --adapter "$worker" "${sizes[@]}" "$@" --results results.json

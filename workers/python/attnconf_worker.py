@@ -71,7 +71,7 @@ def _decode(desc: dict, raw: bytes) -> Tensor:
 
 
 def _encode(tensor: Tensor) -> bytes:
-    array = np.ascontiguousarray(tensor.array)
+    array = np.array(tensor.array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
     if tensor.dtype == "bf16":
         return (array.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
     return array.astype(_WIRE[tensor.dtype]).tobytes()

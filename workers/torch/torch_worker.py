@@ -37,7 +37,7 @@ KERNELS = {
 
 
 def to_torch(t: Tensor, requires_grad=False) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(t.array)).to(DEVICE).to(TORCH_DTYPES[t.dtype])
+    x = torch.from_numpy(np.array(t.array, order="C")).to(DEVICE).to(TORCH_DTYPES[t.dtype])
     return x.requires_grad_(requires_grad)
 
 
