@@ -73,46 +73,39 @@ INSTANTIATE_TEST_SUITE_P(AllSpecs, InvalidCases, testing::ValuesIn(ruleIds()),
                            return param_info.param.first + "_" + param_info.param.second;
                          });
 
-// The edges the generators are biased to must actually occur.
-TEST(ValidCases, ReachTheEdges) {
-  std::map<std::string, int> seen;
-  rc::check("collect tags", [&] {
-    const Case c = *validCases(flashAttnFunc());
-    for (const auto& tag : caseTags(flashAttnFunc(), c)) ++seen[tag];
-  });
-  for (const char* tag :
-       {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "len1", "off_tile_len", "causal", "window",
-        "softcap", "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}) {
-    EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
-  }
-}
+// The edges the generators are biased to must actually occur, for each spec.
+struct Edges {
+  std::string api;
+  std::vector<std::string> tags;
+};
 
-TEST(ValidCases, ReachTheSdpaEdges) {
-  const auto& spec = specOf("scaled_dot_product_attention");
+class ValidCasesReach : public testing::TestWithParam<Edges> {};
+
+TEST_P(ValidCasesReach, TheEdges) {
+  const auto& spec = specOf(GetParam().api);
   std::map<std::string, int> seen;
   rc::check("collect tags", [&] {
     const Case c = *validCases(spec);
     RC_ASSERT(spec::brokenRules(spec, c).empty());
     for (const auto& tag : caseTags(spec, c)) ++seen[tag];
   });
-  for (const char* tag : {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask",
-                          "gqa", "mqa", "fully_masked_rows"}) {
+  for (const auto& tag : GetParam().tags) {
     EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
   }
 }
 
-TEST(ValidCases, ReachTheDiyEdges) {
-  const auto& spec = specOf("diy_flash_attention");
-  std::map<std::string, int> seen;
-  rc::check("collect tags", [&] {
-    const Case c = *validCases(spec);
-    RC_ASSERT(spec::brokenRules(spec, c).empty());
-    for (const auto& tag : caseTags(spec, c)) ++seen[tag];
-  });
-  for (const char* tag : {"fp32", "fp16", "bf16", "causal", "padded_lengths", "empty_sequence"}) {
-    EXPECT_GT(seen[tag], 0) << "no generated case had " << tag;
-  }
-}
+INSTANTIATE_TEST_SUITE_P(
+    AllSpecs, ValidCasesReach,
+    testing::Values(Edges{"flash_attn_func",
+                          {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "len1", "off_tile_len",
+                           "causal", "window", "softcap", "alibi", "gqa", "mqa",
+                           "fully_masked_rows", "large_magnitude"}},
+                    Edges{"scaled_dot_product_attention",
+                          {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask",
+                           "gqa", "mqa", "fully_masked_rows"}},
+                    Edges{"diy_flash_attention",
+                          {"fp32", "fp16", "bf16", "causal", "padded_lengths", "empty_sequence"}}),
+    [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
 
 TEST(DimValues, OnlyCandidatesAndShrinkToTheSmallest) {
   const std::vector<std::int64_t> candidates{3, 31, 32, 33, 40};

@@ -12,6 +12,9 @@ if [[ ! -x $python ]]; then
   [[ -n ${CI:-} ]] && exit 1 || exit 77
 fi
 sizes=(--cases 60 --error-cases 12)
-[[ -n ${CI:-} ]] && sizes=(--cases 25 --error-cases 6 --signature-seqlen 513)
+if [[ -n ${CI:-} ]]; then
+  sizes=(--cases 25 --error-cases 6)
+  [[ " $* " == *" --signature-seqlen "* ]] || sizes+=(--signature-seqlen 513)
+fi
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 ATTNCONF_PYTHON=$python exec "$attnconf" run --adapter "$worker" "${sizes[@]}" "$@" --results results.json

@@ -50,26 +50,30 @@ std::map<std::string, Tensor> diyFlashAttention(const Case& c, PlantedFault faul
   Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seq_len});
   // One kernel call per batch entry, at that entry's length.
   for (std::int64_t b = 0; b < batch; ++b) {
-    AttentionArgs args;
-    args.dtype = q.dtype;
-    args.batch = 1;
-    args.seqlen_q = args.seqlen_k = lens[static_cast<std::size_t>(b)];
-    if (args.seqlen_q == 0) continue;
-    args.heads = args.heads_k = heads;
-    args.head_dim = args.head_dim_v = head_dim;
+    const std::int64_t length = lens[static_cast<std::size_t>(b)];
+    if (length == 0) continue;
     const auto at = [&](SeqView view) {
       view.data += b * view.batch_stride;
       return view;
     };
-    args.q = at(front_end::view(q, Layout::bhsd));
-    args.k = at(front_end::view(k, Layout::bhsd));
-    args.v = at(front_end::view(v, Layout::bhsd));
-    args.out = front_end::writable(out, Layout::bhsd);
+    AttentionArgs args{.dtype = q.dtype,
+                       .batch = 1,
+                       .seqlen_q = length,
+                       .seqlen_k = length,
+                       .heads = heads,
+                       .heads_k = heads,
+                       .head_dim = head_dim,
+                       .head_dim_v = head_dim,
+                       .q = at(front_end::view(q, Layout::bhsd)),
+                       .k = at(front_end::view(k, Layout::bhsd)),
+                       .v = at(front_end::view(v, Layout::bhsd)),
+                       .out = front_end::writable(out, Layout::bhsd),
+                       .lse = lse.values.data() + b * heads * seq_len,
+                       .scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim))),
+                       // One length for queries and keys: both alignments agree.
+                       .causal = paramOr(c, "causal", false),
+                       .fault = fault};
     args.out.data += b * args.out.batch_stride;
-    args.lse = lse.values.data() + b * heads * seq_len;
-    args.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
-    args.causal = paramOr(c, "causal", false);  // seq_len_q == seq_len_k: both alignments agree
-    args.fault = fault;
     kernel(args);
   }
   return outputs;

@@ -62,18 +62,18 @@ std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
   const double softcap = paramOr(c, "softcap", 0.0);
   if (softcap > 0) check(dropout_p == 0, "Softcapping does not support dropout for now");
 
-  AttentionArgs args;
-  args.dtype = q.dtype;
-  args.batch = batch;
-  args.seqlen_q = seqlen_q;
-  args.seqlen_k = seqlen_k;
-  args.heads = heads;
-  // Under the accept_gqa_mismatch fault every query head reads kv head 0.
-  args.heads_k = heads % heads_k == 0 ? heads_k : 1;
-  args.head_dim = args.head_dim_v = head_dim;
-  args.q = front_end::view(q, Layout::bshd);
-  args.k = front_end::view(k, Layout::bshd);
-  args.v = front_end::view(v, Layout::bshd);
+  AttentionArgs args{.dtype = q.dtype,
+                     .batch = batch,
+                     .seqlen_q = seqlen_q,
+                     .seqlen_k = seqlen_k,
+                     .heads = heads,
+                     // Under the accept_gqa_mismatch fault every query head reads kv head 0.
+                     .heads_k = heads % heads_k == 0 ? heads_k : 1,
+                     .head_dim = head_dim,
+                     .head_dim_v = head_dim,
+                     .q = front_end::view(q, Layout::bshd),
+                     .k = front_end::view(k, Layout::bshd),
+                     .v = front_end::view(v, Layout::bshd)};
   if (fault == PlantedFault::batch_kv_stride_bug) args.k.batch_stride = args.v.batch_stride = 0;
   const double default_scale = fault == PlantedFault::default_scale_wrong
                                    ? 1.0 / static_cast<double>(head_dim)

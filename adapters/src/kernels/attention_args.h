@@ -42,17 +42,17 @@ struct AttentionArgs {
   DType dtype = DType::fp16;
   std::int64_t batch = 0, seqlen_q = 0, seqlen_k = 0, heads = 0, heads_k = 0;
   std::int64_t head_dim = 0, head_dim_v = 0;
-  SeqView q, k, v;
-  OutView out;
+  SeqView q{}, k{}, v{};
+  OutView out{};
   double* lse = nullptr;  ///< (batch, heads, seqlen_q) or null
   float scale = 1.0F;
   float softcap = 0.0F;
   bool causal = false;
   std::int64_t causal_offset = 0;  ///< causal keeps j <= i + causal_offset
   std::int64_t window_left = -1, window_right = -1, window_offset = 0;
-  std::vector<float> alibi_slopes;  ///< empty, or batch * heads
+  std::vector<float> alibi_slopes{};  ///< empty, or batch * heads
   std::int64_t alibi_offset = 0;
-  BiasView bias;
+  BiasView bias{};
   PlantedFault fault = PlantedFault::none;
 };
 

@@ -113,18 +113,17 @@ std::map<std::string, Tensor> scaledDotProductAttention(const Case& c, PlantedFa
   check(dropout_p >= 0 && dropout_p <= 1,
         fmt::format("dropout probability has to be between 0 and 1, but got {}", dropout_p));
 
-  AttentionArgs args;
-  args.dtype = q.dtype;
-  args.batch = batch;
-  args.seqlen_q = seqlen_q;
-  args.seqlen_k = seqlen_k;
-  args.heads = heads;
-  args.heads_k = heads_k;
-  args.head_dim = head_dim;
-  args.head_dim_v = head_dim_v;
-  args.q = front_end::view(q, Layout::bhsd);
-  args.k = front_end::view(k, Layout::bhsd);
-  args.v = front_end::view(v, Layout::bhsd);
+  AttentionArgs args{.dtype = q.dtype,
+                     .batch = batch,
+                     .seqlen_q = seqlen_q,
+                     .seqlen_k = seqlen_k,
+                     .heads = heads,
+                     .heads_k = heads_k,
+                     .head_dim = head_dim,
+                     .head_dim_v = head_dim_v,
+                     .q = front_end::view(q, Layout::bhsd),
+                     .k = front_end::view(k, Layout::bhsd),
+                     .v = front_end::view(v, Layout::bhsd)};
   args.scale =
       static_cast<float>(paramOr(c, "scale", 1.0 / std::sqrt(static_cast<double>(head_dim))));
   // is_causal is tril(diagonal=0): aligned top-left, query i sees keys j <= i.
