@@ -141,6 +141,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   }
   p.scale = numberParam(c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.softcap = numberParam(c, s.softcap_param, 0.0);
+  p.softcap_after_mask = s.softcap_after_mask;
   if (!s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0) {
     p.masks.emplace_back(CausalMask{s.causal_alignment});
   }

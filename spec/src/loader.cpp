@@ -255,7 +255,8 @@ class SpecParser {
 
   void parseSemantics(const Field& f) {
     f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
-                 "window", "alibi", "mask", "lengths", "fully_masked_rows", "out", "lse"});
+                 "window", "alibi", "mask", "lengths", "fully_masked_rows", "out", "lse",
+                 "softcap_order"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -281,6 +282,9 @@ class SpecParser {
     if (const auto softcap = f.find("softcap")) {
       requireParam(*softcap, ParamType::floating);
       s.softcap_param = softcap->text();
+    }
+    if (const auto order = f.find("softcap_order")) {
+      s.softcap_after_mask = order->choice<bool>({{"before_mask", false}, {"after_mask", true}});
     }
     if (const auto causal = f.find("causal")) {
       causal->allowOnly({"param", "alignment"});

@@ -76,6 +76,19 @@ TEST(Reference, PerBatchLengthsHideTheTailAndZeroItsRows) {
   EXPECT_NEAR(r.out.values[3], 1.5, 1e-12);
 }
 
+TEST(Reference, SoftcapAfterTheMaskLetsHiddenKeysTakePartAtMinusSoftcap) {
+  // ONNX's order: scores 0 and a hidden key -inf, then softcap 2: [0, -2];
+  // p = [1, e^-2] / (1 + e^-2); out = (1 * 1 + e^-2 * 2) / (1 + e^-2).
+  Problem p = uniformScores(1, 2);
+  p.bias = Tensor{DType::fp64, {1, 1, 1, 2}, {0.0, -kInf}};
+  p.softcap = 2.0;
+  p.softcap_after_mask = true;
+  const double w = std::exp(-2.0);
+  EXPECT_NEAR(attention(p).out.values[0], (1 + 2 * w) / (1 + w), 1e-12);
+  p.softcap_after_mask = false;  // flash-attn's order: the hidden key stays hidden
+  EXPECT_NEAR(attention(p).out.values[0], 1.0, 1e-12);
+}
+
 TEST(Reference, CausalBottomRightShortQuery) {
   Problem p = uniformScores(2, 5);
   p.masks = {CausalMask{Alignment::bottom_right}};

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 namespace attnconf::adapters {
 namespace {
@@ -92,6 +93,9 @@ std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
   args.alibi_offset = bottom_right;
   if (const Tensor* slopes = c.tensor("alibi_slopes"))
     args.alibi_slopes = alibiSlopes(*slopes, batch, heads);
+  args.softcap_after_mask = fault == PlantedFault::softcap_after_mask;
+  args.empty_row_value =
+      fault == PlantedFault::fully_masked_row_nan ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   args.fault = fault;
 
   std::map<std::string, Tensor> outputs;

@@ -53,6 +53,8 @@ struct AttentionArgs {
   std::vector<float> alibi_slopes{};  ///< empty, or batch * heads
   std::int64_t alibi_offset = 0;
   BiasView bias{};
+  bool softcap_after_mask = false;  ///< ONNX's order: a hidden key scores -softcap, not -inf
+  double empty_row_value = 0.0;     ///< the output of a row that sees no key
   PlantedFault fault = PlantedFault::none;
 };
 

@@ -26,6 +26,14 @@ inline std::pair<std::int64_t, std::int64_t> visibleKeys(const AttentionArgs& a,
   return {std::min(first, last), last};
 }
 
+/// The keys [first, last) that queries [i0, i0 + rows) read: the visible ones, or every key when
+/// hidden keys still take part (softcap after the mask).
+inline std::pair<std::int64_t, std::int64_t> keyRange(const AttentionArgs& a, std::int64_t i0,
+                                                      std::int64_t rows) {
+  if (a.softcap > 0 && a.softcap_after_mask) return {0, a.seqlen_k};
+  return {visibleKeys(a, i0).first, visibleKeys(a, i0 + rows - 1).second};
+}
+
 /// Whether query i may see key j.
 inline bool visible(const AttentionArgs& a, std::int64_t i, std::int64_t j) {
   const auto [first, last] = visibleKeys(a, i);
@@ -47,16 +55,15 @@ inline float withBias(const AttentionArgs& a, std::int64_t b, std::int64_t h, st
 }
 
 /// The final score of (i, j) from the scaled dot product: softcap, ALiBi, the explicit mask's
-/// bias, then the mask.
+/// bias, then the mask (ONNX's order: the softcap last).
 inline float finalScore(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i,
                         std::int64_t j, float scaled) {
-  const bool keep = visible(a, i, j);
-  const bool mask_first = a.fault == PlantedFault::softcap_after_mask;
-  float s = mask_first && !keep ? kMinusInf : scaled;
-  if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
+  const auto softcap = [&](float x) { return a.softcap * std::tanh(x / a.softcap); };
+  float s = a.softcap > 0 && !a.softcap_after_mask ? softcap(scaled) : scaled;
   if (!a.alibi_slopes.empty()) s = withAlibi(a, b, h, i, j, s);
   if (a.bias.data) s = withBias(a, b, h, i, j, s);
-  return keep || mask_first ? s : kMinusInf;
+  if (!visible(a, i, j)) s = kMinusInf;
+  return a.softcap > 0 && a.softcap_after_mask ? softcap(s) : s;
 }
 
 /// The kv head query head h reads.

@@ -1,6 +1,7 @@
 // Standard attention as a framework's math path runs it: the Sq x Sk score matrix is
 // materialised and every intermediate is stored in the input dtype.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 
 #include "attnconf/model/parallel.h"
@@ -43,8 +44,14 @@ void attendHead(const AttentionArgs& a, std::int64_t b, std::int64_t h) {
   const MatrixF scaled = (gather(a.q, b, h, a.seqlen_q, 0, a.head_dim) *
                           gather(a.k, b, hk, a.seqlen_k, 0, a.head_dim).transpose()) *
                          a.scale;
-  const MatrixF p = probabilities(a, b, h, scaled, a.lse + (b * a.heads + h) * a.seqlen_q);
+  double* lse = a.lse + (b * a.heads + h) * a.seqlen_q;
+  const MatrixF p = probabilities(a, b, h, scaled, lse);
   kernels::store(a.dtype, a.out, b, h, 0, p * gather(a.v, b, hk, a.seqlen_k, 0, a.head_dim_v));
+  for (std::int64_t i = 0; i < a.seqlen_q; ++i) {  // rows that see no key
+    if (!std::isinf(lse[i])) continue;
+    double* row = a.out.row(b, i, h);
+    std::fill(row, row + a.head_dim_v, a.empty_row_value);
+  }
 }
 
 }  // namespace

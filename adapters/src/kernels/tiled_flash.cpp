@@ -36,9 +36,8 @@ void maskTile(const AttentionArgs& a, std::int64_t i0, std::int64_t j0, MatrixF&
 // planted fault masks first).
 void finishScores(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i0,
                   std::int64_t j0, MatrixF& s) {
-  const bool mask_first = a.fault == PlantedFault::softcap_after_mask;
-  if (mask_first) maskTile(a, i0, j0, s);
-  if (a.softcap > 0) s = (s.array() / a.softcap).tanh() * a.softcap;
+  const auto softcap = [&] { s = (s.array() / a.softcap).tanh() * a.softcap; };
+  if (a.softcap > 0 && !a.softcap_after_mask) softcap();
   if (!a.alibi_slopes.empty() || a.bias.data) {
     for (std::int64_t r = 0; r < s.rows(); ++r) {
       for (std::int64_t c = 0; c < s.cols(); ++c) {
@@ -47,7 +46,8 @@ void finishScores(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
       }
     }
   }
-  if (!mask_first) maskTile(a, i0, j0, s);
+  maskTile(a, i0, j0, s);
+  if (a.softcap > 0 && a.softcap_after_mask) softcap();
 }
 
 struct RowState {
@@ -80,10 +80,11 @@ void attendKeyTile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::
 void writeRows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i0,
                const RowState& st) {
   for (std::int64_t r = 0; r < st.acc.rows(); ++r) {
-    const bool empty = st.sum(r) == 0 && a.fault != PlantedFault::fully_masked_row_nan;
+    const bool empty = st.sum(r) == 0;
     double* out = a.out.row(b, i0 + r, h);
     for (std::int64_t d = 0; d < a.head_dim_v; ++d) {
-      out[d] = empty ? 0.0 : roundTo(a.dtype, static_cast<double>(st.acc(r, d) / st.sum(r)));
+      out[d] = empty ? a.empty_row_value
+                     : roundTo(a.dtype, static_cast<double>(st.acc(r, d) / st.sum(r)));
     }
     float lse = empty ? std::numeric_limits<float>::infinity() : st.max(r) + std::log(st.sum(r));
     if (a.fault == PlantedFault::lse_base2 && !empty) lse /= std::log(2.0F);
@@ -107,8 +108,7 @@ void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_
       RowState st{VectorF::Constant(rows, kMinusInf), VectorF::Zero(rows),
                   MatrixF::Zero(rows, a.head_dim_v)};
       // Key tiles no query of this tile can see are skipped: the visible runs grow with i.
-      const std::int64_t first = kernels::visibleKeys(a, i0).first;
-      const std::int64_t last = kernels::visibleKeys(a, i0 + rows - 1).second;
+      const auto [first, last] = kernels::keyRange(a, i0, rows);
       std::vector<std::int64_t> tiles;
       for (std::int64_t j0 = first; j0 < last; j0 += block_k) tiles.push_back(j0);
       if (reverse_tiles) std::reverse(tiles.begin(), tiles.end());
@@ -139,8 +139,7 @@ void backwardHead(const BackwardArgs& g, std::int64_t b, std::int64_t h, const M
       lse(r) = static_cast<float>(g.lse[(b * a.heads + h) * a.seqlen_q + i0 + r]);
     }
     MatrixF dq = MatrixF::Zero(rows, a.head_dim);
-    const std::int64_t first = kernels::visibleKeys(a, i0).first;
-    const std::int64_t last = kernels::visibleKeys(a, i0 + rows - 1).second;
+    const auto [first, last] = kernels::keyRange(a, i0, rows);
     for (std::int64_t j0 = first; j0 < last; j0 += block_k) {
       const std::int64_t cols = std::min(block_k, last - j0);
       const MatrixF raw = (q * k.middleRows(j0, cols).transpose()) * a.scale;

@@ -37,6 +37,12 @@ inline ConstMap block(const Tensor& t, std::int64_t b, std::int64_t h, std::int6
   return {base, seqlen, dim};
 }
 
+// §softcap: S = softcap * tanh(S / softcap); -inf becomes -softcap.
+inline void softcap(const Problem& p, const Rounding& rounding, Matrix& s) {
+  s = s.unaryExpr([c = p.softcap](double x) { return c * std::tanh(x / c); });
+  rounding.apply(s);
+}
+
 // §scores: S = scale * Q K^T, then softcap * tanh(S / softcap), then the ALiBi bias, then the
 // explicit mask's bias.
 inline Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rounding& rounding) {
@@ -44,10 +50,7 @@ inline Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rou
   Matrix s =
       p.scale * rounding.product(block(p.q, b, h, sq), block(p.k, b, p.kvHead(h), sk).transpose());
   rounding.apply(s);
-  if (p.softcap > 0) {
-    s = s.unaryExpr([c = p.softcap](double x) { return c * std::tanh(x / c); });
-    rounding.apply(s);
-  }
+  if (p.softcap > 0 && !p.softcap_after_mask) softcap(p, rounding, s);
   if (!p.alibi_slopes.empty()) {
     const double slope = p.alibi_slopes[b * p.heads_q + h];
     const std::int64_t offset = diagonalOffset(p.alibi_alignment, sq, sk);
@@ -64,14 +67,15 @@ inline Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rou
   return s;
 }
 
-// §mask: a key the mask primitives hide scores -inf.
-inline void applyMask(const Problem& p, std::int64_t sq, std::int64_t sk, Matrix& s) {
-  if (p.masks.empty()) return;
-  for (std::int64_t i = 0; i < sq; ++i) {
+// §mask: a key the mask primitives hide scores -inf (then the softcap, in ONNX's order).
+inline void applyMask(const Problem& p, std::int64_t sq, std::int64_t sk, const Rounding& rounding,
+                      Matrix& s) {
+  for (std::int64_t i = 0; i < sq && !p.masks.empty(); ++i) {
     for (std::int64_t j = 0; j < sk; ++j) {
       if (!keeps(p.masks, i, j, sq, sk)) s(i, j) = kMinusInf;
     }
   }
+  if (p.softcap > 0 && p.softcap_after_mask) softcap(p, rounding, s);
 }
 
 // §softmax: P = exp(S - rowmax) / rowsum, a fully masked row all zero (its rowsum 0);

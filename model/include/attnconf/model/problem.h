@@ -29,7 +29,10 @@ struct Problem {
   std::vector<std::int64_t> seqlens_q;  ///< per batch entry
   std::vector<std::int64_t> seqlens_k;  ///< per batch entry
   double scale = 1.0;
-  double softcap = 0.0;              ///< 0 = off
+  double softcap = 0.0;  ///< 0 = off
+  /// ONNX's order: the softcap comes after the mask bias and the masks, so a hidden key scores
+  /// -softcap instead of -inf (and still takes part).
+  bool softcap_after_mask = false;
   std::vector<MaskPrimitive> masks;  ///< intersected
   std::vector<double> alibi_slopes;  ///< empty, or one per (batch, query head)
   Alignment alibi_alignment = Alignment::bottom_right;

@@ -152,9 +152,10 @@ struct Paths {
 struct Semantics {
   std::map<std::string, std::string> canonical;  ///< canonical dim name -> spec dim
   std::string query, key, value;                 ///< tensor names
-  std::string scale_param;    ///< softmax scale param; None means 1/sqrt(head_dim)
-  std::string softcap_param;  ///< empty if the API has none
-  std::string causal_param;   ///< bool param that turns the causal mask on
+  std::string scale_param;          ///< softmax scale param; None means 1/sqrt(head_dim)
+  std::string softcap_param;        ///< empty if the API has none
+  bool softcap_after_mask = false;  ///< ONNX's order: the softcap after the mask bias and masks
+  std::string causal_param;         ///< bool param that turns the causal mask on
   Alignment causal_alignment = Alignment::bottom_right;
   std::string window_param;  ///< int_pair param (left, right); -1 = unbounded
   Alignment window_alignment = Alignment::bottom_right;
