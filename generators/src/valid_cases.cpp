@@ -213,8 +213,18 @@ rc::Gen<std::int64_t> dimValues(std::vector<std::int64_t> candidates, spec::DimK
              return v >= t - 1 && (r == 0 || r == 1 || r == t - 1);
            });
   };
-  std::vector<std::int64_t> edges;
+  std::vector<std::int64_t> edges, equal;
   std::ranges::copy_if(candidates, std::back_inserter(edges), edge);
+  std::ranges::copy_if(candidates, std::back_inserter(equal), [&](std::int64_t v) {
+    return std::ranges::find(siblings, v) != siblings.end();
+  });
+  // A second head_dim (SDPA's Ev) usually equals the first: kernels take their fast path there,
+  // so half the draws keep them equal.
+  if (kind == spec::DimKind::head_dim && !equal.empty()) {
+    return rc::gen::weightedOneOf<std::int64_t>({{1, rc::gen::elementOf(candidates)},
+                                                 {1, rc::gen::elementOf(edges)},
+                                                 {2, rc::gen::elementOf(equal)}});
+  }
   return rc::gen::weightedOneOf<std::int64_t>(
       {{2, rc::gen::elementOf(candidates)}, {1, rc::gen::elementOf(edges)}});
 }
