@@ -32,8 +32,8 @@ void maskTile(const AttentionArgs& a, std::int64_t i0, std::int64_t j0, MatrixF&
   }
 }
 
-// Softcap, ALiBi, the explicit mask's bias, then the mask, in the order the spec gives (the
-// planted fault masks first).
+// Softcap, ALiBi, the explicit mask's bias, then the mask, in the order the spec gives (ONNX's
+// order puts the softcap last).
 void finishScores(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int64_t i0,
                   std::int64_t j0, MatrixF& s) {
   const auto softcap = [&] { s = (s.array() / a.softcap).tanh() * a.softcap; };
