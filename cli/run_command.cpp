@@ -203,10 +203,7 @@ int run(const RunOptions& options) {
     const props::Verdict v = job.check.run(*job.adapter, config);
     progress.clear();
     report::ResultRecord record{job.spec->api, name, job.check.name, job.check.kind, v, {}};
-    for (const auto& e : expectations) {
-      const auto* known = e.adapter == name ? e.find(record.api, record.property) : nullptr;
-      if (known && !v.ok()) record.expected_failure = known->reason;
-    }
+    for (const auto& e : expectations) report::markExpected(e, record);
     const bool counted = !v.ok() && record.expected_failure.empty();
     failed += counted ? 1 : 0;
     fmt::print("{:<18} {:<{}} {:<34} {:<7} {:>5} {:>9} {:>6.1f}s\n", job.spec->api, name, width,
@@ -224,7 +221,7 @@ int run(const RunOptions& options) {
   }
   std::vector<std::string> unmatched;
   for (const auto& e : expectations) {
-    for (auto& warning : report::applyExpectations(e, results))
+    for (auto& warning : report::staleExpectations(e, results))
       unmatched.push_back(std::move(warning));
   }
   printSections(results, declared);

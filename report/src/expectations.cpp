@@ -70,16 +70,22 @@ Expectations loadExpectations(const std::filesystem::path& file) {
   return out;
 }
 
-std::vector<std::string> applyExpectations(const Expectations& expectations, Results& results) {
+void markExpected(const Expectations& expectations, ResultRecord& record) {
+  const Expectation* known = record.adapter == expectations.adapter
+                                 ? expectations.find(record.api, record.property)
+                                 : nullptr;
+  if (known && !record.verdict.ok()) record.expected_failure = known->reason;
+}
+
+std::vector<std::string> staleExpectations(const Expectations& expectations,
+                                           const Results& results) {
   std::vector<std::string> unmatched;
   for (const auto& e : expectations.entries) {
     bool ran = false, failed = false;
-    for (auto& r : results.results) {
+    for (const auto& r : results.results) {
       if (r.adapter != expectations.adapter || r.api + "." + r.property != e.test) continue;
       ran = true;
-      if (r.verdict.ok()) continue;
-      failed = true;
-      r.expected_failure = e.reason;
+      failed = failed || !r.verdict.ok();
     }
     if (!failed) {
       unmatched.push_back(fmt::format(

@@ -24,8 +24,8 @@ class WorkerAdapter final : public Adapter {
 
   std::string description() const override {
     std::string versions;
-    if (const auto* hello = this->hello(); hello && hello->contains("versions")) {
-      for (const auto& [library, version] : (*hello)["versions"].items())
+    if (unavailable().empty() && hello_.contains("versions")) {
+      for (const auto& [library, version] : hello_["versions"].items())
         versions += fmt::format("{}{} {}", versions.empty() ? "" : ", ", library,
                                 version.is_string() ? version.get<std::string>() : version.dump());
     }
@@ -33,10 +33,7 @@ class WorkerAdapter final : public Adapter {
                             : fmt::format("{} ({})", manifest_.description, versions);
   }
 
-  bool supports(std::string_view api) const override {
-    const auto* hello = this->hello();
-    return hello && (*hello)["apis"].contains(std::string(api));
-  }
+  bool supports(std::string_view api) const override { return apiEntry(api) != nullptr; }
 
   std::string unavailable() const override {
     try {
@@ -48,11 +45,10 @@ class WorkerAdapter final : public Adapter {
   }
 
   std::string declaredFallbacks(std::string_view api) const override {
-    const auto* hello = this->hello();
-    if (!hello || !(*hello)["apis"].contains(std::string(api))) return {};
-    const auto& entry = (*hello)["apis"][std::string(api)];
-    return entry.contains("declared_fallbacks") && entry["declared_fallbacks"].is_string()
-               ? entry["declared_fallbacks"].get<std::string>()
+    const auto* entry = apiEntry(api);
+    return entry && entry->contains("declared_fallbacks") &&
+                   (*entry)["declared_fallbacks"].is_string()
+               ? (*entry)["declared_fallbacks"].get<std::string>()
                : std::string();
   }
 
@@ -68,14 +64,13 @@ class WorkerAdapter final : public Adapter {
            std::chrono::milliseconds(static_cast<std::int64_t>(manifest_.timeout_s * 1000));
   }
 
-  // The handshake, starting the process if it is not running; nothing if it cannot start.
-  const nlohmann::json* hello() const {
-    try {
-      ensureStarted();
-      return &hello_;
-    } catch (const WorkerError&) {
-      return nullptr;
-    }
+  // The handshake's entry for an API, starting the worker if it is not running; null for an
+  // API it does not implement, or when it cannot start.
+  const nlohmann::json* apiEntry(std::string_view api) const {
+    if (!unavailable().empty()) return nullptr;
+    const auto& apis = hello_["apis"];
+    const auto it = apis.find(std::string(api));
+    return it == apis.end() ? nullptr : &*it;
   }
 
   void ensureStarted() const {
@@ -253,21 +248,30 @@ std::unique_ptr<Adapter> makeWorkerAdapter(const WorkerManifest& manifest) {
   return std::make_unique<WorkerAdapter>(manifest);
 }
 
-std::filesystem::path expectationsOf(std::string_view adapter) {
+namespace {
+
+// The manifest of the worker of that name in workerFolder(), if there is one.
+std::optional<WorkerManifest> findWorker(std::string_view name) {
   const auto folder = workerFolder();
   const auto workers = workerNames(folder);
-  if (std::find(workers.begin(), workers.end(), adapter) == workers.end()) return {};
-  return loadWorkerManifest(folder, std::string(adapter)).expectations;
+  if (std::find(workers.begin(), workers.end(), name) == workers.end()) return std::nullopt;
+  return loadWorkerManifest(folder, std::string(name));
+}
+
+}  // namespace
+
+std::filesystem::path expectationsOf(std::string_view adapter) {
+  const auto manifest = findWorker(adapter);
+  return manifest ? manifest->expectations : std::filesystem::path();
 }
 
 std::unique_ptr<Adapter> makeAdapter(std::string_view name) {
   try {
     return makeInTreeAdapter(name);
   } catch (const std::invalid_argument& in_tree) {
+    if (const auto manifest = findWorker(name)) return makeWorkerAdapter(*manifest);
     const auto folder = workerFolder();
     const auto workers = workerNames(folder);
-    if (std::find(workers.begin(), workers.end(), name) != workers.end())
-      return makeWorkerAdapter(loadWorkerManifest(folder, std::string(name)));
     throw std::invalid_argument(
         fmt::format("{}; or a worker of {} ({})", in_tree.what(), folder.string(),
                     workers.empty() ? "none" : fmt::format("{}", fmt::join(workers, ", "))));

@@ -36,9 +36,13 @@ class ExpectationsError : public std::runtime_error {
 
 Expectations loadExpectations(const std::filesystem::path& file);
 
-/// What the expectations did to a run: each failing verdict they match is marked with its reason
-/// (`ResultRecord::expected_failure`); entries that matched no failure are returned, with a
-/// note of whether their test passed ("expected failure passed") or did not run at all.
-std::vector<std::string> applyExpectations(const Expectations& expectations, Results& results);
+/// Marks a failing verdict the expectations know with their reason
+/// (`ResultRecord::expected_failure`).
+void markExpected(const Expectations& expectations, ResultRecord& record);
+
+/// The entries that matched no failure of a run, each with a note of whether its test passed
+/// ("expected failure passed") or did not run at all.
+std::vector<std::string> staleExpectations(const Expectations& expectations,
+                                           const Results& results);
 
 }  // namespace attnconf::report
