@@ -1,5 +1,7 @@
 #include "front_end.h"
 
+#include <limits>
+
 namespace attnconf::adapters::front_end {
 
 const Tensor& required(const Case& c, const char* name) {
@@ -17,6 +19,36 @@ SeqView view(const Tensor& t, Layout layout) {
 OutView writable(Tensor& t, Layout layout) {
   const SeqView v = view(t, layout);
   return OutView{t.values.data(), v.batch_stride, v.seq_stride, v.head_stride};
+}
+
+bool maskBroadcasts(const Shape& shape, const Shape& full) {
+  if (shape.size() != 2 && shape.size() != 4) return false;
+  const std::size_t skip = full.size() - shape.size();
+  for (std::size_t a = 0; a < shape.size(); ++a) {
+    if (shape[a] != 1 && shape[a] != full[skip + a]) return false;
+  }
+  return true;
+}
+
+BiasView maskBias(const Tensor& mask, bool true_keeps, Tensor& converted) {
+  const Tensor* values = &mask;
+  if (mask.dtype == DType::boolean) {
+    converted = Tensor::zeros(DType::fp32, mask.shape);
+    for (std::size_t i = 0; i < mask.values.size(); ++i) {
+      const bool keep = (mask.values[i] != 0) == true_keeps;
+      converted.values[i] = keep ? 0.0 : -std::numeric_limits<double>::infinity();
+    }
+    values = &converted;
+  }
+  // Strides per (batch, head, query, key); 0 where the mask lacks the axis or has extent 1.
+  std::array<std::int64_t, 4> strides{};
+  std::int64_t stride = 1;
+  for (std::size_t a = mask.shape.size(), axis = 4; a-- > 0;) {
+    --axis;
+    strides[axis] = mask.shape[a] == 1 ? 0 : stride;
+    stride *= mask.shape[a];
+  }
+  return BiasView{values->values.data(), strides[0], strides[1], strides[2], strides[3]};
 }
 
 std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,

@@ -58,6 +58,14 @@ enum class Layout { bshd, bhsd };
 SeqView view(const Tensor& t, Layout layout);
 OutView writable(Tensor& t, Layout layout);
 
+/// Whether a mask of `shape` broadcasts to `full` = (batch, heads, seqlen_q, seqlen_k): rank 2
+/// (the last two axes) or 4, each axis the full extent or 1.
+bool maskBroadcasts(const Shape& shape, const Shape& full);
+
+/// A mask that broadcasts (maskBroadcasts) as a score bias: a boolean one becomes 0 / -inf in
+/// `converted` (true keeps the key when `true_keeps`), a floating one is used as it is.
+BiasView maskBias(const Tensor& mask, bool true_keeps, Tensor& converted);
+
 /// An input and the name of its gradient.
 struct GradName {
   const char* input;

@@ -29,6 +29,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::causal_bottom_right, "causal_bottom_right"},
     std::pair{PlantedFault::bool_mask_inverted, "bool_mask_inverted"},
     std::pair{PlantedFault::seq_lens_off_by_one, "seq_lens_off_by_one"},
+    std::pair{PlantedFault::causal_ignores_past, "causal_ignores_past"},
 };
 
 }  // namespace

@@ -67,6 +67,15 @@ ParamValue activeValue(const spec::ParamDecl& p) {
   return true;
 }
 
+// A recipe that gives `name`: a param set active or an input passed.
+Recipe withGiven(const ApiSpec& spec, Recipe r, const std::string& name) {
+  if (const spec::ParamDecl* p = spec.param(name)) {
+    r.params[name] = activeValue(*p);
+    return r;
+  }
+  return withTensors(spec, std::move(r), {name});
+}
+
 void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base, Mutations& m) {
   const Recipe r = withTensors(spec, base, {name});
   const Case valid = materialize(spec, r);
@@ -146,13 +155,17 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           breakShape(spec, check.tensor, valid, m);
         } else if constexpr (std::is_same_v<T, spec::NotTogetherCheck>) {
           Recipe r = valid;
-          for (const auto& name : check.names) {
-            if (const spec::ParamDecl* p = spec.param(name))
-              r.params[name] = activeValue(*p);
-            else
-              r = withTensors(spec, r, {name});
-          }
+          for (const auto& name : check.names) r = withGiven(spec, std::move(r), name);
           m.tryRecipe(r);
+        } else if constexpr (std::is_same_v<T, spec::TogetherCheck>) {
+          for (const auto& alone : check.names) {  // each given without the others
+            Recipe r = valid;
+            for (const auto& name : check.names) {
+              r.params.erase(name);
+              r.shape_choice.erase(name);
+            }
+            m.tryRecipe(withGiven(spec, std::move(r), alone));
+          }
         }
       },
       rule.check);

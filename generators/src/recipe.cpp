@@ -10,7 +10,8 @@ namespace attnconf::gen {
 void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_t seed,
                 double magnitude, Tensor& t) {
   const spec::TensorDecl* decl = spec.input(name);
-  const bool scaled = name == spec.semantics.query || name == spec.semantics.key;
+  const spec::Semantics& roles = spec.semantics;
+  const bool scaled = name == roles.query || name == roles.key || name == roles.past_key;
   const double lo =
       decl && decl->uniform_hi > decl->uniform_lo ? decl->uniform_lo : (scaled ? -magnitude : -1.0);
   const double hi =
@@ -46,21 +47,44 @@ void fillLengths(std::int64_t longest, std::uint64_t seed, Tensor& t) {
   }
 }
 
+// The recipe's dims with those that only absent inputs carry set to 0 (no past keys without
+// past_key), and derived dims summed again.
+std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const Recipe& recipe) {
+  std::map<std::string, std::int64_t> dims = recipe.dims;
+  for (const auto& dim : spec.dims) {
+    bool carried = false, present = false;
+    for (const auto& decl : spec.inputs) {
+      for (const auto& shape : decl.shapes) {
+        if (std::ranges::find(shape, dim.name) == shape.end()) continue;
+        carried = true;
+        present = present || recipe.shape_choice.contains(decl.name);
+      }
+    }
+    if (carried && !present && dims.contains(dim.name)) dims[dim.name] = 0;
+  }
+  for (const auto& dim : spec.dims) {
+    if (dim.sum_of.empty() || !dims.contains(dim.name)) continue;
+    dims[dim.name] = 0;
+    for (const auto& part : dim.sum_of) dims[dim.name] += dims[part];
+  }
+  return dims;
+}
+
 }  // namespace
 
 Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
   Case c;
   c.api = spec.api;
-  c.dims = recipe.dims;
+  c.dims = presentDims(spec, recipe);
   c.params = recipe.params;
   for (const auto& decl : spec.inputs) {
     const auto choice = recipe.shape_choice.find(decl.name);
     if (choice == recipe.shape_choice.end()) continue;
     Tensor t;
     t.dtype = recipe.dtypes.at(decl.name);
-    t.shape = spec::expectedShapes(decl, recipe.dims).at(choice->second);
+    t.shape = spec::expectedShapes(decl, c.dims).at(choice->second);
     fillValues(spec, decl.name, recipe.data_seed, recipe.magnitude, t);
-    if (!decl.lengths_of.empty()) fillLengths(recipe.dims.at(decl.lengths_of), recipe.data_seed, t);
+    if (!decl.lengths_of.empty()) fillLengths(c.dims.at(decl.lengths_of), recipe.data_seed, t);
     c.tensors[decl.name] = std::move(t);
   }
   return c;

@@ -51,6 +51,8 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
     tags.emplace_back(c.tensor(spec.semantics.mask_tensor)->dtype == DType::boolean ? "bool_mask"
                                                                                     : "float_mask");
   if (hasFullyMaskedRow(p)) tags.emplace_back("fully_masked_rows");
+  if (!spec.semantics.past_key.empty() && c.tensor(spec.semantics.past_key))
+    tags.emplace_back("past_kv");
   const auto big = std::ranges::any_of(p.q.values, [](double x) { return std::abs(x) > 2; });
   if (big) tags.emplace_back("large_magnitude");
   return tags;

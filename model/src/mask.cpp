@@ -15,7 +15,7 @@ std::int64_t diagonalOffset(Alignment alignment, std::int64_t seqlen_q, std::int
 bool keeps(const MaskPrimitive& mask, std::int64_t i, std::int64_t j, std::int64_t seqlen_q,
            std::int64_t seqlen_k) {
   if (const auto* causal = std::get_if<CausalMask>(&mask)) {
-    return j <= i + diagonalOffset(causal->alignment, seqlen_q, seqlen_k);
+    return j <= i + diagonalOffset(causal->alignment, seqlen_q, seqlen_k) + causal->shift;
   }
   const auto& window = std::get<WindowMask>(mask);
   const std::int64_t diagonal = i + diagonalOffset(window.alignment, seqlen_q, seqlen_k);
@@ -42,6 +42,8 @@ bool rowFullyMasked(std::span<const MaskPrimitive> masks, std::int64_t i, std::i
 
 std::string describe(const MaskPrimitive& mask) {
   if (const auto* causal = std::get_if<CausalMask>(&mask)) {
+    if (causal->shift != 0)
+      return fmt::format("causal({}, shift {})", alignmentName(causal->alignment), causal->shift);
     return fmt::format("causal({})", alignmentName(causal->alignment));
   }
   const auto& w = std::get<WindowMask>(mask);

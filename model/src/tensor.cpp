@@ -72,4 +72,22 @@ Tensor reverseAxis(const Tensor& t, std::size_t axis) {
   return gatherFrom(t, t.shape, [&](Shape& i) { i[axis] = t.shape[axis] - 1 - i[axis]; });
 }
 
+Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis) {
+  Shape shape = parts.front()->shape;
+  shape[axis] = 0;
+  for (const Tensor* t : parts) shape[axis] += t->shape[axis];
+  Tensor out = Tensor::zeros(parts.front()->dtype, shape);
+  // Row-major: each part contributes one contiguous block per index of the outer axes.
+  const std::int64_t outer = numel(Shape(shape.begin(), shape.begin() + axis));
+  auto at = out.values.begin();
+  for (std::int64_t o = 0; o < outer; ++o) {
+    for (const Tensor* t : parts) {
+      const std::int64_t block = t->size() / outer;
+      const auto from = t->values.begin() + o * block;
+      at = std::copy(from, from + block, at);
+    }
+  }
+  return out;
+}
+
 }  // namespace attnconf

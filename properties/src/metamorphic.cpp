@@ -24,11 +24,14 @@ void onDim(const spec::ApiSpec& spec, Case& c, const std::string& dim, std::int6
   c.dims[dim] = extent;
 }
 
-// The base output with `dim` sliced at `index`.
-auto sliceOutput(const spec::ApiSpec& spec, const std::string& dim, std::int64_t index) {
-  return [&spec, dim, index](const std::string& output, const Tensor& t) {
-    const auto axis = spec::axisOf(spec, output, t.shape, dim);
-    return axis ? sliceAxis(t, *axis, index) : t;
+// The base output with each of `dims` sliced at its index (an output without the dim is kept).
+auto sliceOutput(const spec::ApiSpec& spec, std::map<std::string, std::int64_t> dims) {
+  return [&spec, dims](const std::string& output, Tensor t) {
+    for (const auto& [dim, index] : dims) {
+      if (const auto axis = spec::axisOf(spec, output, t.shape, dim))
+        t = sliceAxis(t, *axis, index);
+    }
+    return t;
   };
 }
 
@@ -64,7 +67,7 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       const std::int64_t b = dims.at(batch) - 1;  // the last entry: where stride bugs land
       onDim(spec, r.transformed, batch, 1,
             [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, b); });
-      r.expected = sliceOutput(spec, batch, b);
+      r.expected = sliceOutput(spec, {{batch, b}});
       r.describe = fmt::format("batch entry {} run alone", b);
       return r;
     }
@@ -78,7 +81,8 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
         onDim(spec, r.transformed, canonical.at("heads_kv"), 1,
               [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, kv); });
       }
-      r.expected = sliceOutput(spec, canonical.at("heads_q"), h);
+      r.expected =
+          sliceOutput(spec, {{canonical.at("heads_q"), h}, {canonical.at("heads_kv"), kv}});
       r.describe = fmt::format("query head {} with kv head {} run alone", h, kv);
       return r;
     }
@@ -86,6 +90,12 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       const std::int64_t group = heads_q / heads_kv;
       onDim(spec, r.transformed, canonical.at("heads_kv"), heads_q,
             [&](const Tensor& t, std::size_t axis) { return repeatAxis(t, axis, group); });
+      // Outputs over kv heads (ONNX's present_key) are repeated too.
+      r.expected = [&spec, kv_dim = canonical.at("heads_kv"), group](const std::string& output,
+                                                                     const Tensor& t) {
+        const auto axis = spec::axisOf(spec, output, t.shape, kv_dim);
+        return axis ? repeatAxis(t, *axis, group) : t;
+      };
       r.describe = fmt::format("each kv head repeated {} times", group);
       return r;
     }
@@ -93,8 +103,10 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       // Masks and position bias tie keys to positions: the relation holds without them.
       for (const auto& param : {spec.semantics.causal_param, spec.semantics.window_param})
         r.base.params.erase(param);
-      r.base.tensors.erase(spec.semantics.alibi_tensor);
-      r.base.tensors.erase(spec.semantics.mask_tensor);
+      // Cached keys stay in front, unpermuted: the relation leaves them out.
+      for (const auto& tensor : {spec.semantics.alibi_tensor, spec.semantics.mask_tensor,
+                                 spec.semantics.past_key, spec.semantics.past_value})
+        r.base.tensors.erase(tensor);
       r.transformed = r.base;
       for (const auto& role : {spec.semantics.key, spec.semantics.value}) {
         Tensor& t = r.transformed.tensors.at(role);

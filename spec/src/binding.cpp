@@ -1,6 +1,7 @@
 #include "attnconf/spec/binding.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -34,10 +35,13 @@ std::vector<std::size_t> vendorPositions(const Semantics& s, const std::vector<s
   return positions;
 }
 
+// `name` in canonical axis order; `laid_out_as` names the input whose layout it shares (a
+// cache is laid out as the keys or values it extends).
 Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
-                   const std::vector<std::string>& axes) {
+                   const std::vector<std::string>& axes, const std::string& laid_out_as = "") {
   const Tensor& t = *c.tensor(name);
-  return permuteAxes(t, vendorPositions(spec.semantics, spec.input(name)->shapes[0], axes));
+  const auto& layout = spec.input(laid_out_as.empty() ? name : laid_out_as)->shapes[0];
+  return permuteAxes(t, vendorPositions(spec.semantics, layout, axes));
 }
 
 Tensor toVendor(const Semantics& s, const Tensor& canonical, const std::vector<std::string>& vendor,
@@ -46,6 +50,15 @@ Tensor toVendor(const Semantics& s, const Tensor& canonical, const std::vector<s
   std::vector<std::size_t> inverse(positions.size());
   for (std::size_t a = 0; a < positions.size(); ++a) inverse[positions[a]] = a;
   return permuteAxes(canonical, inverse);
+}
+
+// Whether a spec dim is the canonical axis: the axis's own dim, or for the keys also a dim
+// that sums it with the past keys (a mask over all keys, cached and new).
+bool namesAxis(const ApiSpec& spec, const std::string& dim, const std::string& axis) {
+  const std::string& own = spec.semantics.canonical.at(axis);
+  if (dim == own) return true;
+  const Dim* d = spec.dim(dim);
+  return axis == "seqlen_k" && d && std::ranges::find(d->sum_of, own) != d->sum_of.end();
 }
 
 // The explicit mask as an additive bias over [batch, heads_q, seqlen_q, seqlen_k]: the mask's
@@ -59,7 +72,9 @@ Tensor maskBias(const ApiSpec& spec, const Tensor& mask, const Shape& shape) {
   Shape stride_of(kBiasAxes.size(), 0);  // per canonical axis; 0 = broadcast
   for (std::size_t a = 0; a < declared->size(); ++a) {
     for (std::size_t axis = 0; axis < kBiasAxes.size(); ++axis) {
-      if ((*declared)[a] == s.canonical.at(kBiasAxes[axis])) stride_of[axis] = strides[a];
+      // An axis of extent 1 broadcasts.
+      if (namesAxis(spec, (*declared)[a], kBiasAxes[axis]) && mask.shape[a] != 1)
+        stride_of[axis] = strides[a];
     }
   }
   const bool is_bool = mask.dtype == DType::boolean;
@@ -75,6 +90,18 @@ Tensor maskBias(const ApiSpec& spec, const Tensor& mask, const Shape& shape) {
         hidden ? -std::numeric_limits<double>::infinity() : (is_bool ? 0.0 : m);
   }
   return bias;
+}
+
+// An output that concatenates inputs, exactly as given.
+ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const Case& c) {
+  const auto& names = decl.shapes[0];
+  const auto axis = static_cast<std::size_t>(
+      std::ranges::find_if(names, [&](const auto& d) { return !spec.dim(d)->sum_of.empty(); }) -
+      names.begin());
+  std::vector<const Tensor*> parts;
+  for (const auto& input : decl.concat) parts.push_back(c.tensor(input));
+  Tensor exact = concatAxis(parts, axis);
+  return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names};
 }
 
 double numberParam(const Case& c, const std::string& name, double fallback) {
@@ -139,11 +166,15 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
       p.seqlens_q[b] = p.seqlens_k[b] = static_cast<std::int64_t>(lengths->values[b]);
     }
   }
+  const bool has_past = !s.past_key.empty() && c.tensor(s.past_key);
+  const Tensor past_k = has_past ? toCanonical(spec, c, s.past_key, kKeyAxes, s.key) : Tensor{};
+  const std::int64_t past = has_past ? past_k.shape[2] : 0;
+  for (auto& length : p.seqlens_k) length += past;
   p.scale = numberParam(c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.softcap = numberParam(c, s.softcap_param, 0.0);
   p.softcap_after_mask = s.softcap_after_mask;
   if (!s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0) {
-    p.masks.emplace_back(CausalMask{s.causal_alignment});
+    p.masks.emplace_back(CausalMask{s.causal_alignment, s.causal_shift_by_past ? past : 0});
   }
   if (!s.window_param.empty()) {
     if (const auto window = c.param(s.window_param)) {
@@ -165,6 +196,11 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   p.q = toCanonical(spec, c, s.query, kQueryAxes);
   p.k = toCanonical(spec, c, s.key, kKeyAxes);
   p.v = toCanonical(spec, c, s.value, kValueAxes);
+  if (has_past) {  // the cached keys and values come first
+    const Tensor past_v = toCanonical(spec, c, s.past_value, kValueAxes, s.value);
+    p.k = concatAxis(std::array<const Tensor*, 2>{&past_k, &p.k}, 2);
+    p.v = concatAxis(std::array<const Tensor*, 2>{&past_v, &p.v}, 2);
+  }
   if (const Tensor* mask = s.mask_tensor.empty() ? nullptr : c.tensor(s.mask_tensor)) {
     p.bias = maskBias(spec, *mask, {p.batch, p.heads_q, p.maxSeqlenQ(), p.maxSeqlenK()});
   }
@@ -176,7 +212,11 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
   const Semantics& s = spec.semantics;
   std::map<std::string, ExpectedOutput> expected;
   for (const auto& decl : spec.outputs) {
-    if (!decl.when.empty() && numberParam(c, decl.when, 0.0) == 0.0) continue;
+    if (!decl.when.empty() && !isGiven(spec, c, decl.when)) continue;
+    if (!decl.concat.empty()) {
+      expected[decl.name] = concatOutput(spec, decl, c);
+      continue;
+    }
     const bool is_out = decl.name == s.out;
     if (!is_out && decl.name != s.lse) continue;
     const DType dtype = decl.dtype ? *decl.dtype : c.tensor(decl.dtype_same_as)->dtype;

@@ -104,13 +104,24 @@ class SpecParser {
 
   void parseDims(const Field& f) {
     for (const auto& [name, body] : f.members()) {
-      body.allowOnly({"kind"});
+      body.allowOnly({"kind", "sum_of"});
       if (!isIdentifier(name)) body.fail("expected a snake_case dim name");
-      spec_.dims.push_back(
-          Dim{name, body.at("kind").choice<DimKind>({{"batch", DimKind::batch},
-                                                     {"seqlen", DimKind::seqlen},
-                                                     {"heads", DimKind::heads},
-                                                     {"head_dim", DimKind::head_dim}})});
+      Dim dim{name,
+              body.at("kind").choice<DimKind>({{"batch", DimKind::batch},
+                                               {"seqlen", DimKind::seqlen},
+                                               {"heads", DimKind::heads},
+                                               {"head_dim", DimKind::head_dim}}),
+              {}};
+      if (const auto parts = body.find("sum_of")) {
+        for (const auto& part : parts->items()) {
+          const Dim* earlier = spec_.dim(part.text());
+          if (!earlier || !earlier->sum_of.empty())
+            part.fail(fmt::format("expected a plain dim declared above, got \"{}\"", part.text()));
+          dim.sum_of.push_back(part.text());
+        }
+        if (dim.sum_of.size() < 2) parts->fail("expected at least two dims");
+      }
+      spec_.dims.push_back(std::move(dim));
     }
     if (spec_.dims.empty()) f.fail("expected at least one dim");
   }
@@ -131,9 +142,9 @@ class SpecParser {
   void parseTensors(const Field& f, std::vector<TensorDecl>& out, bool is_output) {
     for (const auto& [name, body] : f.members()) {
       if (is_output)
-        body.allowOnly({"shape", "dtype", "when"});
+        body.allowOnly({"shape", "dtype", "when", "concat"});
       else
-        body.allowOnly({"shape", "dtype", "dtypes", "optional", "values"});
+        body.allowOnly({"shape", "dtype", "dtypes", "optional", "values", "broadcast"});
       TensorDecl decl;
       decl.name = name;
       decl.where = body.where();
@@ -161,6 +172,7 @@ class SpecParser {
         if (decl.covered_dtypes.empty()) covered->fail("expected at least one dtype");
       }
       if (const auto opt = body.find("optional")) decl.optional = opt->boolean();
+      if (const auto broadcast = body.find("broadcast")) decl.broadcast = broadcast->boolean();
       if (const auto values = body.find("values"); values && values->find("lengths_of")) {
         values->allowOnly({"lengths_of"});
         requireDim(values->at("lengths_of"), values->at("lengths_of").text());
@@ -177,11 +189,23 @@ class SpecParser {
       if (const auto when = body.find("when")) {
         decl.when = when->text();
         const ParamDecl* p = spec_.param(decl.when);
-        if (!p || p->type != ParamType::boolean)
-          when->fail(fmt::format("expected a bool param, got \"{}\"", decl.when));
+        if (!spec_.input(decl.when) && (!p || p->type != ParamType::boolean))
+          when->fail(fmt::format("expected a bool param or an input, got \"{}\"", decl.when));
       }
+      if (const auto concat = body.find("concat")) parseConcat(*concat, decl);
       out.push_back(std::move(decl));
     }
+  }
+
+  // An output that concatenates inputs along its one derived axis.
+  void parseConcat(const Field& f, TensorDecl& decl) const {
+    for (const auto& part : f.items()) requireInput(part);
+    decl.concat = f.texts();
+    if (decl.concat.size() < 2) f.fail("expected at least two inputs");
+    if (decl.shapes.size() != 1 || std::ranges::count_if(decl.shapes[0], [&](const std::string& d) {
+                                     return !spec_.dim(d)->sum_of.empty();
+                                   }) != 1)
+      f.fail("expected an output with one shape and one derived (sum_of) axis to concatenate on");
   }
 
   static ParamValue parseValue(const Field& f, ParamType type) {
@@ -256,7 +280,7 @@ class SpecParser {
   void parseSemantics(const Field& f) {
     f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
                  "window", "alibi", "mask", "lengths", "fully_masked_rows", "out", "lse",
-                 "softcap_order"});
+                 "softcap_order", "past"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -287,10 +311,20 @@ class SpecParser {
       s.softcap_after_mask = order->choice<bool>({{"before_mask", false}, {"after_mask", true}});
     }
     if (const auto causal = f.find("causal")) {
-      causal->allowOnly({"param", "alignment"});
+      causal->allowOnly({"param", "alignment", "shift_by_past"});
       requireParam(causal->at("param"), ParamType::boolean);
       s.causal_param = causal->at("param").text();
       s.causal_alignment = parseAlignment(causal->at("alignment"));
+      if (const auto shift = causal->find("shift_by_past"))
+        s.causal_shift_by_past = shift->boolean();
+    }
+    if (const auto past = f.find("past")) {
+      past->allowOnly({"key", "value"});
+      for (auto [key, target] :
+           {std::pair{"key", &s.past_key}, std::pair{"value", &s.past_value}}) {
+        requireInput(past->at(key));
+        *target = past->at(key).text();
+      }
     }
     if (const auto window = f.find("window")) {
       window->allowOnly({"param", "alignment"});
@@ -318,7 +352,8 @@ class SpecParser {
     }
     const Field rows = f.at("fully_masked_rows");
     rows.allowOnly({"out", "lse"});
-    s.fully_masked_rows = {rows.at("out").number(), rows.at("lse").number()};
+    s.fully_masked_rows.out = rows.at("out").number(/*nan_allowed=*/true);
+    if (const auto lse = rows.find("lse")) s.fully_masked_rows.lse = lse->number(true);
     for (auto [key, target] : {std::pair{"out", &s.out}, std::pair{"lse", &s.lse}}) {
       const auto t = f.find(key);
       if (!t && target == &s.lse) continue;  // not every API returns the LSE
@@ -350,7 +385,8 @@ class SpecParser {
     t.where = f.where();
     t.why = f.at("why").text();
     t.per_output["out"] = parseToleranceRule(f.at("out"));
-    t.per_output["lse"] = parseToleranceRule(f.at("lse"));
+    if (const auto lse = f.find("lse"); lse || !spec_.semantics.lse.empty())
+      t.per_output["lse"] = parseToleranceRule(f.at("lse"));
     if (const auto per_dtype = f.find("per_dtype")) {
       for (const auto& [name, body] : per_dtype->members()) {
         const DType dtype = dtypeKey(body, name);
@@ -504,9 +540,15 @@ class SpecParser {
       for (const auto& p : params->items()) requireGiven(p);
       return NotTogetherCheck{params->texts()};
     }
+    if (const auto names = f.find("together")) {
+      f.allowOnly({"together"});
+      for (const auto& n : names->items()) requireGiven(n);
+      if (names->items().size() < 2) names->fail("expected at least two names");
+      return TogetherCheck{names->texts()};
+    }
     f.fail(
         "expected one of the check kinds: dim, dtype_of, same_dtype, shape_of, not_together, "
-        "active (regions only)");
+        "together, active (regions only)");
   }
 
   Check parseDimCheck(const Field& f) const {

@@ -30,6 +30,12 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
     }
   }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
+  for (const auto& dim : spec.dims) {  // derived from their parts, never read off a tensor
+    if (dim.sum_of.empty()) continue;
+    std::int64_t sum = 0;
+    for (const auto& part : dim.sum_of) sum += dimOf(dims, part);
+    dims[dim.name] = sum;
+  }
   return dims;
 }
 
@@ -108,12 +114,21 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
           [&](const ShapeCheck& s) {
             const Tensor* t = c.tensor(s.tensor);
             if (!t) return true;
-            const auto shapes = expectedShapes(*spec.input(s.tensor), dims);
-            return std::find(shapes.begin(), shapes.end(), t->shape) != shapes.end();
+            const TensorDecl& decl = *spec.input(s.tensor);
+            return std::ranges::any_of(expectedShapes(decl, dims), [&](const Shape& expected) {
+              return std::ranges::equal(t->shape, expected, [&](std::int64_t got, std::int64_t e) {
+                return got == e || (decl.broadcast && got == 1);
+              });
+            });
           },
           [&](const NotTogetherCheck& n) {
             return !std::all_of(n.names.begin(), n.names.end(),
                                 [&](const std::string& name) { return isGiven(spec, c, name); });
+          },
+          [&](const TogetherCheck& t) {
+            const auto given = std::ranges::count_if(
+                t.names, [&](const std::string& name) { return isGiven(spec, c, name); });
+            return given == 0 || given == std::ssize(t.names);
           },
           [&](const ActiveCheck& a) { return isGiven(spec, c, a.name); },
       },
@@ -185,6 +200,9 @@ std::string describeCheck(const Check& check) {
           [](const ShapeCheck& s) { return fmt::format("shape({}) as declared", s.tensor); },
           [](const NotTogetherCheck& n) {
             return fmt::format("not all given: {}", fmt::join(n.names, ", "));
+          },
+          [](const TogetherCheck& t) {
+            return fmt::format("all or none given: {}", fmt::join(t.names, ", "));
           },
           [](const ActiveCheck& a) { return fmt::format("{} given", a.name); },
       },

@@ -105,8 +105,9 @@ std::int64_t Field::integer() const {
   return value;
 }
 
-double Field::number() const {
+double Field::number(bool nan_allowed) const {
   const std::string& s = scalar("a number");
+  if (nan_allowed && (s == "nan" || s == ".nan")) return std::numeric_limits<double>::quiet_NaN();
   if (s == "inf" || s == ".inf" || s == "+inf") return std::numeric_limits<double>::infinity();
   if (s == "-inf" || s == "-.inf") return -std::numeric_limits<double>::infinity();
   double value = 0;

@@ -108,7 +108,10 @@ INSTANTIATE_TEST_SUITE_P(
                           {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask",
                            "gqa", "mqa", "fully_masked_rows"}},
                     Edges{"diy_flash_attention",
-                          {"fp32", "fp16", "bf16", "causal", "padded_lengths", "empty_sequence"}}),
+                          {"fp32", "fp16", "bf16", "causal", "padded_lengths", "empty_sequence"}},
+                    Edges{"onnx_attention",
+                          {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "softcap",
+                           "bool_mask", "float_mask", "gqa", "past_kv", "fully_masked_rows"}}),
     [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
 
 TEST(DimValues, OnlyCandidatesAndShrinkToTheSmallest) {

@@ -54,6 +54,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::causal_bottom_right, "Accuracy", "scaled_dot_product_attention"},
       {PlantedFault::bool_mask_inverted, "Accuracy", "scaled_dot_product_attention"},
       {PlantedFault::seq_lens_off_by_one, "Accuracy", "diy_flash_attention"},
+      {PlantedFault::causal_ignores_past, "Accuracy", "onnx_attention"},
   };
   return table;
 }

@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "attnconf/reference/attention.h"
 #include "attnconf/spec/binding.h"
 #include "attnconf/spec/loader.h"
 
@@ -129,6 +130,75 @@ TEST_F(SdpaRules, FloatMaskPerHeadIsAddedAsItIsAndCausalIsTopLeft) {
   c.params["is_causal"] = true;
   EXPECT_EQ(bindProblem(spec, c).masks,
             (std::vector<MaskPrimitive>{CausalMask{Alignment::top_left}}));
+}
+
+// ONNX Attention: a past cache before the new keys, a derived total length, present outputs.
+class OnnxRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "onnx_attention.yaml");
+
+  // One batch entry and head; 2 queries, 1 cached key, 2 new keys; key j holds the value j.
+  Case call(bool with_past = true) {
+    Case c;
+    c.api = spec.api;
+    c.tensors["Q"] = Tensor::zeros(DType::fp32, {1, 1, 2, 1});
+    c.tensors["K"] = Tensor{DType::fp32, {1, 1, 2, 1}, {1, 2}};
+    c.tensors["V"] = Tensor{DType::fp32, {1, 1, 2, 1}, {1, 2}};
+    if (with_past) {
+      c.tensors["past_key"] = Tensor{DType::fp32, {1, 1, 1, 1}, {0}};
+      c.tensors["past_value"] = Tensor{DType::fp32, {1, 1, 1, 1}, {0}};
+    }
+    return c;
+  }
+};
+
+TEST_F(OnnxRules, ThePastComesFirstAndShiftsTheCausalDiagonal) {
+  Case c = call();
+  c.params["is_causal"] = true;
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{3}));
+  EXPECT_EQ(p.k.values, (std::vector<double>{0, 1, 2}));
+  EXPECT_EQ(p.v.values, (std::vector<double>{0, 1, 2}));
+  ASSERT_EQ(p.masks.size(), 1U);
+  // Query 0 sees the cached key and new key 0; query 1 sees all three.
+  EXPECT_TRUE(keeps(p.masks, 0, 1, 2, 3));
+  EXPECT_FALSE(keeps(p.masks, 0, 2, 2, 3));
+  EXPECT_TRUE(keeps(p.masks, 1, 2, 2, 3));
+  EXPECT_EQ(describe(p.masks[0]), "causal(top_left, shift 1)");
+}
+
+TEST_F(OnnxRules, PresentOutputsAreTheCacheAndTheNewKeysExactly) {
+  const Case c = call();
+  const auto expected = expectedOutputs(spec, c, reference::attention(bindProblem(spec, c)));
+  ASSERT_TRUE(expected.contains("present_key"));
+  EXPECT_EQ(expected.at("present_key").role, "copy");
+  EXPECT_EQ(expected.at("present_key").exact.shape, (Shape{1, 1, 3, 1}));
+  EXPECT_EQ(expected.at("present_value").exact.values, (std::vector<double>{0, 1, 2}));
+  const Case no_past = call(false);
+  EXPECT_FALSE(expectedOutputs(spec, no_past, reference::attention(bindProblem(spec, no_past)))
+                   .contains("present_key"))
+      << "asked for only when past_key is given";
+}
+
+TEST_F(OnnxRules, TotalLengthIsPastPlusNewAndTheCachesComeTogether) {
+  using V = std::vector<std::string>;
+  Case c = call();
+  c.tensors["attn_mask"] = Tensor::zeros(DType::boolean, {2, 3});
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  c.tensors["attn_mask"].shape = {2, 2};  // the new keys only
+  EXPECT_EQ(brokenRules(spec, c), V{"AttnMaskShapeInvalid"});
+  c.tensors["attn_mask"].shape = {1, 1, 1, 3};  // broadcast over queries
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  c = call();
+  c.tensors.erase("past_value");
+  EXPECT_EQ(brokenRules(spec, c), V{"PastKeyWithoutPastValue"});
+}
+
+TEST_F(OnnxRules, BroadcastMaskAxesRepeat) {
+  Case c = call(false);
+  c.tensors["attn_mask"] = Tensor{DType::fp32, {1, 2}, {0.5, -1}};  // one row for every query
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.bias.values, (std::vector<double>{0.5, -1, 0.5, -1}));
 }
 
 TEST(Binding, PermuteAxesMovesValues) {

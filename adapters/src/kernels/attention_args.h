@@ -30,9 +30,10 @@ struct OutView {
 /// hides a key. Null data: no bias.
 struct BiasView {
   const double* data = nullptr;
-  std::int64_t batch_stride = 0, head_stride = 0, row_stride = 0;
+  std::int64_t batch_stride = 0, head_stride = 0, row_stride = 0, key_stride = 1;
   float at(std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) const {
-    return static_cast<float>(data[b * batch_stride + h * head_stride + i * row_stride + j]);
+    return static_cast<float>(
+        data[b * batch_stride + h * head_stride + i * row_stride + j * key_stride]);
   }
 };
 
@@ -44,7 +45,7 @@ struct AttentionArgs {
   std::int64_t head_dim = 0, head_dim_v = 0;
   SeqView q{}, k{}, v{};
   OutView out{};
-  double* lse = nullptr;  ///< (batch, heads, seqlen_q) or null
+  double* lse = nullptr;  ///< (batch, heads, seqlen_q), written (also by APIs that drop it)
   float scale = 1.0F;
   float softcap = 0.0F;
   bool causal = false;

@@ -39,32 +39,6 @@ void checkSizes(const Shape& a, const Shape& b, std::size_t axis) {
                     a[axis], b[axis], axis));
 }
 
-// The mask as a score bias over (batch, head, query, key): a boolean mask (true takes part)
-// becomes 0 / -inf in a tensor of its own; a floating one is used as it is. Both broadcast
-// from (L, S) or (N, Hq, L, S).
-BiasView maskBias(const Tensor& mask, const Shape& q, std::int64_t seqlen_k, PlantedFault fault,
-                  Tensor& converted) {
-  const Shape full{q[0], q[1], q[2], seqlen_k};
-  const Shape plain{q[2], seqlen_k};
-  check(
-      mask.shape == full || mask.shape == plain,
-      fmt::format("attn_mask of shape ({}) does not broadcast to (N, Hq, L, S) = ({}, {}, {}, {})",
-                  fmt::join(mask.shape, ", "), full[0], full[1], full[2], full[3]));
-  const Tensor* values = &mask;
-  if (mask.dtype == DType::boolean) {
-    const bool keep_when = fault != PlantedFault::bool_mask_inverted;
-    converted = Tensor::zeros(DType::fp32, mask.shape);
-    for (std::size_t i = 0; i < mask.values.size(); ++i) {
-      const bool keep = (mask.values[i] != 0) == keep_when;
-      converted.values[i] = keep ? 0.0 : -std::numeric_limits<double>::infinity();
-    }
-    values = &converted;
-  }
-  const bool per_head = mask.rank() == 4;
-  return BiasView{values->values.data(), per_head ? q[1] * q[2] * seqlen_k : 0,
-                  per_head ? q[2] * seqlen_k : 0, seqlen_k};
-}
-
 }  // namespace
 
 std::map<std::string, Tensor> scaledDotProductAttention(const Case& c, PlantedFault fault,
@@ -130,7 +104,14 @@ std::map<std::string, Tensor> scaledDotProductAttention(const Case& c, PlantedFa
   args.causal = is_causal;
   args.causal_offset = fault == PlantedFault::causal_bottom_right ? seqlen_k - seqlen_q : 0;
   Tensor converted_mask;
-  if (mask) args.bias = maskBias(*mask, q.shape, seqlen_k, fault, converted_mask);
+  if (mask) {
+    const Shape full{batch, heads, seqlen_q, seqlen_k};
+    check(front_end::maskBroadcasts(mask->shape, full),
+          fmt::format("attn_mask of shape ({}) does not broadcast to (N, Hq, L, S) = ({})",
+                      fmt::join(mask->shape, ", "), fmt::join(full, ", ")));
+    args.bias =
+        front_end::maskBias(*mask, fault != PlantedFault::bool_mask_inverted, converted_mask);
+  }
   args.fault = fault;
 
   std::map<std::string, Tensor> outputs;

@@ -43,7 +43,8 @@ class Field {
 
   std::string text() const;
   std::int64_t integer() const;
-  double number() const;
+  /// A number; `inf` and `-inf` are numbers, `nan` only where `nan_allowed`.
+  double number(bool nan_allowed = false) const;
   bool boolean() const;
   std::vector<std::string> texts() const;
   std::vector<std::int64_t> integers() const;

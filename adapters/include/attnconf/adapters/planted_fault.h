@@ -30,6 +30,7 @@ enum class PlantedFault {
   causal_bottom_right,          ///< SDPA: is_causal aligned bottom-right instead of top-left
   bool_mask_inverted,           ///< SDPA: a boolean attn_mask's true hides the key
   seq_lens_off_by_one,          ///< DIY: a shortened sequence runs one token too long
+  causal_ignores_past,          ///< ONNX: the causal diagonal is not moved past the cached keys
 };
 
 /// The name of a fault, e.g. "causal_top_left".

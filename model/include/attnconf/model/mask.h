@@ -18,9 +18,11 @@ std::string_view alignmentName(Alignment alignment);
 /// The key a query row is aligned with, minus the row: 0 for top_left, Sk - Sq for bottom_right.
 std::int64_t diagonalOffset(Alignment alignment, std::int64_t seqlen_q, std::int64_t seqlen_k);
 
-/// Query i sees key j iff j <= i + offset.
+/// Query i sees key j iff j <= i + offset + shift.
 struct CausalMask {
   Alignment alignment = Alignment::bottom_right;
+  /// Keys the diagonal moves right by: ONNX aligns top-left after the past (cached) keys.
+  std::int64_t shift = 0;
   friend bool operator==(const CausalMask&, const CausalMask&) = default;
 };
 

@@ -54,4 +54,7 @@ Tensor repeatAxis(const Tensor& t, std::size_t axis, std::int64_t times);
 /// The entries on `axis` in reverse order.
 Tensor reverseAxis(const Tensor& t, std::size_t axis);
 
+/// Tensors of one dtype and equal shapes except on `axis`, joined along it in order.
+Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis);
+
 }  // namespace attnconf

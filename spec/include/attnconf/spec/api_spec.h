@@ -35,6 +35,9 @@ enum class DimKind { batch, seqlen, heads, head_dim };
 struct Dim {
   std::string name;
   DimKind kind = DimKind::seqlen;
+  /// A derived dim: the sum of these earlier dims (ONNX's total_sequence_length = past + new),
+  /// never drawn on its own. A part that only absent inputs carry counts 0.
+  std::vector<std::string> sum_of;
 };
 
 /// An input or output tensor: its shape in dim names (one or more accepted alternatives).
@@ -46,10 +49,14 @@ struct TensorDecl {
   /// Inputs: the dtypes the spec covers (empty = all). Calls in other dtypes are outside the
   /// spec: never generated, neither as valid nor as invalid calls.
   std::vector<DType> covered_dtypes;
-  bool optional = false;                  ///< may be left out (None)
+  bool optional = false;   ///< may be left out (None)
+  bool broadcast = false;  ///< any axis may have extent 1 instead of its dim (a mask)
   double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
   std::string lengths_of;  ///< values are sequence lengths in [0, this dim] (edges favoured)
-  std::string when;        ///< outputs: the bool param that asks for it
+  std::string when;        ///< outputs: the bool param or input that asks for it
+  /// Outputs: the concatenation of these inputs along the output's derived (sum_of) axis,
+  /// returned exactly (ONNX's present_key = concat(past_key, K)).
+  std::vector<std::string> concat;
   Location where;
 };
 
@@ -111,14 +118,20 @@ struct NotTogetherCheck {
   std::vector<std::string> names;
 };
 
+/// `names` are given all together or none of them (ONNX's past_key and past_value).
+struct TogetherCheck {
+  std::vector<std::string> names;
+};
+
 /// `name` is an active parameter or a passed tensor (path regions only, not rules).
 struct ActiveCheck {
   std::string name;
 };
 
 /// The structured condition of a rule or of a path region: what must hold of a call.
-using Check = std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck,
-                           DTypeCheck, SameDTypeCheck, ShapeCheck, NotTogetherCheck, ActiveCheck>;
+using Check =
+    std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck, DTypeCheck,
+                 SameDTypeCheck, ShapeCheck, NotTogetherCheck, TogetherCheck, ActiveCheck>;
 
 /// One rule of the error contract: a call that breaks it must be rejected.
 struct Rule {
@@ -157,10 +170,12 @@ struct Semantics {
   bool softcap_after_mask = false;  ///< ONNX's order: the softcap after the mask bias and masks
   std::string causal_param;         ///< bool param that turns the causal mask on
   Alignment causal_alignment = Alignment::bottom_right;
-  std::string window_param;  ///< int_pair param (left, right); -1 = unbounded
+  bool causal_shift_by_past = false;  ///< the diagonal moves right by the past keys (ONNX)
+  std::string window_param;           ///< int_pair param (left, right); -1 = unbounded
   Alignment window_alignment = Alignment::bottom_right;
   std::string alibi_tensor;  ///< slopes tensor, (heads) or (batch, heads)
   Alignment alibi_alignment = Alignment::bottom_right;
+  std::string past_key, past_value;  ///< cached keys and values put before the new ones
   std::string lengths_tensor;   ///< per-batch lengths of queries and keys; rows past them are 0
   std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
