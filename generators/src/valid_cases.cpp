@@ -71,8 +71,18 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
   });
 }
 
+// The query's dtype options narrowed to those the implementation takes (kept whole when it
+// takes none of them: its calls then fail visibly instead of never running).
+std::vector<DType> takenBy(const Limits& limits, std::vector<DType> options) {
+  std::vector<DType> taken;
+  std::ranges::copy_if(options, std::back_inserter(taken), [&](DType d) {
+    return std::ranges::find(limits.dtypes, d) != limits.dtypes.end();
+  });
+  return limits.dtypes.empty() || taken.empty() ? options : taken;
+}
+
 // One dtype per same_dtype group (the first member's), copied to the rest of the group.
-rc::Gen<std::map<std::string, DType>> dtypeChoices(const ApiSpec& spec) {
+rc::Gen<std::map<std::string, DType>> dtypeChoices(const ApiSpec& spec, const Limits& limits) {
   std::map<std::string, std::string> leader;
   for (const auto& rule : spec.rules) {
     if (const auto* same = std::get_if<spec::SameDTypeCheck>(&rule.check)) {
@@ -84,7 +94,11 @@ rc::Gen<std::map<std::string, DType>> dtypeChoices(const ApiSpec& spec) {
   for (const auto& decl : spec.inputs) {
     if (leader.contains(decl.name) && leader.at(decl.name) != decl.name) continue;
     leaders.push_back(decl.name);
-    picks.push_back(rc::gen::elementOf(allowedDTypes(spec, decl)));
+    const bool query =
+        decl.name == spec.semantics.query ||
+        (leader.contains(spec.semantics.query) && leader.at(spec.semantics.query) == decl.name);
+    const auto options = allowedDTypes(spec, decl);
+    picks.push_back(rc::gen::elementOf(query ? takenBy(limits, options) : options));
   }
   return rc::gen::map(detail::sequence(std::move(picks)),
                       [&spec, leaders, leader](const std::vector<DType>& chosen) {
@@ -235,17 +249,18 @@ rc::Gen<std::int64_t> dimValues(std::vector<std::int64_t> candidates, spec::DimK
 }
 
 rc::Gen<Recipe> validRecipes(const ApiSpec& spec, const Limits& limits) {
-  const auto recipes = rc::gen::mapcat(dimsFrom(spec, limits, 0, {}), [&spec](const Dims& dims) {
-    return rc::gen::apply(
-        [dims](std::map<std::string, DType> dtypes, std::map<std::string, std::size_t> shapes,
-               std::map<std::string, ParamValue> params, std::uint64_t seed, double magnitude) {
-          return Recipe{dims, std::move(dtypes), std::move(shapes), std::move(params),
-                        seed, magnitude};
-        },
-        dtypeChoices(spec), shapeChoices(spec), paramChoices(spec, dims),
-        rc::gen::noShrink(rc::gen::arbitrary<std::uint64_t>()),
-        rc::gen::weightedOneOf<double>({{4, rc::gen::just(1.0)}, {1, rc::gen::just(8.0)}}));
-  });
+  const auto recipes =
+      rc::gen::mapcat(dimsFrom(spec, limits, 0, {}), [&spec, limits](const Dims& dims) {
+        return rc::gen::apply(
+            [dims](std::map<std::string, DType> dtypes, std::map<std::string, std::size_t> shapes,
+                   std::map<std::string, ParamValue> params, std::uint64_t seed, double magnitude) {
+              return Recipe{dims, std::move(dtypes), std::move(shapes), std::move(params),
+                            seed, magnitude};
+            },
+            dtypeChoices(spec, limits), shapeChoices(spec), paramChoices(spec, dims),
+            rc::gen::noShrink(rc::gen::arbitrary<std::uint64_t>()),
+            rc::gen::weightedOneOf<double>({{4, rc::gen::just(1.0)}, {1, rc::gen::just(8.0)}}));
+      });
   return rc::gen::suchThat(recipes, [&spec](const Recipe& r) {
     return r.dims.size() == spec.dims.size() &&
            spec::brokenRules(spec, materialize(spec, r)).empty();

@@ -72,6 +72,15 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
                         return checkErrorIf(spec, rule, a, cfg);
                       }});
   }
+  // Every property generates only calls in the dtypes the adapter takes.
+  for (auto& check : checks) {
+    check.run = [run = std::move(check.run), api = spec.api](adapters::Adapter& a,
+                                                             const RunConfig& cfg) {
+      RunConfig narrowed = cfg;
+      narrowed.limits.dtypes = a.dtypes(api);
+      return run(a, narrowed);
+    };
+  }
   return checks;
 }
 

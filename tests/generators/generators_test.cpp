@@ -37,8 +37,17 @@ RC_GTEST_PROP(ValidCases, ValuesAreRoundedToTheirDType, ()) {
   }
 }
 
+RC_GTEST_PROP(ValidCases, OnlyInTheDTypesTheAdapterTakes, ()) {
+  Limits limits;
+  limits.dtypes = {DType::fp16, DType::fp64};  // fp64 is outside SDPA's coverage
+  const Case c = *validCases(specOf("scaled_dot_product_attention"), limits);
+  RC_ASSERT(c.tensors.at("query").dtype == DType::fp16);
+  RC_ASSERT(c.tensors.at("key").dtype == DType::fp16);
+}
+
 RC_GTEST_PROP(ValidCases, StayWithinLimits, ()) {
-  const Limits limits{.max_batch = 2, .max_seqlen = 40, .max_heads = 4, .max_head_dim = 64};
+  const Limits limits{
+      .max_batch = 2, .max_seqlen = 40, .max_heads = 4, .max_head_dim = 64, .dtypes = {}};
   const Case c = *validCases(flashAttnFunc(), limits);
   RC_ASSERT(c.dims.at("seqlen_q") <= 40);
   RC_ASSERT(c.dims.at("seqlen_k") <= 40);

@@ -56,6 +56,7 @@ class Api:
     fast_path_only: Optional[Handler] = None  # every fallback disabled; raising = it would fall back
     backward: Optional[Handler] = None        # outputs are the input gradients by the spec's names
     declared_fallbacks: str = ""              # YAML, the spec's paths.fallbacks format
+    dtypes: Optional[list] = None             # query dtypes taken; None = all the spec covers
 
 
 class Unsupported(Exception):
@@ -133,15 +134,21 @@ class _Channel:
         return header, tensors
 
 
+def _entry(api: Api) -> dict:
+    entry = {"modes": [m for m in ("forward", "fast_path_only", "backward")
+                       if getattr(api, m) is not None],
+             "declared_fallbacks": api.declared_fallbacks}
+    if api.dtypes is not None:
+        entry["dtypes"] = list(api.dtypes)
+    return entry
+
+
 def serve(worker: str, versions: dict, apis: dict, description: str = "") -> None:
     """Answers calls until the suite closes stdin."""
     channel = _Channel()
     channel.send({"type": "hello", "protocol": PROTOCOL, "worker": worker,
                   "description": description, "versions": versions,
-                  "apis": {name: {"modes": [m for m in ("forward", "fast_path_only", "backward")
-                                            if getattr(api, m) is not None],
-                                  "declared_fallbacks": api.declared_fallbacks}
-                           for name, api in apis.items()}})
+                  "apis": {name: _entry(api) for name, api in apis.items()}})
     while (message := channel.receive()) is not None:
         header, tensors = message
         reply = {"id": header.get("id")}

@@ -52,7 +52,27 @@ class WorkerAdapter final : public Adapter {
                : std::string();
   }
 
-  Outcome run(const Case& c) override { return *call(c, "forward"); }
+  Outcome run(const Case& c) override {
+    auto outcome = call(c, "forward");
+    if (!outcome)
+      throw WorkerError(fmt::format("worker {} answered `unsupported` to a forward call of {}",
+                                    manifest_.name, c.api));
+    return *std::move(outcome);
+  }
+
+  std::vector<DType> dtypes(std::string_view api) const override {
+    std::vector<DType> out;
+    const auto* entry = apiEntry(api);
+    if (!entry || !entry->contains("dtypes") || !(*entry)["dtypes"].is_array()) return out;
+    for (const auto& name : (*entry)["dtypes"]) {
+      const auto dtype = name.is_string() ? parseDType(name.get<std::string>()) : std::nullopt;
+      if (!dtype)
+        throw ProtocolError(
+            fmt::format("hello: apis.{}.dtypes: unknown dtype {}", api, name.dump()));
+      out.push_back(*dtype);
+    }
+    return out;
+  }
   std::optional<Outcome> runFastPathOnly(const Case& c) override {
     return call(c, "fast_path_only");
   }
@@ -162,11 +182,18 @@ class WorkerAdapter final : public Adapter {
   std::int64_t next_id_ = 0;
 };
 
-std::string substitute(std::string arg, const WorkerManifest& m) {
+// The interpreter for {python}: $ATTNCONF_PYTHON (a relative path is taken from the current
+// folder, since the worker starts in its own), else python3 from PATH.
+std::string pythonCommand() {
   const char* python = std::getenv("ATTNCONF_PYTHON");
-  for (const auto& [key, value] :
-       {std::pair<std::string, std::string>{"{python}", python && *python ? python : "python3"},
-        std::pair<std::string, std::string>{"{dir}", m.dir.string()}}) {
+  if (!python || !*python) return "python3";
+  const std::filesystem::path path(python);
+  return path.has_parent_path() ? std::filesystem::absolute(path).string() : path.string();
+}
+
+std::string substitute(std::string arg, const WorkerManifest& m) {
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"{python}", pythonCommand()},
+                                   std::pair<std::string, std::string>{"{dir}", m.dir.string()}}) {
     for (auto at = arg.find(key); at != std::string::npos; at = arg.find(key))
       arg.replace(at, key.size(), value);
   }

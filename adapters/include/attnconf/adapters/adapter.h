@@ -63,6 +63,9 @@ class Adapter {
   virtual std::string unavailable() const { return {}; }
   /// Runs one call. Invalid input gives a Rejection; an exception means the adapter broke.
   virtual Outcome run(const Case& c) = 0;
+  /// The query dtypes the implementation takes for `api`; calls in others are never generated
+  /// (onnxruntime's CPU Attention has no bf16). Empty: every dtype the spec covers.
+  virtual std::vector<DType> dtypes(std::string_view /*api*/) const { return {}; }
   /// Fallbacks this implementation takes for `api` beyond those its spec declares, as YAML in
   /// the spec's `paths.fallbacks` format (spec/README.md); empty if none. A declared fallback is
   /// reported in the fallback map, never a failure.

@@ -22,6 +22,8 @@ struct Limits {
   std::int64_t max_seqlen = 130;
   std::int64_t max_heads = 8;
   std::int64_t max_head_dim = 256;
+  /// The query dtypes the implementation under test takes (empty: all the spec covers).
+  std::vector<DType> dtypes;
 };
 
 /// Tile sizes that kernels commonly use; lengths just below, at and above their multiples are
