@@ -5,6 +5,12 @@ with the CPUExecutionProvider. onnxruntime's CPU kernel for Attention computes t
 matrix per head; the spec (spec/onnx_attention.yaml) declares that path. When the node's types
 do not fit the kernel, onnxruntime inlines the operator's function body instead; a type error
 there is its rejection of the call.
+
+Not exposed yet: com.microsoft MultiHeadAttention and GroupQueryAttention (no spec). attnconf's
+probe of MultiHeadAttention with unidirectional=1 and seqlen_q != seqlen_kv (equal scores, one-hot
+values, so the output is the attention weights): for seqlen_q < seqlen_kv, every query row but the
+last is causal top-left (row i sees keys 0..i) and the last row sees every key, which matches
+neither alignment; for seqlen_q > seqlen_kv it is top-left throughout.
 """
 
 import os
