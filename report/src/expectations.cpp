@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <regex>
+
 namespace attnconf::report {
 namespace {
 
@@ -22,10 +24,15 @@ std::string text(const std::filesystem::path& file, const YAML::Node& map, const
 
 }  // namespace
 
-const Expectation* Expectations::find(const std::string& api, const std::string& property) const {
+bool Expectation::matches(const std::string& message) const {
+  return failure.empty() || std::regex_search(message, std::regex(failure));
+}
+
+const Expectation* Expectations::find(const std::string& api, const std::string& property,
+                                      const std::string& message) const {
   const std::string test = api + "." + property;
   for (const auto& e : entries) {
-    if (e.test == test) return &e;
+    if (e.test == test && e.matches(message)) return &e;
   }
   return nullptr;
 }
@@ -53,9 +60,9 @@ Expectations loadExpectations(const std::filesystem::path& file) {
       throw ExpectationsError(fmt::format("{}: {}: expected a map", where(file, item), field));
     for (const auto& key : item) {
       const auto name = key.first.as<std::string>();
-      if (name != "test" && name != "reason" && name != "reproduce") {
+      if (name != "test" && name != "reason" && name != "reproduce" && name != "failure") {
         throw ExpectationsError(
-            fmt::format("{}: {}: unknown key `{}`; expected test, reason, reproduce",
+            fmt::format("{}: {}: unknown key `{}`; expected test, reason, reproduce, failure",
                         where(file, key.first), field, name));
       }
     }
@@ -64,16 +71,27 @@ Expectations loadExpectations(const std::filesystem::path& file) {
       throw ExpectationsError(fmt::format("{}: {}.test: expected <api>.<Property>, got \"{}\"",
                                           where(file, item), field, test));
     }
-    out.entries.push_back(Expectation{test, text(file, item, "reason", field),
-                                      text(file, item, "reproduce", field), item.Mark().line + 1});
+    Expectation entry{test, text(file, item, "reason", field), text(file, item, "reproduce", field),
+                      "", item.Mark().line + 1};
+    if (item["failure"]) {
+      entry.failure = text(file, item, "failure", field);
+      try {
+        std::regex(entry.failure);
+      } catch (const std::regex_error& e) {
+        throw ExpectationsError(fmt::format("{}: {}.failure: expected a regular expression: {}",
+                                            where(file, item["failure"]), field, e.what()));
+      }
+    }
+    out.entries.push_back(std::move(entry));
   }
   return out;
 }
 
 void markExpected(const Expectations& expectations, ResultRecord& record) {
-  const Expectation* known = record.adapter == expectations.adapter
-                                 ? expectations.find(record.api, record.property)
-                                 : nullptr;
+  const Expectation* known =
+      record.adapter == expectations.adapter
+          ? expectations.find(record.api, record.property, record.verdict.message)
+          : nullptr;
   if (known && !record.verdict.ok()) record.expected_failure = known->reason;
 }
 
@@ -81,17 +99,23 @@ std::vector<std::string> staleExpectations(const Expectations& expectations,
                                            const Results& results) {
   std::vector<std::string> unmatched;
   for (const auto& e : expectations.entries) {
-    bool ran = false, failed = false;
+    bool ran = false, failed = false, known = false, other_known = false;
     for (const auto& r : results.results) {
       if (r.adapter != expectations.adapter || r.api + "." + r.property != e.test) continue;
       ran = true;
       failed = failed || !r.verdict.ok();
+      known = known || r.expected_failure == e.reason;
+      other_known = other_known || !r.expected_failure.empty();
     }
-    if (!failed) {
-      unmatched.push_back(fmt::format(
-          "{}:{}: {} on {}: {}", expectations.file, e.line, e.test, expectations.adapter,
-          ran ? "expected failure passed (remove the entry?)" : "matched no test of this run"));
-    }
+    if (known) continue;
+    // A property stops at its first failing case, so another known failure can hide this one.
+    const char* what = !ran          ? "matched no test of this run"
+                       : !failed     ? "expected failure passed (remove the entry?)"
+                       : other_known ? "not reached: the test stopped at another known failure"
+                                     : "failed otherwise than expected (the message does not "
+                                       "match `failure`): counted as a failure";
+    unmatched.push_back(fmt::format("{}:{}: {} on {}: {}", expectations.file, e.line, e.test,
+                                    expectations.adapter, what));
   }
   return unmatched;
 }

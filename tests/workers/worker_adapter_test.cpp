@@ -110,6 +110,26 @@ TEST(Expectations, MarkKnownFailuresAndWarnAboutStaleOnes) {
   EXPECT_NE(warnings[0].find("expected failure passed"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[1].find("matched no test"), std::string::npos) << warnings[1];
 
+  std::ofstream(file) << "adapter: ort\nexpected_failures:\n"
+                         "  - test: onnx.Accuracy\n    reason: fp16 only\n"
+                         "    reproduce: attnconf run\n    failure: \"Q:fp16\"\n";
+  const auto dtype_bound = report::loadExpectations(file);
+  report::Results accuracy;
+  for (const char* failing_case :
+       {"case: onnx Q:fp16[1,2] K:fp16[1,2]", "case: onnx Q:fp32[1,2]"}) {
+    report::ResultRecord r{"onnx", "ort", "Accuracy", "accuracy", {}, {}};
+    r.verdict.status = props::Verdict::Status::fail;
+    r.verdict.message = failing_case;
+    report::markExpected(dtype_bound, r);
+    accuracy.results.push_back(r);
+  }
+  EXPECT_EQ(accuracy.results[0].expected_failure, "fp16 only");
+  EXPECT_EQ(accuracy.results[1].expected_failure, "") << "an fp32 failure is not the fp16 finding";
+  accuracy.results.erase(accuracy.results.begin());
+  const auto otherwise = report::staleExpectations(dtype_bound, accuracy);
+  ASSERT_EQ(otherwise.size(), 1U);
+  EXPECT_NE(otherwise[0].find("failed otherwise than expected"), std::string::npos) << otherwise[0];
+
   std::ofstream(file) << "adapter: torch\nexpected_failures:\n  - test: sdpa.X\n    reason: r\n";
   try {
     (void)report::loadExpectations(file);

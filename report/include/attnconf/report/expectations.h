@@ -15,7 +15,13 @@ struct Expectation {
   std::string test;       ///< "<api>.<Property>", e.g. "scaled_dot_product_attention.ErrorIfX"
   std::string reason;     ///< what the implementation does, and why it is not the spec's fault
   std::string reproduce;  ///< the command that shows it
-  int line = 0;           ///< where it is written
+  /// Optional regex (ECMAScript, searched): the failure is expected only when its message
+  /// matches, so that a finding in one dtype does not excuse a failure in another.
+  std::string failure;
+  int line = 0;  ///< where it is written
+
+  /// Whether a failing verdict with this message is the known one.
+  bool matches(const std::string& message) const;
 };
 
 /// An adapter's expectations file (README.md, "Expectations").
@@ -24,8 +30,9 @@ struct Expectations {
   std::string adapter;
   std::vector<Expectation> entries;
 
-  /// The expectation a verdict of (api, property) matches, or null.
-  const Expectation* find(const std::string& api, const std::string& property) const;
+  /// The first expectation a failure of (api, property) with this message matches, or null.
+  const Expectation* find(const std::string& api, const std::string& property,
+                          const std::string& message) const;
 };
 
 /// A file that cannot be read; the message names file, line and field.
