@@ -63,9 +63,8 @@ std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const
     if (carried && !present && dims.contains(dim.name)) dims[dim.name] = 0;
   }
   for (const auto& dim : spec.dims) {
-    if (dim.sum_of.empty() || !dims.contains(dim.name)) continue;
-    dims[dim.name] = 0;
-    for (const auto& part : dim.sum_of) dims[dim.name] += dims[part];
+    if (!dim.sum_of.empty() && dims.contains(dim.name))
+      dims[dim.name] = spec::sumOfParts(dim, dims);
   }
   return dims;
 }

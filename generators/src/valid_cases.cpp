@@ -43,9 +43,8 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
 rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t index, Dims chosen) {
   if (index == spec.dims.size()) return rc::gen::just(std::move(chosen));
   const spec::Dim dim = spec.dims[index];
-  if (!dim.sum_of.empty()) {
-    chosen[dim.name] = 0;
-    for (const auto& part : dim.sum_of) chosen[dim.name] += chosen.at(part);
+  if (!dim.sum_of.empty()) {  // its parts come before it
+    chosen[dim.name] = spec::sumOfParts(dim, chosen);
     return dimsFrom(spec, limits, index + 1, std::move(chosen));
   }
   return rc::gen::withSize([=, &spec](int size) {

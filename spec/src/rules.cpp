@@ -31,12 +31,15 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
   }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
   for (const auto& dim : spec.dims) {  // derived from their parts, never read off a tensor
-    if (dim.sum_of.empty()) continue;
-    std::int64_t sum = 0;
-    for (const auto& part : dim.sum_of) sum += dimOf(dims, part);
-    dims[dim.name] = sum;
+    if (!dim.sum_of.empty()) dims[dim.name] = sumOfParts(dim, dims);
   }
   return dims;
+}
+
+std::int64_t sumOfParts(const Dim& dim, const std::map<std::string, std::int64_t>& dims) {
+  std::int64_t sum = 0;
+  for (const auto& part : dim.sum_of) sum += dimOf(dims, part);
+  return sum;
 }
 
 std::vector<Shape> expectedShapes(const TensorDecl& decl,

@@ -11,6 +11,9 @@
 
 namespace attnconf::spec {
 
+/// A derived dim's extent: the sum of its parts (`Dim::sum_of`) in `dims`, a missing part 0.
+std::int64_t sumOfParts(const Dim& dim, const std::map<std::string, std::int64_t>& dims);
+
 /// Dim extents as an implementation reads them: from the first input that declares each dim
 /// (with one shape), falling back to the case's generated dims.
 std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c);
