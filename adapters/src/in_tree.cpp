@@ -8,6 +8,7 @@
 
 #include "diy/flash_attention.h"
 #include "flash_attn/flash_attn_func.h"
+#include "jax/dot_product_attention.h"
 #include "onnx/attention.h"
 #include "torch/scaled_dot_product_attention.h"
 
@@ -27,6 +28,7 @@ constexpr std::array kApis = {
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
     InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},
+    InTreeApi{"jax_dot_product_attention", &jaxDotProductAttention, "h"},
 };
 
 const InTreeApi* findApi(std::string_view api) {

@@ -30,6 +30,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::bool_mask_inverted, "bool_mask_inverted"},
     std::pair{PlantedFault::seq_lens_off_by_one, "seq_lens_off_by_one"},
     std::pair{PlantedFault::causal_ignores_past, "causal_ignores_past"},
+    std::pair{PlantedFault::fully_masked_row_zero, "fully_masked_row_zero"},
 };
 
 }  // namespace

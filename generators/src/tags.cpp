@@ -7,21 +7,33 @@
 namespace attnconf::gen {
 namespace {
 
-// Whether some query row sees no key, through the mask primitives or the explicit mask.
+// Whether some query row within its length sees no key, through the mask primitives, the
+// explicit mask or bias, or a key length of 0.
 bool hasFullyMaskedRow(const Problem& p) {
-  const std::int64_t sq = p.maxSeqlenQ(), sk = p.maxSeqlenK();
-  for (std::int64_t bh = 0; bh < (p.hasBias() ? p.batch * p.heads_q : 1); ++bh) {
+  const std::int64_t max_sq = p.maxSeqlenQ(), max_sk = p.maxSeqlenK();
+  for (std::int64_t bh = 0; bh < p.batch * p.heads_q; ++bh) {
+    const auto b = static_cast<std::size_t>(bh / p.heads_q);
+    const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b];
     for (std::int64_t i = 0; i < sq; ++i) {
       bool hidden = true;
       for (std::int64_t j = 0; j < sk && hidden; ++j) {
-        const double bias =
-            p.hasBias() ? p.bias.values[static_cast<std::size_t>((bh * sq + i) * sk + j)] : 0.0;
-        hidden = !keeps(p.masks, i, j, sq, sk) || std::isinf(bias);
+        const auto at = static_cast<std::size_t>((bh * max_sq + i) * max_sk + j);
+        hidden = !keeps(p.masks, i, j, sq, sk) || (p.hasBias() && std::isinf(p.bias.values[at]));
       }
       if (hidden) return true;
     }
   }
   return false;
+}
+
+// "bool_mask" or "float_mask" for an explicit mask, "bias" for an additive bias input.
+void maskTags(const spec::ApiSpec& spec, const Case& c, std::vector<std::string>& tags) {
+  if (const Tensor* mask =
+          spec.semantics.mask_tensor.empty() ? nullptr : c.tensor(spec.semantics.mask_tensor)) {
+    tags.emplace_back(mask->dtype == DType::boolean ? "bool_mask" : "float_mask");
+  }
+  if (!spec.semantics.bias_tensor.empty() && c.tensor(spec.semantics.bias_tensor))
+    tags.emplace_back("bias");
 }
 
 }  // namespace
@@ -43,13 +55,14 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
     tags.emplace_back("mqa");
   else if (p.heads_kv != p.heads_q)
     tags.emplace_back("gqa");
-  if (std::ranges::any_of(p.seqlens_q, [&](std::int64_t n) { return n < sq; }))
-    tags.emplace_back("padded_lengths");
-  if (std::ranges::any_of(p.seqlens_q, [](std::int64_t n) { return n == 0; }))
+  const auto shorter = [](const auto& lengths, std::int64_t max) {
+    return std::ranges::any_of(lengths, [&](std::int64_t n) { return n < max; });
+  };
+  if (shorter(p.seqlens_q, sq) || shorter(p.seqlens_k, sk)) tags.emplace_back("padded_lengths");
+  const auto empty = [](std::int64_t n) { return n == 0; };
+  if (std::ranges::any_of(p.seqlens_q, empty) || std::ranges::any_of(p.seqlens_k, empty))
     tags.emplace_back("empty_sequence");
-  if (p.hasBias())
-    tags.emplace_back(c.tensor(spec.semantics.mask_tensor)->dtype == DType::boolean ? "bool_mask"
-                                                                                    : "float_mask");
+  maskTags(spec, c, tags);
   if (hasFullyMaskedRow(p)) tags.emplace_back("fully_masked_rows");
   if (!spec.semantics.past_key.empty() && c.tensor(spec.semantics.past_key))
     tags.emplace_back("past_kv");

@@ -138,8 +138,11 @@ rc::Gen<MaybeParam> paramChoice(const spec::ParamDecl& p, const Dims& dims) {
     case spec::ParamType::int_pair: {
       const std::int64_t hi = p.generate_hi_dim.empty() ? static_cast<std::int64_t>(p.generate_hi)
                                                         : dims.at(p.generate_hi_dim);
-      const auto side = rc::gen::weightedOneOf<std::int64_t>(
-          {{1, rc::gen::just<std::int64_t>(-1)}, {2, rc::gen::inRange<std::int64_t>(0, hi + 1)}});
+      // A negative lower bound is -1, "unbounded" (flash-attn); JAX's sizes start at 0.
+      const auto sized = rc::gen::inRange<std::int64_t>(0, hi + 1);
+      const auto side = p.generate_lo < 0 ? rc::gen::weightedOneOf<std::int64_t>(
+                                                {{1, rc::gen::just<std::int64_t>(-1)}, {2, sized}})
+                                          : sized;
       return rc::gen::oneOf(
           rc::gen::just(MaybeParam()),
           some(

@@ -104,8 +104,10 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       for (const auto& param : {spec.semantics.causal_param, spec.semantics.window_param})
         r.base.params.erase(param);
       // Cached keys stay in front, unpermuted: the relation leaves them out.
-      for (const auto& tensor : {spec.semantics.alibi_tensor, spec.semantics.mask_tensor,
-                                 spec.semantics.past_key, spec.semantics.past_value})
+      // Key lengths tie keys to positions as a mask does.
+      for (const auto& tensor :
+           {spec.semantics.alibi_tensor, spec.semantics.mask_tensor, spec.semantics.bias_tensor,
+            spec.semantics.key_lengths_tensor, spec.semantics.past_key, spec.semantics.past_value})
         r.base.tensors.erase(tensor);
       r.transformed = r.base;
       for (const auto& role : {spec.semantics.key, spec.semantics.value}) {

@@ -61,11 +61,12 @@ bool namesAxis(const ApiSpec& spec, const std::string& dim, const std::string& a
   return axis == "seqlen_k" && d && std::ranges::find(d->sum_of, own) != d->sum_of.end();
 }
 
-// The explicit mask as an additive bias over [batch, heads_q, seqlen_q, seqlen_k]: the mask's
-// axes are named by its declared shape, and axes it lacks broadcast.
-Tensor maskBias(const ApiSpec& spec, const Tensor& mask, const Shape& shape) {
+// The mask or bias input `name` as an additive bias over [batch, heads_q, seqlen_q, seqlen_k]:
+// its axes are named by its declared shape, and axes it lacks broadcast.
+Tensor scoreBias(const ApiSpec& spec, const std::string& name, const Tensor& mask,
+                 const Shape& shape) {
   const Semantics& s = spec.semantics;
-  const auto& names = spec.input(s.mask_tensor)->shapes;
+  const auto& names = spec.input(name)->shapes;
   const auto declared = std::find_if(names.begin(), names.end(),
                                      [&](const auto& n) { return std::ssize(n) == mask.rank(); });
   const Shape strides = rowMajorStrides(mask.shape);
@@ -101,7 +102,7 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
   std::vector<const Tensor*> parts;
   for (const auto& input : decl.concat) parts.push_back(c.tensor(input));
   Tensor exact = concatAxis(parts, axis);
-  return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names};
+  return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names, {}};
 }
 
 double numberParam(const Case& c, const std::string& name, double fallback) {
@@ -129,7 +130,7 @@ std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, con
     const auto& vendor = spec.input(input)->shapes[0];
     Tensor exact = toVendor(s, *canonical, vendor, *axes);
     exact.dtype = c.tensor(input)->dtype;
-    expected[name] = ExpectedOutput{name, "grad", exact.dtype, std::move(exact), vendor};
+    expected[name] = ExpectedOutput{name, "grad", exact.dtype, std::move(exact), vendor, {}};
   }
   return expected;
 }
@@ -161,9 +162,11 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   p.head_dim_v = canonical("head_dim_v");
   p.seqlens_q.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_q"));
   p.seqlens_k.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_k"));
-  if (const Tensor* lengths = s.lengths_tensor.empty() ? nullptr : c.tensor(s.lengths_tensor)) {
-    for (std::size_t b = 0; b < p.seqlens_q.size(); ++b) {
-      p.seqlens_q[b] = p.seqlens_k[b] = static_cast<std::int64_t>(lengths->values[b]);
+  for (auto [name, seqlens] : {std::pair{&s.query_lengths_tensor, &p.seqlens_q},
+                               std::pair{&s.key_lengths_tensor, &p.seqlens_k}}) {
+    if (const Tensor* lengths = name->empty() ? nullptr : c.tensor(*name)) {
+      for (std::size_t b = 0; b < seqlens->size(); ++b)
+        (*seqlens)[b] = static_cast<std::int64_t>(lengths->values[b]);
     }
   }
   const bool has_past = !s.past_key.empty() && c.tensor(s.past_key);
@@ -201,8 +204,16 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
     p.k = concatAxis(std::array<const Tensor*, 2>{&past_k, &p.k}, 2);
     p.v = concatAxis(std::array<const Tensor*, 2>{&past_v, &p.v}, 2);
   }
-  if (const Tensor* mask = s.mask_tensor.empty() ? nullptr : c.tensor(s.mask_tensor)) {
-    p.bias = maskBias(spec, *mask, {p.batch, p.heads_q, p.maxSeqlenQ(), p.maxSeqlenK()});
+  // The mask and the bias add up to one score bias.
+  for (const std::string* name : {&s.mask_tensor, &s.bias_tensor}) {
+    const Tensor* t = name->empty() ? nullptr : c.tensor(*name);
+    if (!t) continue;
+    Tensor bias = scoreBias(spec, *name, *t, {p.batch, p.heads_q, p.maxSeqlenQ(), p.maxSeqlenK()});
+    if (!p.hasBias()) {
+      p.bias = std::move(bias);
+      continue;
+    }
+    for (std::size_t i = 0; i < bias.values.size(); ++i) p.bias.values[i] += bias.values[i];
   }
   return p;
 }
@@ -224,8 +235,11 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
     Tensor exact = is_out ? toVendor(s, result.out, vendor, kOutAxes)
                           : toVendor(s, result.lse, vendor, kLseAxes);
     exact.dtype = dtype;
-    expected[decl.name] =
-        ExpectedOutput{decl.name, is_out ? "out" : "lse", dtype, std::move(exact), vendor};
+    Tensor unspecified = is_out || result.lse_unspecified.values.empty()
+                             ? Tensor{}
+                             : toVendor(s, result.lse_unspecified, vendor, kLseAxes);
+    expected[decl.name] = ExpectedOutput{decl.name, is_out ? "out" : "lse", dtype, std::move(exact),
+                                         vendor,    std::move(unspecified)};
   }
   return expected;
 }

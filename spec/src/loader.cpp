@@ -279,7 +279,7 @@ class SpecParser {
 
   void parseSemantics(const Field& f) {
     f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
-                 "window", "alibi", "mask", "lengths", "fully_masked_rows", "out", "lse",
+                 "window", "alibi", "mask", "bias", "lengths", "fully_masked_rows", "out", "lse",
                  "softcap_order", "past"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
@@ -338,10 +338,11 @@ class SpecParser {
       s.alibi_tensor = alibi->at("tensor").text();
       s.alibi_alignment = parseAlignment(alibi->at("alignment"));
     }
-    if (const auto lengths = f.find("lengths")) {
-      lengths->allowOnly({"tensor"});
-      requireInput(lengths->at("tensor"));
-      s.lengths_tensor = lengths->at("tensor").text();
+    if (const auto lengths = f.find("lengths")) parseLengths(*lengths);
+    if (const auto bias = f.find("bias")) {
+      bias->allowOnly({"tensor"});
+      requireInput(bias->at("tensor"));
+      s.bias_tensor = bias->at("tensor").text();
     }
     if (const auto mask = f.find("mask")) {
       mask->allowOnly({"tensor", "bool_true_means"});
@@ -350,10 +351,7 @@ class SpecParser {
       s.mask_true_keeps =
           mask->at("bool_true_means").choice<bool>({{"keep", true}, {"mask_out", false}});
     }
-    const Field rows = f.at("fully_masked_rows");
-    rows.allowOnly({"out", "lse"});
-    s.fully_masked_rows.out = rows.at("out").number(/*nan_allowed=*/true);
-    if (const auto lse = rows.find("lse")) s.fully_masked_rows.lse = lse->number(true);
+    parseFullyMaskedRows(f.at("fully_masked_rows"));
     for (auto [key, target] : {std::pair{"out", &s.out}, std::pair{"lse", &s.lse}}) {
       const auto t = f.find(key);
       if (!t && target == &s.lse) continue;  // not every API returns the LSE
@@ -361,6 +359,47 @@ class SpecParser {
       if (!spec_.output(name.text())) name.fail(fmt::format("unknown output \"{}\"", name.text()));
       *target = name.text();
     }
+  }
+
+  // `{tensor: T}` bounds queries and keys by one length; `{query: T, key: U}` each by its own.
+  void parseLengths(const Field& f) {
+    Semantics& s = spec_.semantics;
+    f.allowOnly({"tensor", "query", "key"});
+    if (const auto both = f.find("tensor")) {
+      if (f.find("query") || f.find("key"))
+        f.fail("expected either `tensor` (one length for queries and keys) or `query`/`key`");
+      requireInput(*both);
+      s.query_lengths_tensor = s.key_lengths_tensor = both->text();
+      return;
+    }
+    if (!f.find("query") && !f.find("key")) f.fail("expected `tensor`, `query` or `key`");
+    for (auto [key, target] :
+         {std::pair{"query", &s.query_lengths_tensor}, std::pair{"key", &s.key_lengths_tensor}}) {
+      if (const auto t = f.find(key)) {
+        requireInput(*t);
+        *target = t->text();
+      }
+    }
+  }
+
+  // A number (NaN allowed), or nothing for the one word that may stand instead.
+  static std::optional<double> numberOr(const Field& f, std::string_view word) {
+    if (f.text() == word) return std::nullopt;
+    try {
+      return f.number(/*nan_allowed=*/true);
+    } catch (const SpecError&) {
+      f.fail(fmt::format("expected a number, nan or {}, got \"{}\"", word, f.text()));
+    }
+    return std::nullopt;
+  }
+
+  void parseFullyMaskedRows(const Field& f) {
+    FullyMaskedRows& rows = spec_.semantics.fully_masked_rows;
+    f.allowOnly({"out", "lse"});
+    const auto out = numberOr(f.at("out"), "mean_of_values");
+    rows.out_mean_of_values = !out;
+    rows.out = out.value_or(0.0);
+    if (const auto lse = f.find("lse")) rows.lse = numberOr(*lse, "unspecified");
   }
 
   // `nested`: the rule shares its map with other keys, which the caller allows.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 
 #include "attnconf/reference/attention.h"
@@ -199,6 +200,68 @@ TEST_F(OnnxRules, BroadcastMaskAxesRepeat) {
   c.tensors["attn_mask"] = Tensor{DType::fp32, {1, 2}, {0.5, -1}};  // one row for every query
   const Problem p = bindProblem(spec, c);
   EXPECT_EQ(p.bias.values, (std::vector<double>{0.5, -1, 0.5, -1}));
+}
+
+class JaxRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "jax_dot_product_attention.yaml");
+
+  // Batch 2, one head, 2 queries, 3 keys; every score is 0, so attention averages; key j holds
+  // the value j + 1 (entry 0) or 10 * (j + 1) (entry 1).
+  Case call() {
+    Case c;
+    c.api = spec.api;
+    c.tensors["query"] = Tensor::zeros(DType::fp32, {2, 2, 1, 1});
+    c.tensors["key"] = Tensor::zeros(DType::fp32, {2, 3, 1, 1});
+    c.tensors["value"] = Tensor{DType::fp32, {2, 3, 1, 1}, {1, 2, 3, 10, 20, 30}};
+    return c;
+  }
+  std::map<std::string, ExpectedOutput> expected(const Case& c) {
+    return expectedOutputs(spec, c, reference::attention(bindProblem(spec, c)));
+  }
+};
+
+TEST_F(JaxRules, KeyLengthsHideKeysAndQueryLengthsZeroRows) {
+  Case c = call();
+  c.tensors["key_value_seq_lengths"] = Tensor{DType::int32, {2}, {2, 3}};
+  c.tensors["query_seq_lengths"] = Tensor{DType::int32, {2}, {2, 1}};
+  c.params["return_residual"] = true;
+  const auto out = expected(c);
+  // Entry 0 averages keys 0 and 1; entry 1 all three keys, and its query 1 is past its length.
+  EXPECT_EQ(out.at("output").exact.values, (std::vector<double>{1.5, 1.5, 20, 0}));
+  const ExpectedOutput& residual = out.at("residual");
+  EXPECT_NEAR(residual.exact.values[0], std::log(2.0), 1e-12);
+  EXPECT_FALSE(residual.isUnspecified(0));
+  EXPECT_TRUE(residual.isUnspecified(3)) << "a row past its query length has no defined LSE";
+}
+
+TEST_F(JaxRules, ARowThatSeesNoKeyIsTheMeanOfEveryValue) {
+  Case c = call();
+  c.tensors["key_value_seq_lengths"] = Tensor{DType::int32, {2}, {0, 3}};
+  c.tensors["mask"] = Tensor{DType::boolean, {2, 1, 2, 3}, {1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0}};
+  c.params["return_residual"] = true;
+  const auto out = expected(c);
+  // Entry 0 has no key within its length; entry 1's query 0 has its whole mask row false: both
+  // average all three values, masked or not (xla's large finite negative score).
+  EXPECT_EQ(out.at("output").exact.values, (std::vector<double>{2, 2, 20, 10}));
+  EXPECT_TRUE(out.at("residual").isUnspecified(0));
+  EXPECT_TRUE(out.at("residual").isUnspecified(2));
+  EXPECT_FALSE(out.at("residual").isUnspecified(3));
+}
+
+TEST_F(JaxRules, TheBiasAddsToTheMaskAndTheWindowIsTopLeft) {
+  Case c = call();
+  c.tensors["bias"] = Tensor{DType::fp32, {1, 1, 1, 3}, {0, std::log(3.0), 0}};
+  c.tensors["mask"] = Tensor{DType::boolean, {1, 1, 1, 3}, {1, 1, 0}};
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.bias.values[1], std::log(3.0));
+  EXPECT_TRUE(std::isinf(p.bias.values[2]));
+  // Weights 1/4 and 3/4 on keys 0 and 1.
+  EXPECT_NEAR(expected(c).at("output").exact.values[0], 0.25 * 1 + 0.75 * 2, 1e-12);
+  c = call();
+  c.params["local_window_size"] = std::vector<std::int64_t>{0, 1};
+  // Query 1 sees keys 1 and 2 (i - 0 <= j <= i + 1), aligned top-left although Sq < Sk.
+  EXPECT_NEAR(expected(c).at("output").exact.values[1], 2.5, 1e-12);
 }
 
 TEST(Binding, PermuteAxesMovesValues) {

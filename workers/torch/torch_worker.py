@@ -5,6 +5,11 @@ aten::_scaled_dot_product_flash_attention_for_cpu, or the math path
 aten::_scaled_dot_product_attention_math). The fast-path probe runs the call under
 torch.nn.attention.sdpa_kernel with only the fused backends allowed: "No available kernel" there
 means the default call falls back to math.
+
+Where the flash-attn package imports (a CUDA machine with it installed), the worker also exposes
+flash_attn.flash_attn_func under spec/flash_attn_func.yaml, so a vendor with that hardware runs
+the same worker. attnconf's CI has no GPU: that part is untested there, and the handshake's
+versions say whether it was present ("flash_attn": "absent").
 """
 
 import contextlib
@@ -19,6 +24,11 @@ import torch.nn.functional as F  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
 from attnconf_worker import Api, Tensor, serve  # noqa: E402
+
+try:
+    import flash_attn  # noqa: E402
+except ImportError:  # the usual case: no CUDA, or the package is not installed
+    flash_attn = None
 
 DEVICE = os.environ.get("ATTNCONF_TORCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
 TORCH_DTYPES = {"fp64": torch.float64, "fp32": torch.float32, "fp16": torch.float16,
@@ -70,6 +80,26 @@ def sdpa(call, fast_only=False, backward=False):
     return {"out": from_torch(out)}, path_of(profile)
 
 
+def flash_attn_func(call, backward=False):
+    """flash_attn.flash_attn_func; its kernel has no other path (the spec declares none)."""
+    t = call.tensors
+    q, k, v = (to_torch(t[n], backward) for n in ("q", "k", "v"))
+    params = dict(call.params)
+    if "window_size" in params:
+        params["window_size"] = tuple(params["window_size"])
+    alibi = to_torch(t["alibi_slopes"]) if "alibi_slopes" in t else None
+    result = flash_attn.flash_attn_func(q, k, v, alibi_slopes=alibi, **params)
+    out = result[0] if isinstance(result, tuple) else result
+    path = {"path": "flash", "kernel": f"flash_attn {flash_attn.__version__}"}
+    if backward:
+        out.backward(to_torch(t["dout"]))
+        return {"dq": from_torch(q.grad), "dk": from_torch(k.grad), "dv": from_torch(v.grad)}, path
+    outputs = {"out": from_torch(out)}
+    if params.get("return_attn_probs"):
+        outputs["softmax_lse"] = from_torch(result[1])
+    return outputs, path
+
+
 # What this worker has seen torch 2.9.1 do beyond the spec's own fallbacks (its warning says why).
 CPU_FALLBACKS = """
 - name: math
@@ -81,11 +111,16 @@ CPU_FALLBACKS = """
 
 
 if __name__ == "__main__":
+    apis = {"scaled_dot_product_attention": Api(
+        forward=sdpa,
+        fast_path_only=lambda call: sdpa(call, fast_only=True),
+        backward=lambda call: sdpa(call, backward=True),
+        declared_fallbacks=CPU_FALLBACKS if DEVICE == "cpu" else "")}
+    if flash_attn is not None and DEVICE == "cuda":
+        apis["flash_attn_func"] = Api(forward=flash_attn_func,
+                                      backward=lambda call: flash_attn_func(call, backward=True))
     serve("torch", description=f"PyTorch SDPA on {DEVICE}",
           versions={"torch": torch.__version__, "numpy": np.__version__,
-                    "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu"},
-          apis={"scaled_dot_product_attention": Api(
-              forward=sdpa,
-              fast_path_only=lambda call: sdpa(call, fast_only=True),
-              backward=lambda call: sdpa(call, backward=True),
-              declared_fallbacks=CPU_FALLBACKS if DEVICE == "cpu" else "")})
+                    "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu",
+                    "flash_attn": flash_attn.__version__ if flash_attn else "absent"},
+          apis=apis)

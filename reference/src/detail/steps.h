@@ -86,7 +86,10 @@ struct Softmax {
 };
 
 inline Softmax softmax(const Matrix& s) {
-  Softmax out{Matrix::Zero(s.rows(), s.cols()), s.rowwise().maxCoeff(),
+  // A row of no keys (a key length of 0) is fully masked.
+  Softmax out{Matrix::Zero(s.rows(), s.cols()),
+              s.cols() == 0 ? Eigen::VectorXd::Constant(s.rows(), kMinusInf)
+                            : Eigen::VectorXd(s.rowwise().maxCoeff()),
               Eigen::VectorXd::Zero(s.rows())};
   for (Eigen::Index i = 0; i < s.rows(); ++i) {
     if (out.row_max(i) == kMinusInf) continue;

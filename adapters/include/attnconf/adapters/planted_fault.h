@@ -31,6 +31,7 @@ enum class PlantedFault {
   bool_mask_inverted,           ///< SDPA: a boolean attn_mask's true hides the key
   seq_lens_off_by_one,          ///< DIY: a shortened sequence runs one token too long
   causal_ignores_past,          ///< ONNX: the causal diagonal is not moved past the cached keys
+  fully_masked_row_zero,        ///< JAX: a row that sees no key is 0, not the mean of the values
 };
 
 /// The name of a fault, e.g. "causal_top_left".

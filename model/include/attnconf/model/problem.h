@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "attnconf/model/mask.h"
@@ -12,7 +13,11 @@ namespace attnconf {
 /// What an API declares for a query row that sees no key.
 struct FullyMaskedRows {
   double out = 0.0;
-  double lse = std::numeric_limits<double>::infinity();
+  /// Nothing: left open by the spec (also for rows past a query length), never compared.
+  std::optional<double> lse = std::numeric_limits<double>::infinity();
+  /// Instead of `out`: the mean of every value the call passed, masked or not (JAX replaces
+  /// hidden scores by a large finite negative number, so such a row is uniform over all keys).
+  bool out_mean_of_values = false;
 };
 
 /// Attention in API-neutral form: the one problem the reference solves, whatever the vendor's
@@ -58,6 +63,9 @@ struct Problem {
 struct Result {
   Tensor out;  ///< [batch, heads_q, max seqlen_q, head_dim_v]
   Tensor lse;  ///< [batch, heads_q, max seqlen_q], natural log
+  /// 1 where the spec leaves the LSE open (FullyMaskedRows::lse is nothing), else 0; the
+  /// shape of `lse`, or empty when every LSE is specified.
+  Tensor lse_unspecified;
 };
 
 /// Gradients of a scalar loss with respect to q, k and v, in the problem's canonical layouts;

@@ -176,9 +176,12 @@ struct Semantics {
   std::string alibi_tensor;  ///< slopes tensor, (heads) or (batch, heads)
   Alignment alibi_alignment = Alignment::bottom_right;
   std::string past_key, past_value;  ///< cached keys and values put before the new ones
-  std::string lengths_tensor;   ///< per-batch lengths of queries and keys; rows past them are 0
+  /// Per-batch lengths (the same tensor for both when one length covers queries and keys):
+  /// query rows past theirs are 0, keys past theirs take no part.
+  std::string query_lengths_tensor, key_lengths_tensor;
   std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
+  std::string bias_tensor;      ///< an additive score bias besides the mask (JAX's `bias`)
   FullyMaskedRows fully_masked_rows;
   std::string out, lse;  ///< output names
   Location where;

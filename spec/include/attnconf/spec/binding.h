@@ -19,6 +19,11 @@ struct ExpectedOutput {
   DType dtype = DType::fp32;            ///< the dtype the API returns it in
   Tensor exact;                         ///< vendor layout, exact values (not rounded to dtype)
   std::vector<std::string> axis_names;  ///< the spec dim name of each axis, for messages
+  /// 1 where the spec leaves the value open (never compared), else 0; empty when none is.
+  Tensor unspecified;
+  bool isUnspecified(std::int64_t flat) const {
+    return !unspecified.values.empty() && unspecified.values[static_cast<std::size_t>(flat)] != 0;
+  }
 };
 
 /// The outputs the call asks for (an output with `when` only if that param is true), with the
