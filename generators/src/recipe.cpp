@@ -82,6 +82,12 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
     Tensor t;
     t.dtype = recipe.dtypes.at(decl.name);
     t.shape = spec::expectedShapes(decl, c.dims).at(choice->second);
+    if (const auto bits = recipe.broadcast_axes.find(decl.name);
+        bits != recipe.broadcast_axes.end()) {
+      for (std::size_t a = 0; a < t.shape.size(); ++a) {
+        if (bits->second & (1U << a)) t.shape[a] = 1;
+      }
+    }
     fillValues(spec, decl.name, recipe.data_seed, recipe.magnitude, t);
     if (!decl.lengths_of.empty()) fillLengths(c.dims.at(decl.lengths_of), recipe.data_seed, t);
     c.tensors[decl.name] = std::move(t);

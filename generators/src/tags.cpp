@@ -3,6 +3,7 @@
 
 #include "attnconf/generators/cases.h"
 #include "attnconf/spec/binding.h"
+#include "attnconf/spec/rules.h"
 
 namespace attnconf::gen {
 namespace {
@@ -26,8 +27,22 @@ bool hasFullyMaskedRow(const Problem& p) {
   return false;
 }
 
-// "bool_mask" or "float_mask" for an explicit mask, "bias" for an additive bias input.
+// "bool_mask" or "float_mask" for an explicit mask, "bias" for an additive bias input,
+// "broadcast_mask" when either has an axis of extent 1 that broadcasts.
 void maskTags(const spec::ApiSpec& spec, const Case& c, std::vector<std::string>& tags) {
+  const auto dims = spec::observedDims(spec, c);
+  for (const auto* name : {&spec.semantics.mask_tensor, &spec.semantics.bias_tensor}) {
+    const Tensor* t = name->empty() ? nullptr : c.tensor(*name);
+    const spec::TensorDecl* decl = spec.input(*name);
+    for (std::size_t a = 0; t && a < t->shape.size(); ++a) {
+      const auto& names = decl->shapes.back();  // the full form names every axis
+      const auto& dim = names[names.size() - t->shape.size() + a];
+      if (t->shape[a] == 1 && dims.at(dim) != 1) {
+        tags.emplace_back("broadcast_mask");
+        break;
+      }
+    }
+  }
   if (const Tensor* mask =
           spec.semantics.mask_tensor.empty() ? nullptr : c.tensor(spec.semantics.mask_tensor)) {
     tags.emplace_back(mask->dtype == DType::boolean ? "bool_mask" : "float_mask");

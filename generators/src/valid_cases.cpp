@@ -194,6 +194,29 @@ rc::Gen<std::map<std::string, std::size_t>> shapeChoices(const ApiSpec& spec) {
   });
 }
 
+// For each input declared `broadcast`, the axes drawn at extent 1: none in two draws of three
+// (shrinking to none), any subset otherwise.
+rc::Gen<std::map<std::string, std::uint32_t>> broadcastChoices(const ApiSpec& spec) {
+  std::vector<std::string> names;
+  std::vector<rc::Gen<std::uint32_t>> picks;
+  for (const auto& decl : spec.inputs) {
+    if (!decl.broadcast) continue;
+    std::size_t rank = 0;
+    for (const auto& shape : decl.shapes) rank = std::max(rank, shape.size());
+    names.push_back(decl.name);
+    picks.push_back(rc::gen::weightedOneOf<std::uint32_t>(
+        {{2, rc::gen::just(0U)}, {1, rc::gen::inRange<std::uint32_t>(0, 1U << rank)}}));
+  }
+  return rc::gen::map(detail::sequence(std::move(picks)),
+                      [names](const std::vector<std::uint32_t>& chosen) {
+                        std::map<std::string, std::uint32_t> out;
+                        for (std::size_t i = 0; i < names.size(); ++i) {
+                          if (chosen[i] != 0) out[names[i]] = chosen[i];
+                        }
+                        return out;
+                      });
+}
+
 }  // namespace
 
 std::vector<DType> allowedDTypes(const ApiSpec& spec, const spec::TensorDecl& decl) {
@@ -255,13 +278,15 @@ rc::Gen<Recipe> validRecipes(const ApiSpec& spec, const Limits& limits) {
       rc::gen::mapcat(dimsFrom(spec, limits, 0, {}), [&spec, limits](const Dims& dims) {
         return rc::gen::apply(
             [dims](std::map<std::string, DType> dtypes, std::map<std::string, std::size_t> shapes,
-                   std::map<std::string, ParamValue> params, std::uint64_t seed, double magnitude) {
-              return Recipe{dims, std::move(dtypes), std::move(shapes), std::move(params),
-                            seed, magnitude};
+                   std::map<std::string, ParamValue> params, std::uint64_t seed, double magnitude,
+                   std::map<std::string, std::uint32_t> broadcast) {
+              return Recipe{dims, std::move(dtypes), std::move(shapes),   std::move(params),
+                            seed, magnitude,         std::move(broadcast)};
             },
             dtypeChoices(spec, limits), shapeChoices(spec), paramChoices(spec, dims),
             rc::gen::noShrink(rc::gen::arbitrary<std::uint64_t>()),
-            rc::gen::weightedOneOf<double>({{4, rc::gen::just(1.0)}, {1, rc::gen::just(8.0)}}));
+            rc::gen::weightedOneOf<double>({{4, rc::gen::just(1.0)}, {1, rc::gen::just(8.0)}}),
+            broadcastChoices(spec));
       });
   return rc::gen::suchThat(recipes, [&spec](const Recipe& r) {
     return r.dims.size() == spec.dims.size() &&

@@ -2,6 +2,8 @@
 
 #include <functional>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 namespace attnconf {
 
@@ -57,6 +59,9 @@ Tensor gatherFrom(const Tensor& t, Shape shape, Source source) {
 }  // namespace
 
 Tensor sliceAxis(const Tensor& t, std::size_t axis, std::int64_t index) {
+  if (axis >= t.shape.size() || index < 0 || index >= t.shape[axis])
+    throw std::out_of_range("sliceAxis: index " + std::to_string(index) + " outside axis " +
+                            std::to_string(axis));
   Shape shape = t.shape;
   shape[axis] = 1;
   return gatherFrom(t, shape, [&](Shape& i) { i[axis] = index; });

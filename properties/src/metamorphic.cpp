@@ -15,11 +15,16 @@ namespace {
 
 using spec::Relation;
 
-// Applies `op` to every input that has `dim`, and sets the case's extent of `dim`.
+// Applies `op` to every input that has `dim`, and sets the case's extent of `dim`. An axis an
+// input broadcasts (extent 1 where the dim is longer) is left as it is.
 template <class Op>
 void onDim(const spec::ApiSpec& spec, Case& c, const std::string& dim, std::int64_t extent, Op op) {
+  const std::int64_t before = spec::observedDims(spec, c).at(dim);
   for (auto& [name, t] : c.tensors) {
-    if (const auto axis = spec::axisOf(spec, name, t.shape, dim)) t = op(t, *axis);
+    const auto axis = spec::axisOf(spec, name, t.shape, dim);
+    const spec::TensorDecl* decl = spec.input(name);
+    const bool broadcast = axis && decl && decl->broadcast && t.shape[*axis] == 1 && before != 1;
+    if (axis && !broadcast) t = op(t, *axis);
   }
   c.dims[dim] = extent;
 }

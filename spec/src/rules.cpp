@@ -24,7 +24,9 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
   std::map<std::string, std::int64_t> dims;
   for (const auto& decl : spec.inputs) {
     const Tensor* t = c.tensor(decl.name);
-    if (!t || decl.shapes.size() != 1 || t->rank() != std::ssize(decl.shapes[0])) continue;
+    // A broadcast input's extent of 1 says nothing of its dims.
+    if (!t || decl.broadcast || decl.shapes.size() != 1 || t->rank() != std::ssize(decl.shapes[0]))
+      continue;
     for (std::size_t axis = 0; axis < decl.shapes[0].size(); ++axis) {
       dims.emplace(decl.shapes[0][axis], t->shape[axis]);
     }

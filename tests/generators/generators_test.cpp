@@ -109,21 +109,22 @@ TEST_P(ValidCasesReach, TheEdges) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllSpecs, ValidCasesReach,
-    testing::Values(
-        Edges{"flash_attn_func",
-              {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "len1", "off_tile_len", "causal",
-               "window", "softcap", "alibi", "gqa", "mqa", "fully_masked_rows", "large_magnitude"}},
-        Edges{"scaled_dot_product_attention",
-              {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask", "gqa", "mqa",
-               "fully_masked_rows"}},
-        Edges{"diy_flash_attention",
-              {"fp32", "fp16", "bf16", "causal", "padded_lengths", "empty_sequence"}},
-        Edges{"onnx_attention",
-              {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "softcap", "bool_mask",
-               "float_mask", "gqa", "past_kv", "fully_masked_rows"}},
-        Edges{"jax_dot_product_attention",
-              {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "window", "bool_mask", "bias",
-               "gqa", "mqa", "padded_lengths", "empty_sequence", "fully_masked_rows"}}),
+    testing::Values(Edges{"flash_attn_func",
+                          {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "len1", "off_tile_len",
+                           "causal", "window", "softcap", "alibi", "gqa", "mqa",
+                           "fully_masked_rows", "large_magnitude"}},
+                    Edges{"scaled_dot_product_attention",
+                          {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask",
+                           "gqa", "mqa", "fully_masked_rows", "broadcast_mask"}},
+                    Edges{"diy_flash_attention",
+                          {"fp32", "fp16", "bf16", "causal", "padded_lengths", "empty_sequence"}},
+                    Edges{"onnx_attention",
+                          {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "softcap",
+                           "bool_mask", "float_mask", "gqa", "past_kv", "fully_masked_rows"}},
+                    Edges{"jax_dot_product_attention",
+                          {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "window",
+                           "bool_mask", "bias", "gqa", "mqa", "padded_lengths", "empty_sequence",
+                           "fully_masked_rows", "broadcast_mask"}}),
     [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
 
 TEST(DimValues, OnlyCandidatesAndShrinkToTheSmallest) {

@@ -18,6 +18,8 @@ struct Recipe {
   std::map<std::string, ParamValue> params;
   std::uint64_t data_seed = 0;
   double magnitude = 1.0;  ///< q and k values lie in [-magnitude, magnitude]
+  /// Inputs declared `broadcast`: bit a set = axis a has extent 1 (absent or 0: full extents).
+  std::map<std::string, std::uint32_t> broadcast_axes = {};
 };
 
 /// Builds the call a recipe describes: shapes from dims, values drawn from the seed and rounded
