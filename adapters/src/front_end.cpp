@@ -10,6 +10,26 @@ const Tensor& required(const Case& c, const char* name) {
   return *t;
 }
 
+std::string_view DTypeNames::operator()(DType dtype) const {
+  switch (dtype) {
+    case DType::fp64:
+      return fp64;
+    case DType::fp32:
+      return fp32;
+    case DType::fp16:
+      return fp16;
+    case DType::bf16:
+      return bf16;
+    case DType::int64:
+      return int64;
+    case DType::int32:
+      return int32;
+    case DType::boolean:
+      return boolean;
+  }
+  return "?";
+}
+
 SeqView view(const Tensor& t, Layout layout) {
   const std::int64_t dim = t.shape[3], batch_stride = t.shape[1] * t.shape[2] * dim;
   return layout == Layout::bshd ? SeqView{t.values.data(), batch_stride, t.shape[2] * dim, dim}

@@ -11,6 +11,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "attnconf/adapters/adapter.h"
 #include "kernels/attention_args.h"
@@ -52,11 +53,24 @@ T paramOr(const Case& c, const char* name, T fallback) {
   return *typed;
 }
 
+/// A vendor's names of the dtypes, as its messages print them.
+struct DTypeNames {
+  std::string_view fp64, fp32, fp16, bf16, int64, int32, boolean;
+  std::string_view operator()(DType dtype) const;
+};
+
 /// The order of a 4-D (batch, ·, ·, dim) tensor's middle axes.
 enum class Layout { bshd, bhsd };
 
 SeqView view(const Tensor& t, Layout layout);
 OutView writable(Tensor& t, Layout layout);
+
+/// A view of batch entry `b` alone (as batch 0), for one kernel call per entry.
+template <class View>
+View batchEntry(View view, std::int64_t b) {
+  view.data += b * view.batch_stride;
+  return view;
+}
 
 /// Whether a mask of `shape` broadcasts to `full` = (batch, heads, seqlen_q, seqlen_k): rank 2
 /// (the last two axes) or 4, each axis the full extent or 1.

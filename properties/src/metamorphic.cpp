@@ -108,8 +108,7 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       // Masks and position bias tie keys to positions: the relation holds without them.
       for (const auto& param : {spec.semantics.causal_param, spec.semantics.window_param})
         r.base.params.erase(param);
-      // Cached keys stay in front, unpermuted: the relation leaves them out.
-      // Key lengths tie keys to positions as a mask does.
+      // So do key lengths; and cached keys stay in front, unpermuted: all are left out.
       for (const auto& tensor :
            {spec.semantics.alibi_tensor, spec.semantics.mask_tensor, spec.semantics.bias_tensor,
             spec.semantics.key_lengths_tensor, spec.semantics.past_key, spec.semantics.past_value})

@@ -5,6 +5,7 @@
 namespace attnconf::adapters {
 namespace {
 
+using front_end::batchEntry;
 using front_end::check;
 using front_end::Layout;
 using front_end::paramOr;
@@ -52,10 +53,6 @@ std::map<std::string, Tensor> diyFlashAttention(const Case& c, PlantedFault faul
   for (std::int64_t b = 0; b < batch; ++b) {
     const std::int64_t length = lens[static_cast<std::size_t>(b)];
     if (length == 0) continue;
-    const auto at = [&](SeqView view) {
-      view.data += b * view.batch_stride;
-      return view;
-    };
     AttentionArgs args{.dtype = q.dtype,
                        .batch = 1,
                        .seqlen_q = length,
@@ -64,16 +61,15 @@ std::map<std::string, Tensor> diyFlashAttention(const Case& c, PlantedFault faul
                        .heads_k = heads,
                        .head_dim = head_dim,
                        .head_dim_v = head_dim,
-                       .q = at(front_end::view(q, Layout::bhsd)),
-                       .k = at(front_end::view(k, Layout::bhsd)),
-                       .v = at(front_end::view(v, Layout::bhsd)),
-                       .out = front_end::writable(out, Layout::bhsd),
+                       .q = batchEntry(front_end::view(q, Layout::bhsd), b),
+                       .k = batchEntry(front_end::view(k, Layout::bhsd), b),
+                       .v = batchEntry(front_end::view(v, Layout::bhsd), b),
+                       .out = batchEntry(front_end::writable(out, Layout::bhsd), b),
                        .lse = lse.values.data() + b * heads * seq_len,
                        .scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim))),
                        // One length for queries and keys: both alignments agree.
                        .causal = paramOr(c, "causal", false),
                        .fault = fault};
-    args.out.data += b * args.out.batch_stride;
     kernel(args);
   }
   return outputs;

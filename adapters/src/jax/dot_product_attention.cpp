@@ -7,31 +7,15 @@
 namespace attnconf::adapters {
 namespace {
 
+using front_end::batchEntry;
 using front_end::check;
 using front_end::Layout;
 using front_end::paramOr;
 using front_end::required;
 
 // numpy's names, as JAX prints dtypes.
-std::string_view numpyName(DType dtype) {
-  switch (dtype) {
-    case DType::fp64:
-      return "float64";
-    case DType::fp32:
-      return "float32";
-    case DType::fp16:
-      return "float16";
-    case DType::bf16:
-      return "bfloat16";
-    case DType::int64:
-      return "int64";
-    case DType::int32:
-      return "int32";
-    case DType::boolean:
-      return "bool";
-  }
-  return "?";
-}
+constexpr front_end::DTypeNames kNumpyNames{"float64", "float32", "float16", "bfloat16",
+                                            "int64",   "int32",   "bool"};
 
 // JAX's _check_shape_and_dtype: rank, then dtype, then each axis (-1: any extent).
 void checkShapeAndDType(const Tensor* t, const Shape& shape, std::optional<DType> dtype,
@@ -40,7 +24,7 @@ void checkShapeAndDType(const Tensor* t, const Shape& shape, std::optional<DType
   check(t->rank() == std::ssize(shape),
         fmt::format("{} ndim should be {}, but got {}", name, shape.size(), t->rank()));
   check(!dtype || t->dtype == *dtype, fmt::format("{} dtype should be {}, but got {}", name,
-                                                  numpyName(*dtype), numpyName(t->dtype)));
+                                                  kNumpyNames(*dtype), kNumpyNames(t->dtype)));
   for (std::size_t a = 0; a < shape.size(); ++a) {
     check(shape[a] == -1 || t->shape[a] == shape[a],
           fmt::format("{} shape should be ({}): but got ({})", name, fmt::join(shape, ", "),
@@ -62,7 +46,7 @@ Tensor combinedBias(const Tensor* mask, const Tensor* bias, const Shape& full) {
   Tensor combined = Tensor::zeros(DType::fp64, full);
   for (const Tensor* t : {mask, bias}) {
     if (!t) continue;
-    check(front_end::maskBroadcasts(t->shape, full) && t->rank() == 4,
+    check(front_end::maskBroadcasts(t->shape, full),  // both are 4-D (checked before)
           fmt::format("Incompatible shapes for broadcasting: ({}) and ({})",
                       fmt::join(t->shape, ", "), fmt::join(full, ", ")));
     Tensor converted;
@@ -174,15 +158,11 @@ std::map<std::string, Tensor> jaxDotProductAttention(const Case& c, PlantedFault
   }
   // One kernel call per batch entry, over the keys within its length.
   for (std::int64_t b = 0; b < batch; ++b) {
-    const auto at = [&](auto view) {
-      view.data += b * view.batch_stride;
-      return view;
-    };
     args.seqlen_k = kv_len[static_cast<std::size_t>(b)];
-    args.q = at(front_end::view(q, Layout::bshd));
-    args.k = at(front_end::view(k, Layout::bshd));
-    args.v = at(front_end::view(v, Layout::bshd));
-    args.out = at(front_end::writable(out, Layout::bshd));
+    args.q = batchEntry(front_end::view(q, Layout::bshd), b);
+    args.k = batchEntry(front_end::view(k, Layout::bshd), b);
+    args.v = batchEntry(front_end::view(v, Layout::bshd), b);
+    args.out = batchEntry(front_end::writable(out, Layout::bshd), b);
     args.lse = lse.values.data() + b * heads * seqlen_q;
     if (!scores_bias.values.empty()) {
       args.bias = BiasView{scores_bias.values.data() + b * heads * seqlen_q * seqlen_k, 0,

@@ -12,32 +12,16 @@ using front_end::paramOr;
 using front_end::required;
 
 // ONNX's element type names, as onnxruntime prints them in type errors.
-std::string onnxType(DType dtype) {
-  switch (dtype) {
-    case DType::fp64:
-      return "tensor(double)";
-    case DType::fp32:
-      return "tensor(float)";
-    case DType::fp16:
-      return "tensor(float16)";
-    case DType::bf16:
-      return "tensor(bfloat16)";
-    case DType::int64:
-      return "tensor(int64)";
-    case DType::int32:
-      return "tensor(int32)";
-    case DType::boolean:
-      return "tensor(bool)";
-  }
-  return "?";
-}
+constexpr front_end::DTypeNames kOnnxTypes{"tensor(double)",   "tensor(float)", "tensor(float16)",
+                                           "tensor(bfloat16)", "tensor(int64)", "tensor(int32)",
+                                           "tensor(bool)"};
 
 // The function body multiplies and adds these operands; their types must agree.
 void checkSameType(const Tensor& a, const Tensor& b, const char* op) {
   check(a.dtype == b.dtype,
         fmt::format("Type Error: Type parameter (T) of Optype ({}) bound to different types ({} "
                     "and {})",
-                    op, onnxType(a.dtype), onnxType(b.dtype)));
+                    op, kOnnxTypes(a.dtype), kOnnxTypes(b.dtype)));
 }
 
 void checkShape(const Tensor& t, const Shape& expected, const char* name, const char* what) {
@@ -111,7 +95,7 @@ std::map<std::string, Tensor> onnxAttention(const Case& c, PlantedFault fault,
     check(mask->dtype == DType::boolean || mask->dtype == q.dtype,
           fmt::format("Type Error: Type parameter (T) of Optype (Add) bound to different types "
                       "({} and {})",
-                      onnxType(mask->dtype), onnxType(q.dtype)));
+                      kOnnxTypes(mask->dtype), kOnnxTypes(q.dtype)));
     const Shape full{batch, heads, seqlen_q, seqlen_k};
     check(front_end::maskBroadcasts(mask->shape, full),
           fmt::format("inconsistent total_sequence_length (between attn_mask and past_key and "

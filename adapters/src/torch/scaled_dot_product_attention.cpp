@@ -12,25 +12,8 @@ using front_end::paramOr;
 using front_end::required;
 
 // torch prints dtypes as c10 names in its messages.
-std::string_view torchName(DType dtype) {
-  switch (dtype) {
-    case DType::fp64:
-      return "double";
-    case DType::fp32:
-      return "float";
-    case DType::fp16:
-      return "c10::Half";
-    case DType::bf16:
-      return "c10::BFloat16";
-    case DType::int64:
-      return "long int";
-    case DType::int32:
-      return "int";
-    case DType::boolean:
-      return "bool";
-  }
-  return "?";
-}
+constexpr front_end::DTypeNames kTorchNames{"double",   "float", "c10::Half", "c10::BFloat16",
+                                            "long int", "int",   "bool"};
 
 void checkSizes(const Shape& a, const Shape& b, std::size_t axis) {
   check(a[axis] == b[axis],
@@ -51,7 +34,7 @@ std::map<std::string, Tensor> scaledDotProductAttention(const Case& c, PlantedFa
   check(k.dtype == q.dtype && v.dtype == q.dtype,
         fmt::format("Expected query, key, and value to have the same dtype, but got query.dtype: "
                     "{} key.dtype: {} and value.dtype: {} instead.",
-                    torchName(q.dtype), torchName(k.dtype), torchName(v.dtype)));
+                    kTorchNames(q.dtype), kTorchNames(k.dtype), kTorchNames(v.dtype)));
   check(q.rank() == 4 && k.rank() == 4 && v.rank() == 4,
         "attnconf's scaled_dot_product_attention expects 4-D shapes (N, H, L, E) for query, key "
         "and value");
@@ -60,7 +43,7 @@ std::map<std::string, Tensor> scaledDotProductAttention(const Case& c, PlantedFa
     check(mask->dtype == DType::boolean || mask->dtype == DType::fp32 || mask->dtype == q.dtype,
           fmt::format("Expected attn_mask dtype to be bool or float or to match query dtype, but "
                       "got attn_mask.dtype: {} and  query.dtype: {} instead.",
-                      torchName(mask->dtype), torchName(q.dtype)));
+                      kTorchNames(mask->dtype), kTorchNames(q.dtype)));
     check(!is_causal,
           "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
           "is_causal=True");
