@@ -31,6 +31,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::seq_lens_off_by_one, "seq_lens_off_by_one"},
     std::pair{PlantedFault::causal_ignores_past, "causal_ignores_past"},
     std::pair{PlantedFault::fully_masked_row_zero, "fully_masked_row_zero"},
+    std::pair{PlantedFault::cu_seqlens_off_by_one, "cu_seqlens_off_by_one"},
+    std::pair{PlantedFault::varlen_causal_padded, "varlen_causal_padded"},
 };
 
 }  // namespace

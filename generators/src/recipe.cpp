@@ -1,7 +1,9 @@
 #include "attnconf/generators/recipe.h"
 
 #include <algorithm>
+#include <numeric>
 #include <random>
+#include <set>
 
 #include "attnconf/spec/rules.h"
 
@@ -47,26 +49,57 @@ void fillLengths(std::int64_t longest, std::uint64_t seed, Tensor& t) {
   }
 }
 
+// Offsets of sequences laid end to end, lengths drawn as fillLengths draws them; one sequence
+// (picked by the seed) is `longest` long, so that the dim is the longest length, as flash-attn's
+// max_seqlen_q is.
+void fillOffsets(std::int64_t longest, std::uint64_t seed, Tensor& t) {
+  Tensor lengths = t;
+  lengths.values.resize(t.values.size() - 1);
+  fillLengths(longest, seed, lengths);
+  if (!lengths.values.empty() && std::ranges::max(lengths.values) < static_cast<double>(longest)) {
+    lengths.values[seed % lengths.values.size()] = static_cast<double>(longest);
+  }
+  t.values.front() = 0;
+  std::partial_sum(lengths.values.begin(), lengths.values.end(), t.values.begin() + 1);
+}
+
 // The recipe's dims with those that only absent inputs carry set to 0 (no past keys without
-// past_key), and derived dims summed again.
+// past_key), and derived dims summed again. A packed dim carries the dims it packs.
 std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const Recipe& recipe) {
-  std::map<std::string, std::int64_t> dims = recipe.dims;
-  for (const auto& dim : spec.dims) {
-    bool carried = false, present = false;
-    for (const auto& decl : spec.inputs) {
-      for (const auto& shape : decl.shapes) {
-        if (std::ranges::find(shape, dim.name) == shape.end()) continue;
-        carried = true;
-        present = present || recipe.shape_choice.contains(decl.name);
+  std::set<std::string> carried, present;
+  for (const auto& decl : spec.inputs) {
+    for (const auto& shape : decl.shapes) {
+      for (const auto& name : shape) {
+        const spec::Dim* dim = spec.dim(name);
+        std::vector<std::string> names = dim->packs;
+        names.push_back(name);
+        carried.insert(names.begin(), names.end());
+        if (recipe.shape_choice.contains(decl.name)) present.insert(names.begin(), names.end());
       }
     }
-    if (carried && !present && dims.contains(dim.name)) dims[dim.name] = 0;
+  }
+  std::map<std::string, std::int64_t> dims = recipe.dims;
+  for (auto& [name, extent] : dims) {
+    if (carried.contains(name) && !present.contains(name)) extent = 0;
   }
   for (const auto& dim : spec.dims) {
     if (!dim.sum_of.empty() && dims.contains(dim.name))
       dims[dim.name] = spec::sumOfParts(dim, dims);
   }
   return dims;
+}
+
+// Draws the offsets input of every packed dim, which sets that dim's extent: the total.
+void drawPackedDims(const spec::ApiSpec& spec, const Recipe& recipe, Case& c) {
+  for (const auto& dim : spec.dims) {
+    const auto dtype = recipe.dtypes.find(dim.offsets);
+    if (dim.packs.empty() || dtype == recipe.dtypes.end()) continue;
+    Tensor offsets = Tensor::zeros(dtype->second, {c.dims.at(dim.packs[0]) + 1});
+    fillOffsets(c.dims.at(dim.packs[1]), recipe.data_seed ^ std::hash<std::string>{}(dim.name),
+                offsets);
+    c.dims[dim.name] = static_cast<std::int64_t>(offsets.values.back());
+    c.tensors[dim.offsets] = std::move(offsets);
+  }
 }
 
 }  // namespace
@@ -76,9 +109,13 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
   c.api = spec.api;
   c.dims = presentDims(spec, recipe);
   c.params = recipe.params;
+  for (const auto& p : spec.params) {
+    if (!p.extent_of.empty()) c.params[p.name] = c.dims.at(p.extent_of);
+  }
+  drawPackedDims(spec, recipe, c);
   for (const auto& decl : spec.inputs) {
     const auto choice = recipe.shape_choice.find(decl.name);
-    if (choice == recipe.shape_choice.end()) continue;
+    if (choice == recipe.shape_choice.end() || c.tensors.contains(decl.name)) continue;
     Tensor t;
     t.dtype = recipe.dtypes.at(decl.name);
     t.shape = spec::expectedShapes(decl, c.dims).at(choice->second);

@@ -43,8 +43,8 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
 rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t index, Dims chosen) {
   if (index == spec.dims.size()) return rc::gen::just(std::move(chosen));
   const spec::Dim dim = spec.dims[index];
-  if (!dim.sum_of.empty()) {  // its parts come before it
-    chosen[dim.name] = spec::sumOfParts(dim, chosen);
+  if (dim.derived()) {  // its parts come before it; a packed dim's total comes with its offsets
+    chosen[dim.name] = dim.packs.empty() ? spec::sumOfParts(dim, chosen) : 0;
     return dimsFrom(spec, limits, index + 1, std::move(chosen));
   }
   return rc::gen::withSize([=, &spec](int size) {
@@ -158,7 +158,8 @@ rc::Gen<std::map<std::string, ParamValue>> paramChoices(const ApiSpec& spec, con
   std::vector<std::string> names;
   std::vector<rc::Gen<MaybeParam>> picks;
   for (const auto& p : spec.params) {
-    if (!p.unchecked.empty()) continue;  // declared, never exercised by valid cases
+    // Declared but never exercised by valid cases; or set from a dim by materialize.
+    if (!p.unchecked.empty() || !p.extent_of.empty()) continue;
     names.push_back(p.name);
     picks.push_back(paramChoice(p, dims));
   }

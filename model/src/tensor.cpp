@@ -1,5 +1,6 @@
 #include "attnconf/model/tensor.h"
 
+#include <algorithm>
 #include <functional>
 #include <numeric>
 #include <stdexcept>
@@ -93,6 +94,52 @@ Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis) {
     }
   }
   return out;
+}
+
+namespace {
+
+void checkOffsets(std::span<const std::int64_t> offsets, std::int64_t total, const char* what) {
+  if (offsets.empty() || offsets.front() != 0 || offsets.back() > total ||
+      !std::ranges::is_sorted(offsets))
+    throw std::out_of_range(std::string(what) +
+                            ": offsets must rise from 0 to at most the packed extent");
+}
+
+}  // namespace
+
+Tensor unpackAxis(const Tensor& t, std::size_t axis, std::span<const std::int64_t> offsets,
+                  std::int64_t longest) {
+  checkOffsets(offsets, t.shape.at(axis), "unpackAxis");
+  Shape shape = t.shape;
+  shape[axis] = std::ssize(offsets) - 1;
+  shape.insert(shape.begin() + static_cast<std::ptrdiff_t>(axis) + 1, longest);
+  Tensor out = Tensor::zeros(t.dtype, shape);
+  for (std::int64_t flat = 0; flat < out.size(); ++flat) {
+    Shape index = unflattenIndex(shape, flat);
+    const auto b = static_cast<std::size_t>(index[axis]);
+    const std::int64_t position = index[axis + 1];
+    if (offsets[b] + position >= offsets[b + 1]) continue;  // past the sequence: 0
+    index[axis] = offsets[b] + position;
+    index.erase(index.begin() + static_cast<std::ptrdiff_t>(axis) + 1);
+    out.values[static_cast<std::size_t>(flat)] = t.at(index);
+  }
+  return out;
+}
+
+Tensor packAxes(const Tensor& t, std::size_t axis, std::span<const std::int64_t> offsets) {
+  if (std::ssize(offsets) != t.shape.at(axis) + 1)
+    throw std::out_of_range("packAxes: expected one offset per sequence and one more");
+  checkOffsets(offsets, offsets.back(), "packAxes");
+  Shape shape = t.shape;
+  shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(axis) + 1);
+  shape[axis] = offsets.back();
+  return gatherFrom(t, shape, [&](Shape& i) {
+    const auto next = std::ranges::upper_bound(offsets, i[axis]);
+    const auto b = next - offsets.begin() - 1;
+    const std::int64_t position = i[axis] - offsets[static_cast<std::size_t>(b)];
+    i[axis] = b;
+    i.insert(i.begin() + static_cast<std::ptrdiff_t>(axis) + 1, position);
+  });
 }
 
 }  // namespace attnconf

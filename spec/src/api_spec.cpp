@@ -34,6 +34,12 @@ const ParamDecl* ApiSpec::param(const std::string& name) const {
   return findByName(params, name);
 }
 
+const Dim* ApiSpec::packedDimOf(const std::string& seqlen) const {
+  const auto it = std::ranges::find_if(
+      dims, [&](const Dim& d) { return d.packs.size() == 2 && d.packs[1] == seqlen; });
+  return it == dims.end() ? nullptr : &*it;
+}
+
 const Rule* ApiSpec::rule(const std::string& id) const {
   const auto it =
       std::find_if(rules.begin(), rules.end(), [&](const Rule& r) { return r.id == id; });

@@ -35,21 +35,76 @@ std::vector<std::size_t> vendorPositions(const Semantics& s, const std::vector<s
   return positions;
 }
 
+// Where each sequence of a packed dim starts, and one more entry: the total.
+std::vector<std::int64_t> offsetsOf(const Case& c, const Dim& packed) {
+  const Tensor& t = *c.tensor(packed.offsets);
+  std::vector<std::int64_t> offsets;
+  for (const double v : t.values) offsets.push_back(static_cast<std::int64_t>(v));
+  return offsets;
+}
+
+// A vendor layout with each packed dim replaced by its (batch, seqlen) pair.
+std::vector<std::string> unpackedNames(const ApiSpec& spec, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    const Dim* d = spec.dim(name);
+    if (d && !d->packs.empty()) {
+      out.insert(out.end(), d->packs.begin(), d->packs.end());
+    } else {
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
+// `t`, laid out as `names`, with each packed axis spread over (batch, seqlen): positions past a
+// sequence's length are 0, the longest sequence sets the padded extent.
+Tensor unpacked(const ApiSpec& spec, const Case& c, const std::vector<std::string>& names,
+                Tensor t) {
+  std::size_t axis = 0;
+  for (const auto& name : names) {
+    const Dim* d = spec.dim(name);
+    if (d && !d->packs.empty()) {
+      const auto offsets = offsetsOf(c, *d);
+      std::int64_t longest = 0;
+      for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
+        longest = std::max(longest, offsets[b + 1] - offsets[b]);
+      t = unpackAxis(t, axis++, offsets, longest);
+    }
+    ++axis;
+  }
+  return t;
+}
+
+// The inverse of `unpacked`: `t` is laid out as unpackedNames(names).
+Tensor packed(const ApiSpec& spec, const Case& c, const std::vector<std::string>& names, Tensor t) {
+  std::size_t axis = 0;
+  for (const auto& name : names) {
+    const Dim* d = spec.dim(name);
+    if (d && !d->packs.empty()) t = packAxes(t, axis, offsetsOf(c, *d));
+    ++axis;
+  }
+  return t;
+}
+
 // `name` in canonical axis order; `laid_out_as` names the input whose layout it shares (a
 // cache is laid out as the keys or values it extends).
 Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
                    const std::vector<std::string>& axes, const std::string& laid_out_as = "") {
-  const Tensor& t = *c.tensor(name);
   const auto& layout = spec.input(laid_out_as.empty() ? name : laid_out_as)->shapes[0];
-  return permuteAxes(t, vendorPositions(spec.semantics, layout, axes));
+  const Tensor t = unpacked(spec, c, layout, *c.tensor(name));
+  return permuteAxes(t, vendorPositions(spec.semantics, unpackedNames(spec, layout), axes));
 }
 
-Tensor toVendor(const Semantics& s, const Tensor& canonical, const std::vector<std::string>& vendor,
+// A canonical result in the vendor's layout `vendor` (packed dims packed again).
+Tensor toVendor(const ApiSpec& spec, const Case& c, const Tensor& canonical,
+                const std::vector<std::string>& vendor,
                 const std::vector<std::string>& canonical_axes) {
-  const auto positions = vendorPositions(s, vendor, canonical_axes);
+  const auto positions =
+      vendorPositions(spec.semantics, unpackedNames(spec, vendor), canonical_axes);
   std::vector<std::size_t> inverse(positions.size());
   for (std::size_t a = 0; a < positions.size(); ++a) inverse[positions[a]] = a;
-  return permuteAxes(canonical, inverse);
+  return packed(spec, c, vendor, permuteAxes(canonical, inverse));
 }
 
 // Whether a spec dim is the canonical axis: the axis's own dim, or for the keys also a dim
@@ -114,9 +169,9 @@ double numberParam(const Case& c, const std::string& name, double fallback) {
 }  // namespace
 
 Tensor bindGradOutput(const ApiSpec& spec, const Case& c) {
-  const Tensor& dout = *c.tensor(spec.backward.grad_output);
   const auto& vendor = spec.output(spec.semantics.out)->shapes[0];
-  return permuteAxes(dout, vendorPositions(spec.semantics, vendor, kOutAxes));
+  const Tensor dout = unpacked(spec, c, vendor, *c.tensor(spec.backward.grad_output));
+  return permuteAxes(dout, vendorPositions(spec.semantics, unpackedNames(spec, vendor), kOutAxes));
 }
 
 std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, const Case& c,
@@ -128,7 +183,7 @@ std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, con
                                                std::tuple{s.value, &gradients.dv, &kValueAxes}}) {
     const std::string& name = spec.backward.grads.at(input);
     const auto& vendor = spec.input(input)->shapes[0];
-    Tensor exact = toVendor(s, *canonical, vendor, *axes);
+    Tensor exact = toVendor(spec, c, *canonical, vendor, *axes);
     exact.dtype = c.tensor(input)->dtype;
     expected[name] = ExpectedOutput{name, "grad", exact.dtype, std::move(exact), vendor, {}};
   }
@@ -167,6 +222,13 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
     if (const Tensor* lengths = name->empty() ? nullptr : c.tensor(*name)) {
       for (std::size_t b = 0; b < seqlens->size(); ++b)
         (*seqlens)[b] = static_cast<std::int64_t>(lengths->values[b]);
+    }
+  }
+  for (auto [axis, seqlens] :
+       {std::pair{"seqlen_q", &p.seqlens_q}, std::pair{"seqlen_k", &p.seqlens_k}}) {
+    if (const Dim* packed = spec.packedDimOf(s.canonical.at(axis))) {  // varlen: from offsets
+      const auto offsets = offsetsOf(c, *packed);
+      for (std::size_t b = 0; b < seqlens->size(); ++b) (*seqlens)[b] = offsets[b + 1] - offsets[b];
     }
   }
   const bool has_past = !s.past_key.empty() && c.tensor(s.past_key);
@@ -232,12 +294,12 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
     if (!is_out && decl.name != s.lse) continue;
     const DType dtype = decl.dtype ? *decl.dtype : c.tensor(decl.dtype_same_as)->dtype;
     const auto& vendor = decl.shapes[0];
-    Tensor exact = is_out ? toVendor(s, result.out, vendor, kOutAxes)
-                          : toVendor(s, result.lse, vendor, kLseAxes);
+    Tensor exact = is_out ? toVendor(spec, c, result.out, vendor, kOutAxes)
+                          : toVendor(spec, c, result.lse, vendor, kLseAxes);
     exact.dtype = dtype;
     Tensor unspecified = is_out || result.lse_unspecified.values.empty()
                              ? Tensor{}
-                             : toVendor(s, result.lse_unspecified, vendor, kLseAxes);
+                             : toVendor(spec, c, result.lse_unspecified, vendor, kLseAxes);
     expected[decl.name] = ExpectedOutput{decl.name, is_out ? "out" : "lse", dtype, std::move(exact),
                                          vendor,    std::move(unspecified)};
   }

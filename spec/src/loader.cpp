@@ -9,6 +9,7 @@
 #include <set>
 
 #include "attnconf/model/files.h"
+#include "attnconf/spec/rules.h"
 #include "detail/yaml_field.h"
 
 namespace attnconf::spec {
@@ -67,6 +68,7 @@ class SpecParser {
     parseSources(root_.at("sources"));
     parseDims(root_.at("dims"));
     parseTensors(root_.at("inputs"), spec_.inputs, /*is_output=*/false);
+    checkOffsets();
     parseParams(root_.at("params"));
     parseTensors(root_.at("outputs"), spec_.outputs, /*is_output=*/true);
     parseSemantics(root_.at("semantics"));
@@ -104,26 +106,69 @@ class SpecParser {
 
   void parseDims(const Field& f) {
     for (const auto& [name, body] : f.members()) {
-      body.allowOnly({"kind", "sum_of"});
+      body.allowOnly({"kind", "sum_of", "packs", "offsets"});
       if (!isIdentifier(name)) body.fail("expected a snake_case dim name");
-      Dim dim{name,
-              body.at("kind").choice<DimKind>({{"batch", DimKind::batch},
-                                               {"seqlen", DimKind::seqlen},
-                                               {"heads", DimKind::heads},
-                                               {"head_dim", DimKind::head_dim}}),
-              {}};
+      Dim dim;
+      dim.name = name;
+      dim.kind = body.at("kind").choice<DimKind>({{"batch", DimKind::batch},
+                                                  {"seqlen", DimKind::seqlen},
+                                                  {"heads", DimKind::heads},
+                                                  {"head_dim", DimKind::head_dim}});
       if (const auto parts = body.find("sum_of")) {
         for (const auto& part : parts->items()) {
-          const Dim* earlier = spec_.dim(part.text());
-          if (!earlier || !earlier->sum_of.empty())
-            part.fail(fmt::format("expected a plain dim declared above, got \"{}\"", part.text()));
           dim.sum_of.push_back(part.text());
+          if (!isConstantPart(part.text())) requirePlainDim(part);
         }
-        if (dim.sum_of.size() < 2) parts->fail("expected at least two dims");
+        if (dim.sum_of.size() < 2) parts->fail("expected at least two parts");
       }
+      if (const auto packs = body.find("packs")) parsePacked(body, *packs, dim);
       spec_.dims.push_back(std::move(dim));
     }
     if (spec_.dims.empty()) f.fail("expected at least one dim");
+  }
+
+  // A dim declared above that is drawn on its own (not derived).
+  void requirePlainDim(const Field& f) const {
+    const Dim* earlier = spec_.dim(f.text());
+    if (!earlier || earlier->derived())
+      f.fail(
+          fmt::format("expected a plain dim declared above or an integer, got \"{}\"", f.text()));
+  }
+
+  // `packs: [BATCH, SEQLEN]` with `offsets: INPUT`; the input is checked once inputs are read.
+  void parsePacked(const Field& body, const Field& packs, Dim& dim) {
+    for (const auto& part : packs.items()) {
+      requirePlainDim(part);
+      dim.packs.push_back(part.text());
+    }
+    if (dim.packs.size() != 2 || spec_.dim(dim.packs[0])->kind != DimKind::batch ||
+        spec_.dim(dim.packs[1])->kind != DimKind::seqlen)
+      packs.fail("expected [a batch dim, a seqlen dim]: the sequences and their longest length");
+    if (dim.kind != DimKind::seqlen) body.at("kind").fail("a packed dim is of kind seqlen");
+    if (!dim.sum_of.empty()) packs.fail("a dim is either a sum (sum_of) or packed, not both");
+    dim.offsets = body.at("offsets").text();
+    pending_offsets_.emplace_back(dim.name, body.at("offsets"));
+  }
+
+  // The offsets of a packed dim: a required integer input of one axis, batch + 1 long.
+  void checkOffsets() const {
+    for (const auto& [dim_name, f] : pending_offsets_) {
+      requireInput(f);
+      const TensorDecl& decl = *spec_.input(f.text());
+      const Dim& packed = *spec_.dim(dim_name);
+      const Dim* bounds = decl.shapes.size() == 1 && decl.shapes[0].size() == 1
+                              ? spec_.dim(decl.shapes[0][0])
+                              : nullptr;
+      const bool batch_plus_one =
+          bounds && bounds->sum_of == std::vector<std::string>{packed.packs[0], "1"};
+      if (!batch_plus_one || decl.optional || !decl.dtype ||
+          (*decl.dtype != DType::int32 && *decl.dtype != DType::int64) ||
+          !decl.lengths_of.empty() || decl.uniform_hi > decl.uniform_lo)
+        f.fail(fmt::format(
+            "expected a required input of integer dtype, without `values`, of shape [B] where B "
+            "is a dim with `sum_of: [{}, 1]`",
+            packed.packs[0]));
+    }
   }
 
   void requireDim(const Field& f, const std::string& name) const {
@@ -227,7 +272,7 @@ class SpecParser {
 
   void parseParams(const Field& f) {
     for (const auto& [name, body] : f.members()) {
-      body.allowOnly({"type", "default", "generate", "unchecked"});
+      body.allowOnly({"type", "default", "generate", "unchecked", "extent_of"});
       ParamDecl decl;
       decl.name = name;
       decl.where = body.where();
@@ -235,6 +280,15 @@ class SpecParser {
                                                      {"int", ParamType::integer},
                                                      {"float", ParamType::floating},
                                                      {"int_pair", ParamType::int_pair}});
+      if (const auto extent = body.find("extent_of")) {  // always passed: the dim's extent
+        requireDim(*extent, extent->text());
+        if (decl.type != ParamType::integer) body.at("type").fail("`extent_of` needs type int");
+        if (body.find("default") || body.find("generate") || body.find("unchecked"))
+          body.fail("a param with `extent_of` takes no default, generate or unchecked");
+        decl.extent_of = extent->text();
+        spec_.params.push_back(std::move(decl));
+        continue;
+      }
       const Field def = body.at("default");
       if (!def.isNull()) decl.default_value = parseValue(def, decl.type);
       if (const auto gen = body.find("generate"))
@@ -511,6 +565,13 @@ class SpecParser {
             known += (known.empty() ? "" : ", ") + std::string(relationName(r));
           item.fail(fmt::format("unknown relation \"{}\"; expected one of {}", name, known));
         }
+        const bool packed =
+            std::ranges::any_of(spec_.dims, [](const Dim& d) { return !d.packs.empty(); });
+        if (packed && (*it == Relation::batch_independence || *it == Relation::kv_permutation))
+          item.fail(fmt::format(
+              "\"{}\" does not apply to packed sequences: there is no batch axis to slice, and "
+              "permuting packed keys moves them between sequences",
+              name));
         p.relations.push_back(*it);
       }
     }
@@ -672,6 +733,7 @@ class SpecParser {
 
   const Field& root_;
   ApiSpec& spec_;
+  std::vector<std::pair<std::string, Field>> pending_offsets_;  ///< packed dim, its `offsets`
 };
 
 // YAML text as a node; a syntax error is a SpecError at its line and column.

@@ -31,6 +31,10 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
       dims.emplace(decl.shapes[0][axis], t->shape[axis]);
     }
   }
+  for (const auto& p : spec.params) {  // a param that passes a dim's extent
+    const auto value = p.extent_of.empty() ? std::nullopt : c.param(p.name);
+    if (value) dims.emplace(p.extent_of, static_cast<std::int64_t>(asNumber(*value).value_or(0)));
+  }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
   for (const auto& dim : spec.dims) {  // derived from their parts, never read off a tensor
     if (!dim.sum_of.empty()) dims[dim.name] = sumOfParts(dim, dims);
@@ -40,8 +44,13 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
 
 std::int64_t sumOfParts(const Dim& dim, const std::map<std::string, std::int64_t>& dims) {
   std::int64_t sum = 0;
-  for (const auto& part : dim.sum_of) sum += dimOf(dims, part);
+  for (const auto& part : dim.sum_of)
+    sum += isConstantPart(part) ? std::stoll(part) : dimOf(dims, part);
   return sum;
+}
+
+bool isConstantPart(const std::string& part) {
+  return !part.empty() && std::ranges::all_of(part, [](char ch) { return ch >= '0' && ch <= '9'; });
 }
 
 std::vector<Shape> expectedShapes(const TensorDecl& decl,

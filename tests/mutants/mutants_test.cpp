@@ -57,6 +57,9 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::causal_ignores_past, "Accuracy", "onnx_attention"},
       {PlantedFault::fully_masked_row_zero, "Accuracy", "jax_dot_product_attention"},
       {PlantedFault::seq_lens_off_by_one, "Accuracy", "jax_dot_product_attention"},
+      {PlantedFault::cu_seqlens_off_by_one, "Accuracy", "flash_attn_varlen_func"},
+      {PlantedFault::varlen_causal_padded, "Accuracy", "flash_attn_varlen_func"},
+      {PlantedFault::gqa_head_modulo, "GqaEqualsRepeatedKv", "flash_attn_varlen_func"},
   };
   return table;
 }

@@ -137,8 +137,27 @@ INSTANTIATE_TEST_SUITE_P(
                 "inputs.q.dtypes[0]", "unknown dtype \"fp8\"", "fp8"},
         Mistake{"SumOfLaterDim", "  headdim:  {kind: head_dim}",
                 "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, sum_of: [seqlen_k, past]}",
-                "dims.total.sum_of[1]", "expected a plain dim declared above, got \"past\"",
-                "sum_of"},
+                "dims.total.sum_of[1]",
+                "expected a plain dim declared above or an integer, got \"past\"", "sum_of"},
+        Mistake{"PackedOffsetsUnknown", "  headdim:  {kind: head_dim}",
+                "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, packs: [batch, seqlen_q], "
+                "offsets: cu}",
+                "dims.total.offsets", "unknown input tensor \"cu\"", "offsets: cu"},
+        Mistake{"PackedOffsetsNotBatchPlusOne", "  headdim:  {kind: head_dim}",
+                "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, packs: [batch, seqlen_q], "
+                "offsets: alibi_slopes}",
+                "dims.total.offsets",
+                "expected a required input of integer dtype, without `values`, of shape [B] where "
+                "B is a dim with `sum_of: [batch, 1]`",
+                "offsets: alibi"},
+        Mistake{"PackedWrongKinds", "  headdim:  {kind: head_dim}",
+                "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, packs: [nheads, seqlen_q], "
+                "offsets: q}",
+                "dims.total.packs", "expected [a batch dim, a seqlen dim]", "packs:"},
+        Mistake{"ExtentOfWithDefault", "  causal: {type: bool, default: false}",
+                "  causal: {type: bool, default: false}\n  max_q: {type: int, extent_of: seqlen_q, "
+                "default: 1}",
+                "params.max_q", "a param with `extent_of` takes no default", "max_q"},
         Mistake{"ConcatWithoutDerivedAxis", "dtype: same_as q}\n  softmax_lse",
                 "dtype: same_as q, concat: [q, k]}\n  softmax_lse", "outputs.out.concat",
                 "expected an output with one shape and one derived (sum_of) axis", "concat"},

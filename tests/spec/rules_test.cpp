@@ -264,6 +264,53 @@ TEST_F(JaxRules, TheBiasAddsToTheMaskAndTheWindowIsTopLeft) {
   EXPECT_NEAR(expected(c).at("output").exact.values[1], 2.5, 1e-12);
 }
 
+class VarlenRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "flash_attn_varlen_func.yaml");
+
+  // Three sequences of 2, 0 and 1 queries over 1, 2 and 3 keys; one head, head size 1; every
+  // score is 0, so attention averages the values, which number the keys 1..6 end to end.
+  Case call() {
+    Case c;
+    c.api = spec.api;
+    c.dims = {{"batch", 3}, {"seqlen_q", 2}, {"seqlen_k", 3}};
+    c.params = {{"max_seqlen_q", std::int64_t{2}}, {"max_seqlen_k", std::int64_t{3}}};
+    c.tensors["cu_seqlens_q"] = Tensor{DType::int32, {4}, {0, 2, 2, 3}};
+    c.tensors["cu_seqlens_k"] = Tensor{DType::int32, {4}, {0, 1, 3, 6}};
+    c.tensors["q"] = Tensor::zeros(DType::fp16, {3, 1, 1});
+    c.tensors["k"] = Tensor::zeros(DType::fp16, {6, 1, 1});
+    c.tensors["v"] = Tensor{DType::fp16, {6, 1, 1}, {1, 2, 3, 4, 5, 6}};
+    c.params["return_attn_probs"] = true;
+    return c;
+  }
+  std::map<std::string, ExpectedOutput> expected(const Case& c) {
+    return expectedOutputs(spec, c, reference::attention(bindProblem(spec, c)));
+  }
+};
+
+TEST_F(VarlenRules, EachSequenceSeesOnlyItsOwnKeys) {
+  const Case c = call();
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.seqlens_q, (std::vector<std::int64_t>{2, 0, 1}));
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{1, 2, 3}));
+  const auto out = expected(c);
+  // Sequence 0 averages key 1 alone; sequence 2 keys 4..6; sequence 1 has no query row.
+  EXPECT_EQ(out.at("out").exact.values, (std::vector<double>{1, 1, 5}));
+  EXPECT_EQ(out.at("softmax_lse").exact.shape, (Shape{1, 3}));
+  EXPECT_NEAR(out.at("softmax_lse").exact.values[2], std::log(3.0), 1e-12);
+}
+
+TEST_F(VarlenRules, CausalIsBottomRightPerSequence) {
+  Case c = call();
+  c.params["causal"] = true;
+  const auto out = expected(c);
+  // Sequence 0 (2 queries, 1 key): query 0 sits before its key (offset 1 - 2 = -1) and sees
+  // none, so it is 0 with LSE +inf; query 1 sees the key. Aligned by the longest lengths
+  // (3 - 2 = 1) query 0 would see it.
+  EXPECT_EQ(out.at("out").exact.values, (std::vector<double>{0, 1, 5}));
+  EXPECT_TRUE(std::isinf(out.at("softmax_lse").exact.values[0]));
+}
+
 TEST(Binding, PermuteAxesMovesValues) {
   const Tensor t{DType::fp32, {2, 3}, {0, 1, 2, 3, 4, 5}};
   const Tensor transposed = permuteAxes(t, {1, 0});

@@ -7,7 +7,7 @@ torch.nn.attention.sdpa_kernel with only the fused backends allowed: "No availab
 means the default call falls back to math.
 
 Where the flash-attn package imports (a CUDA machine with it installed), the worker also exposes
-flash_attn.flash_attn_func under spec/flash_attn_func.yaml, so a vendor with that hardware runs
+flash_attn.flash_attn_func and flash_attn_varlen_func under their specs, so a vendor with that hardware runs
 the same worker. attnconf's CI has no GPU: that part is untested there, and the handshake's
 versions say whether it was present ("flash_attn": "absent").
 """
@@ -100,6 +100,21 @@ def flash_attn_func(call, backward=False):
     return outputs, path
 
 
+def flash_attn_varlen_func(call):
+    """flash_attn.flash_attn_varlen_func: the packed tensors and cu_seqlens as the call gives them."""
+    t = call.tensors
+    q, k, v, cu_q, cu_k = (to_torch(t[n]) for n in ("q", "k", "v", "cu_seqlens_q", "cu_seqlens_k"))
+    params = dict(call.params)
+    if "window_size" in params:
+        params["window_size"] = tuple(params["window_size"])
+    alibi = to_torch(t["alibi_slopes"]) if "alibi_slopes" in t else None
+    result = flash_attn.flash_attn_varlen_func(q, k, v, cu_q, cu_k, alibi_slopes=alibi, **params)
+    outputs = {"out": from_torch(result[0] if isinstance(result, tuple) else result)}
+    if params.get("return_attn_probs"):
+        outputs["softmax_lse"] = from_torch(result[1])
+    return outputs, {"path": "flash", "kernel": f"flash_attn {flash_attn.__version__}"}
+
+
 # What this worker has seen torch 2.9.1 do beyond the spec's own fallbacks (its warning says why).
 CPU_FALLBACKS = """
 - name: math
@@ -119,6 +134,7 @@ if __name__ == "__main__":
     if flash_attn is not None and DEVICE == "cuda":
         apis["flash_attn_func"] = Api(forward=flash_attn_func,
                                       backward=lambda call: flash_attn_func(call, backward=True))
+        apis["flash_attn_varlen_func"] = Api(forward=flash_attn_varlen_func)
     serve("torch", description=f"PyTorch SDPA on {DEVICE}",
           versions={"torch": torch.__version__, "numpy": np.__version__,
                     "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu",

@@ -57,4 +57,13 @@ Tensor reverseAxis(const Tensor& t, std::size_t axis);
 /// Tensors of one dtype and equal shapes except on `axis`, joined along it in order.
 Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis);
 
+/// Sequences laid end to end on `axis` (sequence b on [offsets[b], offsets[b+1])) spread over
+/// two axes (sequence, position < `longest`); positions past a sequence's length are 0.
+Tensor unpackAxis(const Tensor& t, std::size_t axis, std::span<const std::int64_t> offsets,
+                  std::int64_t longest);
+
+/// The inverse of unpackAxis: axes `axis` (sequence) and `axis + 1` (position) laid end to end,
+/// each sequence cut to its length.
+Tensor packAxes(const Tensor& t, std::size_t axis, std::span<const std::int64_t> offsets);
+
 }  // namespace attnconf

@@ -35,9 +35,17 @@ enum class DimKind { batch, seqlen, heads, head_dim };
 struct Dim {
   std::string name;
   DimKind kind = DimKind::seqlen;
-  /// A derived dim: the sum of these earlier dims (ONNX's total_sequence_length = past + new),
-  /// never drawn on its own. A part that only absent inputs carry counts 0.
+  /// A derived dim: the sum of these earlier dims (ONNX's total_sequence_length = past + new)
+  /// or integer constants (cu_seqlens' batch + 1), never drawn on its own. A part that only
+  /// absent inputs carry counts 0.
   std::vector<std::string> sum_of;
+  /// A packed dim: the sequences of `packs[0]` (a batch dim), each at most `packs[1]` long,
+  /// laid end to end (flash-attn's total_q); the input `offsets` holds where each starts, and
+  /// one more entry, the total. Its extent is drawn with the offsets, never on its own.
+  std::vector<std::string> packs;
+  std::string offsets;
+
+  bool derived() const { return !sum_of.empty() || !packs.empty(); }
 };
 
 /// An input or output tensor: its shape in dim names (one or more accepted alternatives).
@@ -71,6 +79,8 @@ struct ParamDecl {
   double generate_lo = 0, generate_hi = 0;  ///< range the generators draw from
   std::string generate_hi_dim;              ///< or a dim name as the upper bound
   std::string unchecked;                    ///< non-empty: declared, never compared; says why
+  /// The extent of this dim, always passed (flash-attn's max_seqlen_q); no default.
+  std::string extent_of;
   Location where;
 };
 
@@ -272,6 +282,8 @@ struct ApiSpec {
   const TensorDecl* output(const std::string& name) const;
   const ParamDecl* param(const std::string& name) const;
   const Rule* rule(const std::string& id) const;
+  /// The packed dim that lays out the sequences of `seqlen` (a dim of its `packs`), if any.
+  const Dim* packedDimOf(const std::string& seqlen) const;
 };
 
 /// The spec name of a dim kind.
