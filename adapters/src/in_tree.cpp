@@ -30,6 +30,7 @@ constexpr std::array kApis = {
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
     InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},
+    InTreeApi{"onnx_attention_3d", &onnxAttention, "head_size"},
     InTreeApi{"jax_dot_product_attention", &jaxDotProductAttention, "h"},
 };
 

@@ -33,6 +33,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::fully_masked_row_zero, "fully_masked_row_zero"},
     std::pair{PlantedFault::cu_seqlens_off_by_one, "cu_seqlens_off_by_one"},
     std::pair{PlantedFault::varlen_causal_padded, "varlen_causal_padded"},
+    std::pair{PlantedFault::hidden_split_head_inner, "hidden_split_head_inner"},
 };
 
 }  // namespace

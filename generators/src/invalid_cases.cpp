@@ -157,6 +157,11 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           Recipe r = valid;
           for (const auto& name : check.names) r = withGiven(spec, std::move(r), name);
           m.tryRecipe(r);
+        } else if constexpr (std::is_same_v<T, spec::ActiveCheck>) {
+          Case c = materialize(spec, valid);  // which may pass it whatever the recipe says
+          c.params.erase(check.name);
+          c.tensors.erase(check.name);
+          m.tryCase(std::move(c));
         } else if constexpr (std::is_same_v<T, spec::TogetherCheck>) {
           for (const auto& alone : check.names) {  // each given without the others
             Recipe r = valid;

@@ -64,14 +64,15 @@ void fillOffsets(std::int64_t longest, std::uint64_t seed, Tensor& t) {
 }
 
 // The recipe's dims with those that only absent inputs carry set to 0 (no past keys without
-// past_key), and derived dims summed again. A packed dim carries the dims it packs.
+// past_key), and derived dims computed again. A packed or merged dim carries its parts.
 std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const Recipe& recipe) {
   std::set<std::string> carried, present;
   for (const auto& decl : spec.inputs) {
     for (const auto& shape : decl.shapes) {
       for (const auto& name : shape) {
         const spec::Dim* dim = spec.dim(name);
-        std::vector<std::string> names = dim->packs;
+        std::vector<std::string> names = dim->packs;  // a packed or merged dim carries its parts
+        names.insert(names.end(), dim->product_of.begin(), dim->product_of.end());
         names.push_back(name);
         carried.insert(names.begin(), names.end());
         if (recipe.shape_choice.contains(decl.name)) present.insert(names.begin(), names.end());
@@ -83,8 +84,8 @@ std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const
     if (carried.contains(name) && !present.contains(name)) extent = 0;
   }
   for (const auto& dim : spec.dims) {
-    if (!dim.sum_of.empty() && dims.contains(dim.name))
-      dims[dim.name] = spec::sumOfParts(dim, dims);
+    if ((!dim.sum_of.empty() || !dim.product_of.empty()) && dims.contains(dim.name))
+      dims[dim.name] = spec::derivedExtent(dim, dims);
   }
   return dims;
 }

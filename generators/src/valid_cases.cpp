@@ -44,7 +44,7 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
   if (index == spec.dims.size()) return rc::gen::just(std::move(chosen));
   const spec::Dim dim = spec.dims[index];
   if (dim.derived()) {  // its parts come before it; a packed dim's total comes with its offsets
-    chosen[dim.name] = dim.packs.empty() ? spec::sumOfParts(dim, chosen) : 0;
+    chosen[dim.name] = dim.packs.empty() ? spec::derivedExtent(dim, chosen) : 0;
     return dimsFrom(spec, limits, index + 1, std::move(chosen));
   }
   return rc::gen::withSize([=, &spec](int size) {

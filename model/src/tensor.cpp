@@ -78,6 +78,20 @@ Tensor reverseAxis(const Tensor& t, std::size_t axis) {
   return gatherFrom(t, t.shape, [&](Shape& i) { i[axis] = t.shape[axis] - 1 - i[axis]; });
 }
 
+Tensor permuteAxes(const Tensor& t, std::span<const std::size_t> perm) {
+  Shape shape;
+  for (const std::size_t p : perm) shape.push_back(t.shape[p]);
+  Tensor out = Tensor::zeros(t.dtype, shape);
+  const Shape in_strides = rowMajorStrides(t.shape);
+  for (std::int64_t flat = 0; flat < out.size(); ++flat) {
+    const Shape index = unflattenIndex(shape, flat);
+    std::int64_t offset = 0;
+    for (std::size_t a = 0; a < perm.size(); ++a) offset += index[a] * in_strides[perm[a]];
+    out.values[static_cast<std::size_t>(flat)] = t.values[static_cast<std::size_t>(offset)];
+  }
+  return out;
+}
+
 Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis) {
   Shape shape = parts.front()->shape;
   shape[axis] = 0;

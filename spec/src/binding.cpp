@@ -43,22 +43,45 @@ std::vector<std::int64_t> offsetsOf(const Case& c, const Dim& packed) {
   return offsets;
 }
 
-// A vendor layout with each packed dim replaced by its (batch, seqlen) pair.
+// A vendor layout with each packed dim replaced by its (batch, seqlen) pair and each merged dim
+// by its factors.
 std::vector<std::string> unpackedNames(const ApiSpec& spec, const std::vector<std::string>& names) {
   std::vector<std::string> out;
   for (const auto& name : names) {
     const Dim* d = spec.dim(name);
-    if (d && !d->packs.empty()) {
-      out.insert(out.end(), d->packs.begin(), d->packs.end());
-    } else {
+    const auto& parts = !d                  ? std::vector<std::string>{}
+                        : !d->packs.empty() ? d->packs
+                                            : d->product_of;
+    if (parts.empty()) {
       out.push_back(name);
+    } else {
+      out.insert(out.end(), parts.begin(), parts.end());
     }
   }
   return out;
 }
 
-// `t`, laid out as `names`, with each packed axis spread over (batch, seqlen): positions past a
-// sequence's length are 0, the longest sequence sets the padded extent.
+// A merged axis split into its factors: the outer ones as the call gives them, the innermost
+// what is left (the head size of a hidden size).
+Tensor splitAxis(const ApiSpec& spec, const Case& c, const Dim& merged, Tensor t,
+                 std::size_t axis) {
+  const auto dims = observedDims(spec, c);
+  Shape factors;
+  std::int64_t outer = 1;
+  for (std::size_t f = 0; f + 1 < merged.product_of.size(); ++f) {
+    factors.push_back(dims.at(merged.product_of[f]));
+    outer *= factors.back();
+  }
+  factors.push_back(outer == 0 ? 0 : t.shape[axis] / outer);
+  t.shape.erase(t.shape.begin() + static_cast<std::ptrdiff_t>(axis));
+  t.shape.insert(t.shape.begin() + static_cast<std::ptrdiff_t>(axis), factors.begin(),
+                 factors.end());
+  return t;  // row-major: the values stay where they are
+}
+
+// `t`, laid out as `names`, with each packed axis spread over (batch, seqlen) (positions past a
+// sequence's length are 0, the longest sequence sets the padded extent) and each merged axis
+// split into its factors.
 Tensor unpacked(const ApiSpec& spec, const Case& c, const std::vector<std::string>& names,
                 Tensor t) {
   std::size_t axis = 0;
@@ -70,6 +93,9 @@ Tensor unpacked(const ApiSpec& spec, const Case& c, const std::vector<std::strin
       for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
         longest = std::max(longest, offsets[b + 1] - offsets[b]);
       t = unpackAxis(t, axis++, offsets, longest);
+    } else if (d && !d->product_of.empty()) {
+      t = splitAxis(spec, c, *d, std::move(t), axis);
+      axis += d->product_of.size() - 1;
     }
     ++axis;
   }
@@ -82,18 +108,39 @@ Tensor packed(const ApiSpec& spec, const Case& c, const std::vector<std::string>
   for (const auto& name : names) {
     const Dim* d = spec.dim(name);
     if (d && !d->packs.empty()) t = packAxes(t, axis, offsetsOf(c, *d));
+    if (d && !d->product_of.empty()) {  // merge the factors back into one axis
+      const auto first = t.shape.begin() + static_cast<std::ptrdiff_t>(axis);
+      const auto last = first + static_cast<std::ptrdiff_t>(d->product_of.size());
+      const std::int64_t merged = numel(Shape(first, last));
+      t.shape.erase(first + 1, last);
+      t.shape[axis] = merged;
+    }
     ++axis;
   }
   return t;
 }
 
-// `name` in canonical axis order; `laid_out_as` names the input whose layout it shares (a
-// cache is laid out as the keys or values it extends).
+// `name` in canonical axis order.
 Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
-                   const std::vector<std::string>& axes, const std::string& laid_out_as = "") {
-  const auto& layout = spec.input(laid_out_as.empty() ? name : laid_out_as)->shapes[0];
+                   const std::vector<std::string>& axes) {
+  const auto& layout = spec.input(name)->shapes[0];
   const Tensor t = unpacked(spec, c, layout, *c.tensor(name));
   return permuteAxes(t, vendorPositions(spec.semantics, unpackedNames(spec, layout), axes));
+}
+
+// A cache of keys or values in canonical axis order: its one axis that is no canonical dim
+// (past_sequence_length) is the key axis.
+Tensor cacheToCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
+                        const std::vector<std::string>& axes) {
+  const Semantics& s = spec.semantics;
+  const auto& declared = spec.input(name)->shapes[0];
+  auto layout = unpackedNames(spec, declared);
+  for (auto& dim : layout) {
+    if (!std::ranges::any_of(s.canonical, [&](const auto& kv) { return kv.second == dim; }))
+      dim = s.canonical.at("seqlen_k");
+  }
+  return permuteAxes(unpacked(spec, c, declared, *c.tensor(name)),
+                     vendorPositions(s, layout, axes));
 }
 
 // A canonical result in the vendor's layout `vendor` (packed dims packed again).
@@ -148,15 +195,31 @@ Tensor scoreBias(const ApiSpec& spec, const std::string& name, const Tensor& mas
   return bias;
 }
 
-// An output that concatenates inputs, exactly as given.
+// An output that concatenates inputs, exactly as given. Each part is brought into the
+// output's layout first (ONNX's 3-D K joins its 4-D past_key): its axis for the output's derived
+// (sum_of) axis is the one named by a part of the sum.
 ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const Case& c) {
   const auto& names = decl.shapes[0];
-  const auto axis = static_cast<std::size_t>(
-      std::ranges::find_if(names, [&](const auto& d) { return !spec.dim(d)->sum_of.empty(); }) -
-      names.begin());
-  std::vector<const Tensor*> parts;
-  for (const auto& input : decl.concat) parts.push_back(c.tensor(input));
-  Tensor exact = concatAxis(parts, axis);
+  const auto derived =
+      std::ranges::find_if(names, [&](const auto& d) { return !spec.dim(d)->sum_of.empty(); });
+  const auto& sum = spec.dim(*derived)->sum_of;
+  std::vector<Tensor> parts;
+  for (const auto& input : decl.concat) {
+    const auto& layout = spec.input(input)->shapes[0];
+    const auto own = unpackedNames(spec, layout);
+    std::vector<std::size_t> perm;
+    for (const auto& name : names) {
+      const auto at = std::ranges::find_if(own, [&](const std::string& d) {
+        return d == name || (name == *derived && std::ranges::find(sum, d) != sum.end());
+      });
+      if (at == own.end()) throw std::logic_error("concat: " + input + " has no axis for " + name);
+      perm.push_back(static_cast<std::size_t>(at - own.begin()));
+    }
+    parts.push_back(permuteAxes(unpacked(spec, c, layout, *c.tensor(input)), perm));
+  }
+  std::vector<const Tensor*> pointers;
+  for (const Tensor& part : parts) pointers.push_back(&part);
+  Tensor exact = concatAxis(pointers, static_cast<std::size_t>(derived - names.begin()));
   return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names, {}};
 }
 
@@ -190,20 +253,6 @@ std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, con
   return expected;
 }
 
-Tensor permuteAxes(const Tensor& t, const std::vector<std::size_t>& perm) {
-  Shape shape;
-  for (const std::size_t p : perm) shape.push_back(t.shape[p]);
-  Tensor out = Tensor::zeros(t.dtype, shape);
-  const Shape in_strides = rowMajorStrides(t.shape);
-  for (std::int64_t flat = 0; flat < out.size(); ++flat) {
-    const Shape index = unflattenIndex(shape, flat);
-    std::int64_t offset = 0;
-    for (std::size_t a = 0; a < perm.size(); ++a) offset += index[a] * in_strides[perm[a]];
-    out.values[static_cast<std::size_t>(flat)] = t.values[static_cast<std::size_t>(offset)];
-  }
-  return out;
-}
-
 Problem bindProblem(const ApiSpec& spec, const Case& c) {
   const Semantics& s = spec.semantics;
   const auto dims = observedDims(spec, c);
@@ -232,7 +281,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
     }
   }
   const bool has_past = !s.past_key.empty() && c.tensor(s.past_key);
-  const Tensor past_k = has_past ? toCanonical(spec, c, s.past_key, kKeyAxes, s.key) : Tensor{};
+  const Tensor past_k = has_past ? cacheToCanonical(spec, c, s.past_key, kKeyAxes) : Tensor{};
   const std::int64_t past = has_past ? past_k.shape[2] : 0;
   for (auto& length : p.seqlens_k) length += past;
   p.scale = numberParam(c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
@@ -262,7 +311,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   p.k = toCanonical(spec, c, s.key, kKeyAxes);
   p.v = toCanonical(spec, c, s.value, kValueAxes);
   if (has_past) {  // the cached keys and values come first
-    const Tensor past_v = toCanonical(spec, c, s.past_value, kValueAxes, s.value);
+    const Tensor past_v = cacheToCanonical(spec, c, s.past_value, kValueAxes);
     p.k = concatAxis(std::array<const Tensor*, 2>{&past_k, &p.k}, 2);
     p.v = concatAxis(std::array<const Tensor*, 2>{&past_v, &p.v}, 2);
   }

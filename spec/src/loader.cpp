@@ -106,7 +106,7 @@ class SpecParser {
 
   void parseDims(const Field& f) {
     for (const auto& [name, body] : f.members()) {
-      body.allowOnly({"kind", "sum_of", "packs", "offsets"});
+      body.allowOnly({"kind", "sum_of", "product_of", "packs", "offsets"});
       if (!isIdentifier(name)) body.fail("expected a snake_case dim name");
       Dim dim;
       dim.name = name;
@@ -120,6 +120,14 @@ class SpecParser {
           if (!isConstantPart(part.text())) requirePlainDim(part);
         }
         if (dim.sum_of.size() < 2) parts->fail("expected at least two parts");
+      }
+      if (const auto factors = body.find("product_of")) {
+        if (!dim.sum_of.empty()) factors->fail("a dim is either a sum (sum_of) or a product");
+        for (const auto& factor : factors->items()) {
+          requirePlainDim(factor);
+          dim.product_of.push_back(factor.text());
+        }
+        if (dim.product_of.size() < 2) factors->fail("expected at least two dims");
       }
       if (const auto packs = body.find("packs")) parsePacked(body, *packs, dim);
       spec_.dims.push_back(std::move(dim));
@@ -145,7 +153,8 @@ class SpecParser {
         spec_.dim(dim.packs[1])->kind != DimKind::seqlen)
       packs.fail("expected [a batch dim, a seqlen dim]: the sequences and their longest length");
     if (dim.kind != DimKind::seqlen) body.at("kind").fail("a packed dim is of kind seqlen");
-    if (!dim.sum_of.empty()) packs.fail("a dim is either a sum (sum_of) or packed, not both");
+    if (!dim.sum_of.empty() || !dim.product_of.empty())
+      packs.fail("a packed dim is neither a sum nor a product");
     dim.offsets = body.at("offsets").text();
     pending_offsets_.emplace_back(dim.name, body.at("offsets"));
   }
@@ -608,6 +617,12 @@ class SpecParser {
     if (const auto name = f.find("active")) {
       f.allowOnly({"active"});
       if (!in_region) f.fail("`active` describes path regions, not rules");
+      requireGiven(*name);
+      return ActiveCheck{name->text()};
+    }
+    if (const auto name = f.find("given")) {  // a rule: the call must give it
+      f.allowOnly({"given"});
+      if (in_region) f.fail("`given` is a rule; a path region says `active`");
       requireGiven(*name);
       return ActiveCheck{name->text()};
     }

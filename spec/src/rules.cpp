@@ -35,14 +35,28 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
     const auto value = p.extent_of.empty() ? std::nullopt : c.param(p.name);
     if (value) dims.emplace(p.extent_of, static_cast<std::int64_t>(asNumber(*value).value_or(0)));
   }
+  for (const auto& dim : spec.dims) {  // a merged axis shows its innermost factor
+    const auto merged = dims.find(dim.name);
+    if (dim.product_of.empty() || merged == dims.end()) continue;
+    std::int64_t outer = 1;
+    for (std::size_t f = 0; f + 1 < dim.product_of.size(); ++f)
+      outer *= dims.contains(dim.product_of[f]) ? dims.at(dim.product_of[f]) : 0;
+    if (outer > 0 && merged->second % outer == 0)
+      dims.emplace(dim.product_of.back(), merged->second / outer);
+  }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
   for (const auto& dim : spec.dims) {  // derived from their parts, never read off a tensor
-    if (!dim.sum_of.empty()) dims[dim.name] = sumOfParts(dim, dims);
+    if (!dim.sum_of.empty() || !dim.product_of.empty()) dims[dim.name] = derivedExtent(dim, dims);
   }
   return dims;
 }
 
-std::int64_t sumOfParts(const Dim& dim, const std::map<std::string, std::int64_t>& dims) {
+std::int64_t derivedExtent(const Dim& dim, const std::map<std::string, std::int64_t>& dims) {
+  if (!dim.product_of.empty()) {
+    std::int64_t product = 1;
+    for (const auto& part : dim.product_of) product *= dimOf(dims, part);
+    return product;
+  }
   std::int64_t sum = 0;
   for (const auto& part : dim.sum_of)
     sum += isConstantPart(part) ? std::stoll(part) : dimOf(dims, part);

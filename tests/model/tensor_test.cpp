@@ -8,6 +8,13 @@
 namespace attnconf {
 namespace {
 
+TEST(PermuteAxes, MovesValues) {
+  const Tensor t{DType::fp32, {2, 3}, {0, 1, 2, 3, 4, 5}};
+  const Tensor transposed = permuteAxes(t, std::vector<std::size_t>{1, 0});
+  EXPECT_EQ(transposed.shape, (Shape{3, 2}));
+  EXPECT_EQ(transposed.values, (std::vector<double>{0, 3, 1, 4, 2, 5}));
+}
+
 // Three sequences of 2, 0 and 1 rows, packed on axis 0 of a (total, 2) tensor.
 const std::vector<std::int64_t> kOffsets{0, 2, 2, 3};
 const Tensor kPacked{DType::fp32, {3, 2}, {1, 2, 3, 4, 5, 6}};

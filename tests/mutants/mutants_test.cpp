@@ -60,6 +60,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::cu_seqlens_off_by_one, "Accuracy", "flash_attn_varlen_func"},
       {PlantedFault::varlen_causal_padded, "Accuracy", "flash_attn_varlen_func"},
       {PlantedFault::gqa_head_modulo, "GqaEqualsRepeatedKv", "flash_attn_varlen_func"},
+      {PlantedFault::hidden_split_head_inner, "Accuracy", "onnx_attention_3d"},
   };
   return table;
 }

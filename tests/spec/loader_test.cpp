@@ -154,6 +154,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, packs: [nheads, seqlen_q], "
                 "offsets: q}",
                 "dims.total.packs", "expected [a batch dim, a seqlen dim]", "packs:"},
+        Mistake{"ProductOfOneDim", "  headdim:  {kind: head_dim}",
+                "  headdim:  {kind: head_dim}\n  hidden: {kind: head_dim, product_of: [nheads]}",
+                "dims.hidden.product_of", "expected at least two dims", "product_of"},
+        Mistake{"GivenInPathRegion", "  fallbacks: []",
+                "  fallbacks:\n    - {name: math, when: [{given: causal}]}",
+                "paths.fallbacks[0].when[0]", "`given` is a rule; a path region says `active`",
+                "given: causal"},
         Mistake{"ExtentOfWithDefault", "  causal: {type: bool, default: false}",
                 "  causal: {type: bool, default: false}\n  max_q: {type: int, extent_of: seqlen_q, "
                 "default: 1}",

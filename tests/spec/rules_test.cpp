@@ -311,11 +311,33 @@ TEST_F(VarlenRules, CausalIsBottomRightPerSequence) {
   EXPECT_TRUE(std::isinf(out.at("softmax_lse").exact.values[0]));
 }
 
-TEST(Binding, PermuteAxesMovesValues) {
-  const Tensor t{DType::fp32, {2, 3}, {0, 1, 2, 3, 4, 5}};
-  const Tensor transposed = permuteAxes(t, {1, 0});
-  EXPECT_EQ(transposed.shape, (Shape{3, 2}));
-  EXPECT_EQ(transposed.values, (std::vector<double>{0, 3, 1, 4, 2, 5}));
+TEST(Onnx3dRules, HiddenSizesSplitIntoHeadsAndTheCacheJoinsTheKeys) {
+  const ApiSpec spec = loadSpec(specFolder() / "onnx_attention_3d.yaml");
+  Case c;
+  c.api = spec.api;
+  c.params = {{"q_num_heads", std::int64_t{2}}, {"kv_num_heads", std::int64_t{1}}};
+  // Two query heads of size 2: hidden (h0d0, h0d1, h1d0, h1d1); one kv head; one cached key.
+  c.tensors["Q"] = Tensor{DType::fp32, {1, 1, 4}, {1, 2, 3, 4}};
+  c.tensors["K"] = Tensor{DType::fp32, {1, 1, 2}, {5, 6}};
+  c.tensors["V"] = Tensor{DType::fp32, {1, 1, 3}, {7, 8, 9}};
+  c.tensors["past_key"] = Tensor{DType::fp32, {1, 1, 1, 2}, {0, 0}};
+  c.tensors["past_value"] = Tensor{DType::fp32, {1, 1, 1, 3}, {1, 1, 1}};
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.q.shape, (Shape{1, 2, 1, 2}));
+  EXPECT_EQ(p.q.values, (std::vector<double>{1, 2, 3, 4}));  // heads are the outer factor
+  EXPECT_EQ(p.k.values, (std::vector<double>{0, 0, 5, 6}));  // the cached key comes first
+  EXPECT_EQ(p.head_dim_v, 3);                                // read off V: 3 / kv_num_heads
+  const auto out = expectedOutputs(spec, c, reference::attention(p));
+  EXPECT_EQ(out.at("Y").exact.shape, (Shape{1, 1, 6}));  // q_num_heads * v_head_size
+  EXPECT_EQ(out.at("present_key").exact.values, (std::vector<double>{0, 0, 5, 6}));
+  EXPECT_EQ(out.at("present_value").exact.shape, (Shape{1, 1, 2, 3}));
+  c.tensors["K"] = Tensor{DType::fp32, {1, 1, 3}, {5, 6, 7}};  // a head size Q does not have
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"KeyShapeMismatch"});
+  c.params.erase("q_num_heads");
+  c.tensors["K"] = Tensor{DType::fp32, {1, 1, 2}, {5, 6}};
+  c.dims["q_num_heads"] = 2;  // as a generated case records it
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"QNumHeadsMissing"});
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
-"""attnconf worker for ONNX Runtime: the ONNX Attention operator (opset 23) on the CPU.
+"""attnconf worker for ONNX Runtime: the ONNX Attention operator (opset 23) on the CPU, in its
+4-D form (spec/onnx_attention.yaml) and its 3-D form (spec/onnx_attention_3d.yaml: the same node,
+with the q_num_heads / kv_num_heads attributes the call passes).
 
 Each call builds a one-node model in memory (cached by input types and attributes) and runs it
 with the CPUExecutionProvider. onnxruntime's CPU kernel for Attention computes the full score
@@ -108,4 +110,5 @@ if __name__ == "__main__":
     serve("ort", description="ONNX Runtime Attention-23 on the CPUExecutionProvider",
           versions={"onnxruntime": ort.__version__, "onnx": onnx.__version__,
                     "numpy": np.__version__},
-          apis={"onnx_attention": Api(forward=attention, dtypes=["fp16", "fp32"])})
+          apis={"onnx_attention": Api(forward=attention, dtypes=["fp16", "fp32"]),
+                "onnx_attention_3d": Api(forward=attention, dtypes=["fp16", "fp32"])})

@@ -36,12 +36,8 @@ Tensor withPast(const Tensor* past, const Tensor& fresh) {
   return concatAxis(std::array{past, &fresh}, 2);
 }
 
-}  // namespace
-
-std::map<std::string, Tensor> onnxAttention(const Case& c, PlantedFault fault,
-                                            const ForwardKernel& kernel,
-                                            const BackwardKernel* backward) {
-  check(backward == nullptr, "Attention is an inference operator; it has no backward");
+std::map<std::string, Tensor> attention4d(const Case& c, PlantedFault fault,
+                                          const ForwardKernel& kernel) {
   const Tensor& q = required(c, "Q");
   const Tensor& k = required(c, "K");
   const Tensor& v = required(c, "V");
@@ -53,9 +49,7 @@ std::map<std::string, Tensor> onnxAttention(const Case& c, PlantedFault fault,
   for (const Tensor* past : {past_key, past_value}) {
     if (past) checkSameType(q, *past, "Concat");
   }
-  check(q.rank() == 4 && k.rank() == 4 && v.rank() == 4,
-        "inconsistent shape: Q, K and V must be 4-D (batch_size, num_heads, sequence_length, "
-        "head_size); attnconf's onnx_attention does not take the 3-D form");
+  check(q.rank() == 4 && k.rank() == 4 && v.rank() == 4, "Q and K must have the same rank.");
   check((past_key == nullptr) == (past_value == nullptr),
         "past_key and past_value must be given together");
   const std::int64_t batch = q.shape[0], heads = q.shape[1], seqlen_q = q.shape[2];
@@ -119,6 +113,54 @@ std::map<std::string, Tensor> onnxAttention(const Case& c, PlantedFault fault,
     outputs["present_key"] = keys;
     outputs["present_value"] = values;
   }
+  return outputs;
+}
+
+// A 3-D (batch, sequence, heads * head_size) tensor as the 4-D (batch, heads, sequence,
+// head_size): heads are the outer factor of the hidden size (the planted fault takes them as the
+// inner one). `what` names the hidden size in the message when it does not split.
+Tensor splitHeads(const Tensor& t, std::int64_t heads, const char* what, const char* heads_name,
+                  PlantedFault fault) {
+  check(t.shape[2] % heads == 0,
+        fmt::format("inconsistent {}, it should be a multiple of {}", what, heads_name));
+  Tensor split = t;
+  if (fault == PlantedFault::hidden_split_head_inner) {
+    split.shape = {t.shape[0], t.shape[1], t.shape[2] / heads, heads};
+    return permuteAxes(split, std::array<std::size_t, 4>{0, 3, 1, 2});
+  }
+  split.shape = {t.shape[0], t.shape[1], heads, t.shape[2] / heads};
+  return permuteAxes(split, std::array<std::size_t, 4>{0, 2, 1, 3});
+}
+
+Tensor mergeHeads(const Tensor& t) {
+  Tensor merged = permuteAxes(t, std::array<std::size_t, 4>{0, 2, 1, 3});
+  merged.shape = {t.shape[0], t.shape[2], t.shape[1] * t.shape[3]};
+  return merged;
+}
+
+}  // namespace
+
+std::map<std::string, Tensor> onnxAttention(const Case& c, PlantedFault fault,
+                                            const ForwardKernel& kernel,
+                                            const BackwardKernel* backward) {
+  check(backward == nullptr, "Attention is an inference operator; it has no backward");
+  const Tensor& q = required(c, "Q");
+  if (q.rank() != 3) return attention4d(c, fault, kernel);
+  // The 3-D form: the head counts come from the attributes (onnxruntime 1.23.2 divides by zero
+  // without them; attnconf refuses the call).
+  const auto heads = paramOr<std::int64_t>(c, "q_num_heads", 0);
+  const auto heads_k = paramOr<std::int64_t>(c, "kv_num_heads", 0);
+  check(heads > 0 && heads_k > 0,
+        "the 3-D form needs positive q_num_heads and kv_num_heads attributes");
+  const Tensor& k = required(c, "K");
+  const Tensor& v = required(c, "V");
+  check(k.rank() == 3 && v.rank() == 3, "Q and K must have the same rank.");
+  Case split = c;
+  split.tensors["Q"] = splitHeads(q, heads, "q_hidden_size", "q_num_heads", fault);
+  split.tensors["K"] = splitHeads(k, heads_k, "k_hidden_size", "kv_num_heads", fault);
+  split.tensors["V"] = splitHeads(v, heads_k, "v_hidden_size", "kv_num_heads", fault);
+  auto outputs = attention4d(split, fault, kernel);
+  outputs["Y"] = mergeHeads(outputs["Y"]);
   return outputs;
 }
 

@@ -4,9 +4,10 @@
 
 namespace attnconf::adapters {
 
-/// The ONNX Attention operator's (opset 23) front end for 4-D inputs with an optional past
-/// key/value cache, written from the operator's text and reference implementation, with
-/// onnxruntime's messages. It has no backward (an inference operator).
+/// The ONNX Attention operator's (opset 23) front end for 4-D inputs, or 3-D ones split into
+/// heads by the q_num_heads / kv_num_heads attributes, with an optional past key/value cache,
+/// written from the operator's text and reference implementation, with onnxruntime's messages. It
+/// has no backward (an inference operator).
 std::map<std::string, Tensor> onnxAttention(const Case& c, PlantedFault fault,
                                             const ForwardKernel& kernel,
                                             const BackwardKernel* backward);

@@ -33,7 +33,8 @@ enum class PlantedFault {
   causal_ignores_past,          ///< ONNX: the causal diagonal is not moved past the cached keys
   fully_masked_row_zero,        ///< JAX: a row that sees no key is 0, not the mean of the values
   cu_seqlens_off_by_one,        ///< varlen: each sequence reads the first key of the next one
-  varlen_causal_padded,  ///< varlen: diagonals aligned by max_seqlen_q/k, not each sequence's
+  varlen_causal_padded,     ///< varlen: diagonals aligned by max_seqlen_q/k, not each sequence's
+  hidden_split_head_inner,  ///< ONNX 3-D: hidden split as (head_size, heads), heads innermost
 };
 
 /// The name of a fault, e.g. "causal_top_left".

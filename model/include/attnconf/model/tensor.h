@@ -57,6 +57,9 @@ Tensor reverseAxis(const Tensor& t, std::size_t axis);
 /// Tensors of one dtype and equal shapes except on `axis`, joined along it in order.
 Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis);
 
+/// A tensor with its axes reordered: out axis a is input axis `perm[a]`.
+Tensor permuteAxes(const Tensor& t, std::span<const std::size_t> perm);
+
 /// Sequences laid end to end on `axis` (sequence b on [offsets[b], offsets[b+1])) spread over
 /// two axes (sequence, position < `longest`); positions past a sequence's length are 0.
 Tensor unpackAxis(const Tensor& t, std::size_t axis, std::span<const std::int64_t> offsets,

@@ -39,13 +39,16 @@ struct Dim {
   /// or integer constants (cu_seqlens' batch + 1), never drawn on its own. A part that only
   /// absent inputs carry counts 0.
   std::vector<std::string> sum_of;
+  /// A merged dim: the product of these earlier dims, their axes laid out as one, outermost
+  /// first (ONNX's 3-D q_hidden_size = q_num_heads * head_size). Never drawn on its own.
+  std::vector<std::string> product_of;
   /// A packed dim: the sequences of `packs[0]` (a batch dim), each at most `packs[1]` long,
   /// laid end to end (flash-attn's total_q); the input `offsets` holds where each starts, and
   /// one more entry, the total. Its extent is drawn with the offsets, never on its own.
   std::vector<std::string> packs;
   std::string offsets;
 
-  bool derived() const { return !sum_of.empty() || !packs.empty(); }
+  bool derived() const { return !sum_of.empty() || !product_of.empty() || !packs.empty(); }
 };
 
 /// An input or output tensor: its shape in dim names (one or more accepted alternatives).
@@ -133,7 +136,8 @@ struct TogetherCheck {
   std::vector<std::string> names;
 };
 
-/// `name` is an active parameter or a passed tensor (path regions only, not rules).
+/// `name` is an active parameter or a passed tensor (`active` in a path region, `given` in a
+/// rule: ONNX's 3-D form needs q_num_heads).
 struct ActiveCheck {
   std::string name;
 };

@@ -40,7 +40,4 @@ Tensor bindGradOutput(const ApiSpec& spec, const Case& c);
 std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, const Case& c,
                                                         const Gradients& gradients);
 
-/// A tensor with its axes reordered: out axis a is input axis `perm[a]`.
-Tensor permuteAxes(const Tensor& t, const std::vector<std::size_t>& perm);
-
 }  // namespace attnconf::spec

@@ -11,15 +11,17 @@
 
 namespace attnconf::spec {
 
-/// A derived dim's extent: the sum of its parts (`Dim::sum_of`) in `dims`, a missing part 0.
-std::int64_t sumOfParts(const Dim& dim, const std::map<std::string, std::int64_t>& dims);
+/// A summed or merged dim's extent: the sum (`Dim::sum_of`) or product (`Dim::product_of`) of
+/// its parts in `dims`, a missing part 0.
+std::int64_t derivedExtent(const Dim& dim, const std::map<std::string, std::int64_t>& dims);
 
 /// Whether a part of `Dim::sum_of` is an integer constant rather than a dim name.
 bool isConstantPart(const std::string& part);
 
 /// Dim extents as an implementation reads them: from the first input that declares each dim
-/// (with one shape), then from the params that pass a dim's extent, falling back to the case's
-/// generated dims.
+/// (with one shape), then from the params that pass a dim's extent, then the innermost factor
+/// of a merged axis (its extent over the outer factors), falling back to the case's generated
+/// dims.
 std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c);
 
 /// The declared shapes of a tensor with dims substituted.
