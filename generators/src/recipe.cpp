@@ -70,9 +70,7 @@ std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const
   for (const auto& decl : spec.inputs) {
     for (const auto& shape : decl.shapes) {
       for (const auto& name : shape) {
-        const spec::Dim* dim = spec.dim(name);
-        std::vector<std::string> names = dim->packs;  // a packed or merged dim carries its parts
-        names.insert(names.end(), dim->product_of.begin(), dim->product_of.end());
+        std::vector<std::string> names = spec.dim(name)->axisParts();  // carried with it
         names.push_back(name);
         carried.insert(names.begin(), names.end());
         if (recipe.shape_choice.contains(decl.name)) present.insert(names.begin(), names.end());
@@ -84,8 +82,7 @@ std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const
     if (carried.contains(name) && !present.contains(name)) extent = 0;
   }
   for (const auto& dim : spec.dims) {
-    if ((!dim.sum_of.empty() || !dim.product_of.empty()) && dims.contains(dim.name))
-      dims[dim.name] = spec::derivedExtent(dim, dims);
+    if (dim.fromParts() && dims.contains(dim.name)) dims[dim.name] = spec::derivedExtent(dim, dims);
   }
   return dims;
 }

@@ -110,11 +110,15 @@ Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis) {
   return out;
 }
 
+bool offsetsRise(std::span<const std::int64_t> offsets, std::int64_t total) {
+  return !offsets.empty() && offsets.front() == 0 && offsets.back() <= total &&
+         std::ranges::is_sorted(offsets);
+}
+
 namespace {
 
 void checkOffsets(std::span<const std::int64_t> offsets, std::int64_t total, const char* what) {
-  if (offsets.empty() || offsets.front() != 0 || offsets.back() > total ||
-      !std::ranges::is_sorted(offsets))
+  if (!offsetsRise(offsets, total))
     throw std::out_of_range(std::string(what) +
                             ": offsets must rise from 0 to at most the packed extent");
 }

@@ -49,13 +49,10 @@ std::vector<std::string> unpackedNames(const ApiSpec& spec, const std::vector<st
   std::vector<std::string> out;
   for (const auto& name : names) {
     const Dim* d = spec.dim(name);
-    const auto& parts = !d                  ? std::vector<std::string>{}
-                        : !d->packs.empty() ? d->packs
-                                            : d->product_of;
-    if (parts.empty()) {
-      out.push_back(name);
+    if (d && !d->axisParts().empty()) {
+      out.insert(out.end(), d->axisParts().begin(), d->axisParts().end());
     } else {
-      out.insert(out.end(), parts.begin(), parts.end());
+      out.push_back(name);
     }
   }
   return out;
@@ -120,12 +117,17 @@ Tensor packed(const ApiSpec& spec, const Case& c, const std::vector<std::string>
   return t;
 }
 
+// `t`, laid out as `layout`, in canonical axis order (packed and merged axes spread first).
+Tensor canonicalOrder(const ApiSpec& spec, const Case& c, const std::vector<std::string>& layout,
+                      const Tensor& t, const std::vector<std::string>& axes) {
+  return permuteAxes(unpacked(spec, c, layout, t),
+                     vendorPositions(spec.semantics, unpackedNames(spec, layout), axes));
+}
+
 // `name` in canonical axis order.
 Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
                    const std::vector<std::string>& axes) {
-  const auto& layout = spec.input(name)->shapes[0];
-  const Tensor t = unpacked(spec, c, layout, *c.tensor(name));
-  return permuteAxes(t, vendorPositions(spec.semantics, unpackedNames(spec, layout), axes));
+  return canonicalOrder(spec, c, spec.input(name)->shapes[0], *c.tensor(name), axes);
 }
 
 // A cache of keys or values in canonical axis order: its one axis that is no canonical dim
@@ -133,14 +135,12 @@ Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
 Tensor cacheToCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
                         const std::vector<std::string>& axes) {
   const Semantics& s = spec.semantics;
-  const auto& declared = spec.input(name)->shapes[0];
-  auto layout = unpackedNames(spec, declared);
+  auto layout = spec.input(name)->shapes[0];
   for (auto& dim : layout) {
     if (!std::ranges::any_of(s.canonical, [&](const auto& kv) { return kv.second == dim; }))
       dim = s.canonical.at("seqlen_k");
   }
-  return permuteAxes(unpacked(spec, c, declared, *c.tensor(name)),
-                     vendorPositions(s, layout, axes));
+  return canonicalOrder(spec, c, layout, *c.tensor(name), axes);
 }
 
 // A canonical result in the vendor's layout `vendor` (packed dims packed again).
@@ -232,9 +232,8 @@ double numberParam(const Case& c, const std::string& name, double fallback) {
 }  // namespace
 
 Tensor bindGradOutput(const ApiSpec& spec, const Case& c) {
-  const auto& vendor = spec.output(spec.semantics.out)->shapes[0];
-  const Tensor dout = unpacked(spec, c, vendor, *c.tensor(spec.backward.grad_output));
-  return permuteAxes(dout, vendorPositions(spec.semantics, unpackedNames(spec, vendor), kOutAxes));
+  return canonicalOrder(spec, c, spec.output(spec.semantics.out)->shapes[0],
+                        *c.tensor(spec.backward.grad_output), kOutAxes);
 }
 
 std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, const Case& c,

@@ -117,7 +117,7 @@ class SpecParser {
       if (const auto parts = body.find("sum_of")) {
         for (const auto& part : parts->items()) {
           dim.sum_of.push_back(part.text());
-          if (!isConstantPart(part.text())) requirePlainDim(part);
+          if (!isConstantPart(part.text())) requirePlainDim(part, " or an integer");
         }
         if (dim.sum_of.size() < 2) parts->fail("expected at least two parts");
       }
@@ -136,11 +136,12 @@ class SpecParser {
   }
 
   // A dim declared above that is drawn on its own (not derived).
-  void requirePlainDim(const Field& f) const {
+  // `alternative` names what else the field may hold, for the message.
+  void requirePlainDim(const Field& f, std::string_view alternative = "") const {
     const Dim* earlier = spec_.dim(f.text());
     if (!earlier || earlier->derived())
       f.fail(
-          fmt::format("expected a plain dim declared above or an integer, got \"{}\"", f.text()));
+          fmt::format("expected a plain dim declared above{}, got \"{}\"", alternative, f.text()));
   }
 
   // `packs: [BATCH, SEQLEN]` with `offsets: INPUT`; the input is checked once inputs are read.

@@ -46,7 +46,7 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
   }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
   for (const auto& dim : spec.dims) {  // derived from their parts, never read off a tensor
-    if (!dim.sum_of.empty() || !dim.product_of.empty()) dims[dim.name] = derivedExtent(dim, dims);
+    if (dim.fromParts()) dims[dim.name] = derivedExtent(dim, dims);
   }
   return dims;
 }

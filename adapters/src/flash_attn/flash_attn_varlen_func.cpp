@@ -16,7 +16,7 @@ using front_end::required;
 std::vector<std::int64_t> offsets(const Tensor& cu_seqlens, std::int64_t total, const char* name) {
   std::vector<std::int64_t> out;
   for (const double v : cu_seqlens.values) out.push_back(static_cast<std::int64_t>(v));
-  check(out.front() == 0 && std::ranges::is_sorted(out) && out.back() <= total,
+  check(offsetsRise(out, total),
         fmt::format("attnconf: {} must rise from 0 to at most the packed length {}", name, total));
   return out;
 }

@@ -60,6 +60,9 @@ Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis);
 /// A tensor with its axes reordered: out axis a is input axis `perm[a]`.
 Tensor permuteAxes(const Tensor& t, std::span<const std::size_t> perm);
 
+/// Whether `offsets` (sequence starts and the total) rise from 0 to at most `total`.
+bool offsetsRise(std::span<const std::int64_t> offsets, std::int64_t total);
+
 /// Sequences laid end to end on `axis` (sequence b on [offsets[b], offsets[b+1])) spread over
 /// two axes (sequence, position < `longest`); positions past a sequence's length are 0.
 Tensor unpackAxis(const Tensor& t, std::size_t axis, std::span<const std::int64_t> offsets,

@@ -48,7 +48,11 @@ struct Dim {
   std::vector<std::string> packs;
   std::string offsets;
 
-  bool derived() const { return !sum_of.empty() || !product_of.empty() || !packs.empty(); }
+  /// Summed or merged: its extent is computed from its parts (derivedExtent).
+  bool fromParts() const { return !sum_of.empty() || !product_of.empty(); }
+  bool derived() const { return fromParts() || !packs.empty(); }
+  /// The dims its one axis lays out (a packed or merged dim), or none.
+  const std::vector<std::string>& axisParts() const { return packs.empty() ? product_of : packs; }
 };
 
 /// An input or output tensor: its shape in dim names (one or more accepted alternatives).
