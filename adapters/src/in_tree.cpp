@@ -9,6 +9,7 @@
 #include "diy/flash_attention.h"
 #include "flash_attn/flash_attn_func.h"
 #include "flash_attn/flash_attn_varlen_func.h"
+#include "flash_attn/flash_attn_with_kvcache.h"
 #include "jax/dot_product_attention.h"
 #include "onnx/attention.h"
 #include "torch/scaled_dot_product_attention.h"
@@ -27,6 +28,7 @@ struct InTreeApi {
 constexpr std::array kApis = {
     InTreeApi{"flash_attn_func", &flashAttnFunc, "headdim"},
     InTreeApi{"flash_attn_varlen_func", &flashAttnVarlenFunc, "headdim"},
+    InTreeApi{"flash_attn_with_kvcache", &flashAttnWithKvcache, "headdim"},
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
     InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},

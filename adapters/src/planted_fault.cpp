@@ -34,6 +34,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::cu_seqlens_off_by_one, "cu_seqlens_off_by_one"},
     std::pair{PlantedFault::varlen_causal_padded, "varlen_causal_padded"},
     std::pair{PlantedFault::hidden_split_head_inner, "hidden_split_head_inner"},
+    std::pair{PlantedFault::cache_seqlens_ignored, "cache_seqlens_ignored"},
+    std::pair{PlantedFault::append_to_batch_row, "append_to_batch_row"},
 };
 
 }  // namespace

@@ -9,37 +9,10 @@ namespace {
 
 using spec::ApiSpec;
 
-// Collects mutations that break exactly the target rule; any that break another rule too, or
-// none, are dropped, so every invalid case isolates one rule.
-class Mutations {
- public:
-  Mutations(const ApiSpec& spec, const spec::Rule& rule) : spec_(spec), rule_(rule) {}
-
-  void tryRecipe(const Recipe& r) { tryCase(materialize(spec_, r)); }
-
-  void tryCase(Case c) {
-    if (spec::brokenRules(spec_, c) != std::vector<std::string>{rule_.id}) return;
-    c.broken_rule = rule_.id;
-    if (std::ranges::find(found_, c) == found_.end()) found_.push_back(std::move(c));
-  }
-
-  void tryDim(const Recipe& base, const std::string& dim,
-              std::initializer_list<std::int64_t> values) {
-    for (const std::int64_t v : values) {
-      if (v < 0) continue;
-      Recipe r = base;
-      r.dims[dim] = v;
-      tryRecipe(r);
-    }
-  }
-
-  std::vector<Case> take() { return std::move(found_); }
-
- private:
-  const ApiSpec& spec_;
-  const spec::Rule& rule_;
-  std::vector<Case> found_;
-};
+// Whether the recipe passes the input or sets the parameter.
+bool gives(const Recipe& r, const std::string& name) {
+  return r.shape_choice.contains(name) || r.params.contains(name);
+}
 
 // A recipe in which the named inputs are all passed (optional ones with their first shape).
 Recipe withTensors(const ApiSpec& spec, Recipe r, const std::vector<std::string>& names) {
@@ -47,7 +20,7 @@ Recipe withTensors(const ApiSpec& spec, Recipe r, const std::vector<std::string>
     if (r.shape_choice.contains(name)) continue;
     r.shape_choice[name] = 0;
     const spec::TensorDecl* decl = spec.input(name);
-    r.dtypes[name] = decl->dtype.value_or(DType::fp32);
+    r.dtypes.emplace(name, decl->dtype.value_or(DType::fp32));  // keep a drawn dtype
   }
   return r;
 }
@@ -76,8 +49,64 @@ Recipe withGiven(const ApiSpec& spec, Recipe r, const std::string& name) {
   return withTensors(spec, std::move(r), {name});
 }
 
+// Collects mutations that break exactly the target rule; any that break another rule too, or
+// none, are dropped, so every invalid case isolates one rule.
+class Mutations {
+ public:
+  Mutations(const ApiSpec& spec, const spec::Rule& rule) : spec_(spec), rule_(rule) {}
+
+  void tryRecipe(const Recipe& r) { tryCase(materialize(spec_, withPartners(r))); }
+
+  // `r` with what the other rules ask to be given alongside what it gives (the partners of a
+  // `together` rule, the name a rule with `if` asks for), so that a case breaks only the target.
+  Recipe withPartners(Recipe r) const {
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const auto& rule : spec_.rules) {
+        if (rule.id == rule_.id) continue;
+        std::vector<std::string> needed;
+        if (const auto* together = std::get_if<spec::TogetherCheck>(&rule.check)) {
+          if (std::ranges::any_of(together->names, [&](const auto& n) { return gives(r, n); }))
+            needed = together->names;
+        } else if (const auto* given = std::get_if<spec::ActiveCheck>(&rule.check)) {
+          if (!rule.if_given.empty() && gives(r, rule.if_given)) needed = {given->name};
+        }
+        for (const auto& name : needed) {
+          if (gives(r, name)) continue;
+          r = withGiven(spec_, std::move(r), name);
+          grew = true;
+        }
+      }
+    }
+    return r;
+  }
+
+  void tryCase(Case c) {
+    if (spec::brokenRules(spec_, c) != std::vector<std::string>{rule_.id}) return;
+    c.broken_rule = rule_.id;
+    if (std::ranges::find(found_, c) == found_.end()) found_.push_back(std::move(c));
+  }
+
+  void tryDim(const Recipe& base, const std::string& dim,
+              std::initializer_list<std::int64_t> values) {
+    for (const std::int64_t v : values) {
+      if (v < 0) continue;
+      Recipe r = base;
+      r.dims[dim] = v;
+      tryRecipe(r);
+    }
+  }
+
+  std::vector<Case> take() { return std::move(found_); }
+
+ private:
+  const ApiSpec& spec_;
+  const spec::Rule& rule_;
+  std::vector<Case> found_;
+};
+
 void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base, Mutations& m) {
-  const Recipe r = withTensors(spec, base, {name});
+  const Recipe r = m.withPartners(withTensors(spec, base, {name}));
   const Case valid = materialize(spec, r);
   const Tensor& original = valid.tensors.at(name);
   std::vector<Shape> shapes;
@@ -110,11 +139,16 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
   Recipe valid = given;  // a rule with `unless` applies only while that name is not given
   valid.params.erase(rule.unless);
   valid.shape_choice.erase(rule.unless);
+  if (!rule.if_given.empty())
+    valid = m.withPartners(withGiven(spec, std::move(valid), rule.if_given));
   std::visit(
       [&](const auto& check) {
         using T = std::decay_t<decltype(check)>;
         if constexpr (std::is_same_v<T, spec::RangeCheck>) {
-          const std::int64_t lo = check.min.value_or(1), hi = check.max.value_or(lo);
+          const std::int64_t lo = check.min.value_or(1),
+                             hi = check.max_dim.empty()
+                                      ? check.max.value_or(lo)
+                                      : materialize(spec, valid).dims.at(check.max_dim);
           m.tryDim(valid, check.dim, {lo - 1, lo - 2, hi + 1, hi + 8, 2 * hi});
         } else if constexpr (std::is_same_v<T, spec::MultipleOfCheck>) {
           const std::int64_t v = valid.dims.at(check.dim);

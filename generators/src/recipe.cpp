@@ -13,7 +13,8 @@ void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_
                 double magnitude, Tensor& t) {
   const spec::TensorDecl* decl = spec.input(name);
   const spec::Semantics& roles = spec.semantics;
-  const bool scaled = name == roles.query || name == roles.key || name == roles.past_key;
+  const bool scaled = name == roles.query || name == roles.key || name == roles.past_key ||
+                      name == roles.append_key;
   const double lo =
       decl && decl->uniform_hi > decl->uniform_lo ? decl->uniform_lo : (scaled ? -magnitude : -1.0);
   const double hi =
@@ -47,6 +48,14 @@ void fillLengths(std::int64_t longest, std::uint64_t seed, Tensor& t) {
     const std::int64_t choice = pick(rng);
     v = static_cast<double>(std::max<std::int64_t>(0, choice < 4 ? edges[choice] : any(rng)));
   }
+}
+
+// Distinct indices in [0, count) in random order (repeated only if the tensor has more entries).
+void fillIndices(std::int64_t count, std::uint64_t seed, Tensor& t) {
+  std::vector<double> all(static_cast<std::size_t>(std::max<std::int64_t>(count, 1)));
+  std::iota(all.begin(), all.end(), 0.0);
+  std::shuffle(all.begin(), all.end(), std::mt19937_64(seed ^ 0x1d5));
+  for (std::size_t i = 0; i < t.values.size(); ++i) t.values[i] = all[i % all.size()];
 }
 
 // Offsets of sequences laid end to end, lengths drawn as fillLengths draws them; one sequence
@@ -125,6 +134,7 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
     }
     fillValues(spec, decl.name, recipe.data_seed, recipe.magnitude, t);
     if (!decl.lengths_of.empty()) fillLengths(c.dims.at(decl.lengths_of), recipe.data_seed, t);
+    if (!decl.indices_of.empty()) fillIndices(c.dims.at(decl.indices_of), recipe.data_seed, t);
     c.tensors[decl.name] = std::move(t);
   }
   return c;

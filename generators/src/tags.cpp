@@ -51,6 +51,20 @@ void maskTags(const spec::ApiSpec& spec, const Case& c, std::vector<std::string>
     tags.emplace_back("bias");
 }
 
+// "appends_kv" when new keys are written into a KV cache, "cache_batch_idx" when entries pick
+// their cache rows, "full_cache" when an entry's keys fill its row to the end.
+void kvCacheTags(const spec::ApiSpec& spec, const Case& c, const Problem& p,
+                 std::vector<std::string>& tags) {
+  const spec::Semantics& s = spec.semantics;
+  if (!s.hasKvCache()) return;
+  if (!s.append_key.empty() && c.tensor(s.append_key)) tags.emplace_back("appends_kv");
+  if (!s.cache_batch_index.empty() && c.tensor(s.cache_batch_index))
+    tags.emplace_back("cache_batch_idx");
+  if (c.tensor(s.cache_seqlens) &&
+      std::ranges::any_of(p.seqlens_k, [&](std::int64_t n) { return n == p.maxSeqlenK(); }))
+    tags.emplace_back("full_cache");
+}
+
 }  // namespace
 
 std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
@@ -81,6 +95,7 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
   if (hasFullyMaskedRow(p)) tags.emplace_back("fully_masked_rows");
   if (!spec.semantics.past_key.empty() && c.tensor(spec.semantics.past_key))
     tags.emplace_back("past_kv");
+  kvCacheTags(spec, c, p, tags);
   const auto big = std::ranges::any_of(p.q.values, [](double x) { return std::abs(x) > 2; });
   if (big) tags.emplace_back("large_magnitude");
   return tags;

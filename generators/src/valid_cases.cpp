@@ -34,7 +34,8 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
   return std::ranges::all_of(spec.rules, [&](const spec::Rule& rule) {
     const auto read = spec::dimsRead(rule.check);
     const bool decidable =
-        rule.unless.empty() && std::ranges::find(read, dim) != read.end() &&
+        rule.unless.empty() && rule.if_given.empty() &&
+        std::ranges::find(read, dim) != read.end() &&
         std::ranges::all_of(read, [&](const auto& d) { return probe.dims.contains(d); });
     return !decidable || spec::satisfies(spec, probe, rule);
   });

@@ -153,7 +153,7 @@ Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter,
         const adapters::Outcome outcome = adapter.run(c);
         const AccuracyReport report = judgeAccuracy(spec, c, outcome);
         if (report.passed()) return Judgement::pass(report.max_ratio);
-        std::string what;
+        std::string what, clause = "tolerance";
         if (!report.problems.empty()) {
           what = fmt::format("{}", fmt::join(report.problems, "; "));
         } else {
@@ -161,8 +161,12 @@ Verdict checkAccuracy(const spec::ApiSpec& spec, adapters::Adapter& adapter,
           what = fmt::format("{}[{}]={}, but should be {} ± {} (err/bound {:.2f}, bias {:+.2f})",
                              w.output, w.index, num(w.actual), num(w.expected), num(w.bound),
                              w.ratio, report.bias);
+          // A copy (a concatenation, a cache written in place) is owed exactly, not within
+          // tolerance.
+          const spec::TensorDecl* decl = spec.output(w.output);
+          if (decl && (decl->in_place || !decl->concat.empty())) clause = "outputs." + w.output;
         }
-        return Judgement::fail(failureMessage(spec.api, "tolerance", what, c), report.max_ratio);
+        return Judgement::fail(failureMessage(spec.api, clause, what, c), report.max_ratio);
       });
 }
 

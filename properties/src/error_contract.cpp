@@ -33,8 +33,7 @@ Verdict checkErrorIf(const spec::ApiSpec& spec, const spec::Rule& rule, adapters
       [&](const Case& c) {
         const auto problem = judgeRejection(rule, adapter.run(c));
         if (!problem) return Judgement::pass();
-        const std::string clause =
-            fmt::format("rules.{} ({})", rule.id, spec::describeCheck(rule.check));
+        const std::string clause = fmt::format("rules.{} ({})", rule.id, spec::describeRule(rule));
         return Judgement::fail(failureMessage(spec.api, clause, *problem, c));
       });
 }

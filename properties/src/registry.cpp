@@ -67,7 +67,7 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
   for (const auto& rule : spec.rules) {
     checks.push_back(
         PropertyCheck{spec.api, "ErrorIf" + rule.id, "error_contract",
-                      fmt::format("rejects calls breaking {}", spec::describeCheck(rule.check)),
+                      fmt::format("rejects calls breaking {}", spec::describeRule(rule)),
                       rule.where, [&spec, &rule](adapters::Adapter& a, const RunConfig& cfg) {
                         return checkErrorIf(spec, rule, a, cfg);
                       }});

@@ -134,7 +134,7 @@ ResultRecord recordFromJson(const json& j, const std::string& origin, std::size_
 SpecRecord recordOf(const spec::ApiSpec& spec) {
   SpecRecord record{spec.api, spec.file, spec.content_hash, {}};
   for (const auto& rule : spec.rules) {
-    record.rules[rule.id] = fmt::format("{} -> /{}/", spec::describeCheck(rule.check), rule.error);
+    record.rules[rule.id] = fmt::format("{} -> /{}/", spec::describeRule(rule), rule.error);
   }
   return record;
 }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <tuple>
 
@@ -130,17 +131,70 @@ Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
   return canonicalOrder(spec, c, spec.input(name)->shapes[0], *c.tensor(name), axes);
 }
 
-// A cache of keys or values in canonical axis order: its one axis that is no canonical dim
-// (past_sequence_length) is the key axis.
+// A cache's layout with its axes that are no canonical dim named as the canonical dim of their
+// kind: a KV cache's rows as the batch, its (or a past's) positions as the keys.
+std::vector<std::string> asKeyLayout(const ApiSpec& spec, std::vector<std::string> layout) {
+  const Semantics& s = spec.semantics;
+  for (auto& dim : layout) {
+    const Dim* d = spec.dim(dim);
+    const bool canonical =
+        std::ranges::any_of(s.canonical, [&](const auto& kv) { return kv.second == dim; });
+    if (canonical || !d->axisParts().empty()) continue;
+    if (d->kind == DimKind::batch) dim = s.canonical.at("batch");
+    if (d->kind == DimKind::seqlen) dim = s.canonical.at("seqlen_k");
+  }
+  return layout;
+}
+
+// Keys or values of a cache (or of a past, or appended to a cache) in canonical axis order.
 Tensor cacheToCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
                         const std::vector<std::string>& axes) {
-  const Semantics& s = spec.semantics;
-  auto layout = spec.input(name)->shapes[0];
-  for (auto& dim : layout) {
-    if (!std::ranges::any_of(s.canonical, [&](const auto& kv) { return kv.second == dim; }))
-      dim = s.canonical.at("seqlen_k");
+  return canonicalOrder(spec, c, asKeyLayout(spec, spec.input(name)->shapes[0]), *c.tensor(name),
+                        axes);
+}
+
+// The cache row each batch entry reads: cache_batch_index[b], or b.
+std::vector<std::int64_t> cacheRows(const ApiSpec& spec, const Case& c, std::int64_t batch) {
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(batch));
+  std::iota(rows.begin(), rows.end(), 0);
+  const std::string& name = spec.semantics.cache_batch_index;
+  if (const Tensor* index = name.empty() ? nullptr : c.tensor(name)) {
+    for (std::size_t b = 0; b < rows.size(); ++b)
+      rows[b] = static_cast<std::int64_t>(index->values[b]);
   }
-  return canonicalOrder(spec, c, layout, *c.tensor(name), axes);
+  return rows;
+}
+
+// A KV cache as the call leaves it, in canonical axis order with the cache's rows as the
+// batch: the appended keys (or values) of batch entry b written into the row it reads, from
+// position cache_seqlens[b] on.
+Tensor appendedCache(const ApiSpec& spec, const Case& c, const std::string& cache,
+                     const std::string& appended, const std::vector<std::string>& axes) {
+  Tensor t = cacheToCanonical(spec, c, cache, axes);
+  if (appended.empty() || !c.tensor(appended)) return t;
+  const Tensor fresh = cacheToCanonical(spec, c, appended, axes);
+  const Tensor& seqlens = *c.tensor(spec.semantics.cache_seqlens);
+  const auto rows = cacheRows(spec, c, fresh.shape[0]);
+  const Shape to = rowMajorStrides(t.shape);
+  for (std::int64_t flat = 0; flat < fresh.size(); ++flat) {
+    Shape index = unflattenIndex(fresh.shape, flat);  // (batch, heads, position, dim)
+    const auto b = static_cast<std::size_t>(index[0]);
+    index[0] = rows[b];
+    index[2] += static_cast<std::int64_t>(seqlens.values[b]);
+    std::int64_t at = 0;
+    for (std::size_t a = 0; a < index.size(); ++a) at += index[a] * to[a];
+    t.values[static_cast<std::size_t>(at)] = fresh.values[static_cast<std::size_t>(flat)];
+  }
+  return t;
+}
+
+// The cache rows the batch entries read, in batch order.
+Tensor gatherRows(const Tensor& cache, const std::vector<std::int64_t>& rows) {
+  std::vector<Tensor> picked;
+  for (const std::int64_t row : rows) picked.push_back(sliceAxis(cache, 0, row));
+  std::vector<const Tensor*> pointers;
+  for (const Tensor& t : picked) pointers.push_back(&t);
+  return concatAxis(pointers, 0);
 }
 
 // A canonical result in the vendor's layout `vendor` (packed dims packed again).
@@ -221,6 +275,38 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
   for (const Tensor& part : parts) pointers.push_back(&part);
   Tensor exact = concatAxis(pointers, static_cast<std::size_t>(derived - names.begin()));
   return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names, {}};
+}
+
+// Keys and values of a KV cache: each batch entry attends over the row it reads, as the call
+// leaves it, up to its cached and appended keys (the whole row without cache_seqlens).
+void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
+  const Semantics& s = spec.semantics;
+  const auto rows = cacheRows(spec, c, p.batch);
+  p.k = gatherRows(appendedCache(spec, c, s.key, s.append_key, kKeyAxes), rows);
+  p.v = gatherRows(appendedCache(spec, c, s.value, s.append_value, kValueAxes), rows);
+  const Tensor* seqlens = c.tensor(s.cache_seqlens);
+  const Tensor* appended = s.append_key.empty() ? nullptr : c.tensor(s.append_key);
+  const std::int64_t fresh =
+      appended ? cacheToCanonical(spec, c, s.append_key, kKeyAxes).shape[2] : 0;
+  for (std::size_t b = 0; b < p.seqlens_k.size(); ++b) {
+    p.seqlens_k[b] = seqlens ? static_cast<std::int64_t>(seqlens->values[b]) + fresh : p.k.shape[2];
+  }
+}
+
+// An output the call writes into an input: a KV cache with its appended keys or values, any
+// other input unchanged.
+ExpectedOutput inPlaceOutput(const ApiSpec& spec, const TensorDecl& decl, const Case& c) {
+  const Semantics& s = spec.semantics;
+  const auto& layout = decl.shapes[0];
+  Tensor exact = *c.tensor(decl.name);
+  if (s.hasKvCache() && (decl.name == s.key || decl.name == s.value)) {
+    const bool key = decl.name == s.key;
+    const Tensor cache = appendedCache(spec, c, decl.name, key ? s.append_key : s.append_value,
+                                       key ? kKeyAxes : kValueAxes);
+    exact = toVendor(spec, c, cache, asKeyLayout(spec, layout), key ? kKeyAxes : kValueAxes);
+    exact.dtype = c.tensor(decl.name)->dtype;
+  }
+  return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), layout, {}};
 }
 
 double numberParam(const Case& c, const std::string& name, double fallback) {
@@ -307,8 +393,12 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   }
   p.fully_masked_rows = s.fully_masked_rows;
   p.q = toCanonical(spec, c, s.query, kQueryAxes);
-  p.k = toCanonical(spec, c, s.key, kKeyAxes);
-  p.v = toCanonical(spec, c, s.value, kValueAxes);
+  if (s.hasKvCache()) {
+    bindKvCache(spec, c, p);
+  } else {
+    p.k = toCanonical(spec, c, s.key, kKeyAxes);
+    p.v = toCanonical(spec, c, s.value, kValueAxes);
+  }
   if (has_past) {  // the cached keys and values come first
     const Tensor past_v = cacheToCanonical(spec, c, s.past_value, kValueAxes);
     p.k = concatAxis(std::array<const Tensor*, 2>{&past_k, &p.k}, 2);
@@ -334,8 +424,9 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
   std::map<std::string, ExpectedOutput> expected;
   for (const auto& decl : spec.outputs) {
     if (!decl.when.empty() && !isGiven(spec, c, decl.when)) continue;
-    if (!decl.concat.empty()) {
-      expected[decl.name] = concatOutput(spec, decl, c);
+    if (!decl.concat.empty() || decl.in_place) {
+      expected[decl.name] =
+          decl.in_place ? inPlaceOutput(spec, decl, c) : concatOutput(spec, decl, c);
       continue;
     }
     const bool is_out = decl.name == s.out;

@@ -197,7 +197,7 @@ class SpecParser {
   void parseTensors(const Field& f, std::vector<TensorDecl>& out, bool is_output) {
     for (const auto& [name, body] : f.members()) {
       if (is_output)
-        body.allowOnly({"shape", "dtype", "when", "concat"});
+        body.allowOnly({"shape", "dtype", "when", "concat", "in_place"});
       else
         body.allowOnly({"shape", "dtype", "dtypes", "optional", "values", "broadcast"});
       TensorDecl decl;
@@ -228,12 +228,17 @@ class SpecParser {
       }
       if (const auto opt = body.find("optional")) decl.optional = opt->boolean();
       if (const auto broadcast = body.find("broadcast")) decl.broadcast = broadcast->boolean();
-      if (const auto values = body.find("values"); values && values->find("lengths_of")) {
+      const auto values = body.find("values");
+      if (values && values->find("lengths_of")) {
         values->allowOnly({"lengths_of"});
         requireDim(values->at("lengths_of"), values->at("lengths_of").text());
         decl.lengths_of = values->at("lengths_of").text();
+      } else if (values && values->find("indices_of")) {
+        values->allowOnly({"indices_of"});
+        requireDim(values->at("indices_of"), values->at("indices_of").text());
+        decl.indices_of = values->at("indices_of").text();
       } else if (values) {
-        values->allowOnly({"uniform", "lengths_of"});
+        values->allowOnly({"uniform", "lengths_of", "indices_of"});
         const auto range = values->at("uniform").items();
         if (range.size() != 2 || range[0].number() >= range[1].number()) {
           values->at("uniform").fail("expected [lo, hi] with lo < hi");
@@ -248,6 +253,12 @@ class SpecParser {
           when->fail(fmt::format("expected a bool param or an input, got \"{}\"", decl.when));
       }
       if (const auto concat = body.find("concat")) parseConcat(*concat, decl);
+      if (const auto in_place = body.find("in_place"); in_place && in_place->boolean()) {
+        if (!spec_.input(name))
+          in_place->fail(
+              fmt::format("expected an output named as the input it updates, got \"{}\"", name));
+        decl.in_place = true;
+      }
       out.push_back(std::move(decl));
     }
   }
@@ -344,7 +355,7 @@ class SpecParser {
   void parseSemantics(const Field& f) {
     f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
                  "window", "alibi", "mask", "bias", "lengths", "fully_masked_rows", "out", "lse",
-                 "softcap_order", "past"});
+                 "softcap_order", "past", "kv_cache"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -390,6 +401,7 @@ class SpecParser {
         *target = past->at(key).text();
       }
     }
+    if (const auto cache = f.find("kv_cache")) parseKvCache(*cache);
     if (const auto window = f.find("window")) {
       window->allowOnly({"param", "alignment"});
       requireParam(window->at("param"), ParamType::int_pair);
@@ -422,6 +434,27 @@ class SpecParser {
       const Field name = t ? *t : f.at(key);
       if (!spec_.output(name.text())) name.fail(fmt::format("unknown output \"{}\"", name.text()));
       *target = name.text();
+    }
+  }
+
+  // `{seqlens: T, batch_index: U, append: {key: K, value: V}}`: the semantics' key and value
+  // are caches whose rows the batch entries read, T saying how many keys of each are in use.
+  void parseKvCache(const Field& f) {
+    Semantics& s = spec_.semantics;
+    f.allowOnly({"seqlens", "batch_index", "append"});
+    requireInput(f.at("seqlens"));
+    s.cache_seqlens = f.at("seqlens").text();
+    if (const auto rows = f.find("batch_index")) {
+      requireInput(*rows);
+      s.cache_batch_index = rows->text();
+    }
+    if (const auto append = f.find("append")) {
+      append->allowOnly({"key", "value"});
+      for (auto [key, target] :
+           {std::pair{"key", &s.append_key}, std::pair{"value", &s.append_value}}) {
+        requireInput(append->at(key));
+        *target = append->at(key).text();
+      }
     }
   }
 
@@ -503,7 +536,7 @@ class SpecParser {
   void parseRules(const Field& f) {
     static const std::regex camel("[A-Z][A-Za-z0-9]*");
     for (const auto& item : f.items()) {
-      item.allowOnly({"id", "source", "check", "error", "note", "unless"});
+      item.allowOnly({"id", "source", "check", "error", "note", "unless", "if"});
       Rule rule;
       const Field id = item.at("id");
       rule.id = id.text();
@@ -525,6 +558,10 @@ class SpecParser {
       if (const auto unless = item.find("unless")) {
         requireGiven(*unless);
         rule.unless = unless->text();
+      }
+      if (const auto if_given = item.find("if")) {
+        requireGiven(*if_given);
+        rule.if_given = if_given->text();
       }
       rule.where = item.where();
       spec_.rules.push_back(std::move(rule));
@@ -687,9 +724,14 @@ class SpecParser {
           "expected exactly one condition: min/max, multiple_of, divides, equals, differs_from or "
           "one_of");
     if (f.find("min") || f.find("max")) {
-      RangeCheck range{dim, std::nullopt, std::nullopt};
+      RangeCheck range{dim, std::nullopt, std::nullopt, {}};
       if (const auto min = f.find("min")) range.min = min->integer();
-      if (const auto max = f.find("max")) range.max = max->integer();
+      if (const auto max = f.find("max"); max && spec_.dim(max->text()))
+        range.max_dim = other("max");
+      else if (max && !std::regex_match(max->text(), std::regex("-?[0-9]+")))
+        max->fail(fmt::format("expected an integer or a dim, got \"{}\"", max->text()));
+      else if (max)
+        range.max = max->integer();
       if (range.min && range.max && *range.min > *range.max)
         f.fail(fmt::format("contradictory limits: min {} > max {}", *range.min, *range.max));
       if (range.min && *range.min < 0)

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace attnconf::spec {
 namespace {
@@ -16,6 +17,23 @@ struct Overloaded : F... {
 std::int64_t dimOf(const std::map<std::string, std::int64_t>& dims, const std::string& name) {
   const auto it = dims.find(name);
   return it == dims.end() ? 0 : it->second;
+}
+
+// Whether inputs declare `dim` in their shapes (as an axis or a part of one) and the call
+// passes none of them (no past_key: no past keys).
+bool carriedOnlyByAbsentInputs(const ApiSpec& spec, const Case& c, const std::string& dim) {
+  bool carried = false;
+  for (const auto& decl : spec.inputs) {
+    const bool declares = std::ranges::any_of(decl.shapes, [&](const auto& shape) {
+      return std::ranges::any_of(shape, [&](const std::string& name) {
+        return name == dim || std::ranges::find(spec.dim(name)->axisParts(), dim) !=
+                                  spec.dim(name)->axisParts().end();
+      });
+    });
+    if (declares && c.tensor(decl.name)) return false;
+    carried = carried || declares;
+  }
+  return carried;
 }
 
 }  // namespace
@@ -45,6 +63,18 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
       dims.emplace(dim.product_of.back(), merged->second / outer);
   }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
+  for (const auto& dim : spec.dims) {  // carried only by inputs the call leaves out: none
+    if (carriedOnlyByAbsentInputs(spec, c, dim.name)) dims.emplace(dim.name, 0);
+  }
+  for (const auto& dim : spec.dims) {  // a part nothing shows is what a sum a tensor shows leaves
+    const auto sum = dims.find(dim.name);
+    std::vector<std::string> unseen;
+    std::ranges::copy_if(dim.sum_of, std::back_inserter(unseen), [&](const std::string& part) {
+      return !isConstantPart(part) && !dims.contains(part);
+    });
+    if (sum != dims.end() && unseen.size() == 1)
+      dims[unseen.front()] = sum->second - derivedExtent(dim, dims);
+  }
   for (const auto& dim : spec.dims) {  // derived from their parts, never read off a tensor
     if (dim.fromParts()) dims[dim.name] = derivedExtent(dim, dims);
   }
@@ -102,7 +132,9 @@ bool isGiven(const ApiSpec& spec, const Case& c, const std::string& name) {
 }
 
 bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
-  return (!rule.unless.empty() && isGiven(spec, c, rule.unless)) || holds(spec, c, rule.check);
+  if (!rule.unless.empty() && isGiven(spec, c, rule.unless)) return true;
+  if (!rule.if_given.empty() && !isGiven(spec, c, rule.if_given)) return true;
+  return holds(spec, c, rule.check);
 }
 
 bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
@@ -118,7 +150,8 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
   return std::visit(
       Overloaded{
           [&](const RangeCheck& r) {
-            return (!r.min || dim(r.dim) >= *r.min) && (!r.max || dim(r.dim) <= *r.max);
+            return (!r.min || dim(r.dim) >= *r.min) && (!r.max || dim(r.dim) <= *r.max) &&
+                   (r.max_dim.empty() || dim(r.dim) <= dim(r.max_dim));
           },
           [&](const MultipleOfCheck& m) { return dim(m.dim) % m.factor == 0; },
           [&](const DividesCheck& d) { return dim(d.dim) > 0 && dim(d.other) % dim(d.dim) == 0; },
@@ -185,7 +218,10 @@ std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c) {
 
 std::vector<std::string> dimsRead(const Check& check) {
   return std::visit(Overloaded{
-                        [](const RangeCheck& r) { return std::vector<std::string>{r.dim}; },
+                        [](const RangeCheck& r) {
+                          return r.max_dim.empty() ? std::vector<std::string>{r.dim}
+                                                   : std::vector<std::string>{r.dim, r.max_dim};
+                        },
                         [](const MultipleOfCheck& m) { return std::vector<std::string>{m.dim}; },
                         [](const DividesCheck& d) {
                           return std::vector<std::string>{d.dim, d.other};
@@ -203,6 +239,7 @@ std::string describeCheck(const Check& check) {
   return std::visit(
       Overloaded{
           [](const RangeCheck& r) {
+            if (!r.max_dim.empty()) return fmt::format("{} <= {}", r.dim, r.max_dim);
             if (r.min && r.max) return fmt::format("{} <= {} <= {}", *r.min, r.dim, *r.max);
             if (r.min) return fmt::format("{} >= {}", r.dim, *r.min);
             return fmt::format("{} <= {}", r.dim, *r.max);
@@ -235,6 +272,13 @@ std::string describeCheck(const Check& check) {
           [](const ActiveCheck& a) { return fmt::format("{} given", a.name); },
       },
       check);
+}
+
+std::string describeRule(const Rule& rule) {
+  std::string text = describeCheck(rule.check);
+  if (!rule.if_given.empty()) text += fmt::format(" when {} is given", rule.if_given);
+  if (!rule.unless.empty()) text += fmt::format(" unless {} is given", rule.unless);
+  return text;
 }
 
 }  // namespace attnconf::spec

@@ -116,6 +116,10 @@ INSTANTIATE_TEST_SUITE_P(
         Edges{"flash_attn_varlen_func",
               {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "causal", "window", "softcap", "alibi",
                "gqa", "padded_lengths", "empty_sequence", "fully_masked_rows"}},
+        Edges{"flash_attn_with_kvcache",
+              {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "causal", "window", "softcap", "alibi",
+               "gqa", "mqa", "padded_lengths", "empty_sequence", "fully_masked_rows", "appends_kv",
+               "cache_batch_idx", "full_cache"}},
         Edges{"scaled_dot_product_attention",
               {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask", "gqa", "mqa",
                "fully_masked_rows", "broadcast_mask"}},
@@ -129,6 +133,24 @@ INSTANTIATE_TEST_SUITE_P(
                "gqa", "mqa", "padded_lengths", "empty_sequence", "fully_masked_rows",
                "broadcast_mask"}}),
     [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
+
+TEST(KvCacheCases, AppendWithinTheCacheAndPickDistinctRows) {
+  const auto& spec = specOf("flash_attn_with_kvcache");
+  rc::check("kv cache cases", [&] {
+    const Case c = *validCases(spec);
+    const auto rows = static_cast<double>(c.tensor("k_cache")->shape[0]);
+    const auto length = static_cast<double>(c.tensor("k_cache")->shape[1]);
+    const double fresh = c.tensor("k") ? static_cast<double>(c.tensor("k")->shape[1]) : 0.0;
+    if (const Tensor* seqlens = c.tensor("cache_seqlens")) {
+      for (const double n : seqlens->values) RC_ASSERT(n >= 0 && n + fresh <= length);
+    }
+    if (const Tensor* index = c.tensor("cache_batch_idx")) {
+      std::set<double> seen(index->values.begin(), index->values.end());
+      RC_ASSERT(seen.size() == index->values.size());
+      RC_ASSERT(*seen.begin() >= 0 && *seen.rbegin() < rows);
+    }
+  });
+}
 
 TEST(DimValues, OnlyCandidatesAndShrinkToTheSmallest) {
   const std::vector<std::int64_t> candidates{3, 31, 32, 33, 40};

@@ -61,6 +61,9 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::varlen_causal_padded, "Accuracy", "flash_attn_varlen_func"},
       {PlantedFault::gqa_head_modulo, "GqaEqualsRepeatedKv", "flash_attn_varlen_func"},
       {PlantedFault::hidden_split_head_inner, "Accuracy", "onnx_attention_3d"},
+      {PlantedFault::cache_seqlens_ignored, "Accuracy", "flash_attn_with_kvcache"},
+      {PlantedFault::append_to_batch_row, "Accuracy", "flash_attn_with_kvcache"},
+      {PlantedFault::causal_top_left, "Accuracy", "flash_attn_with_kvcache"},
   };
   return table;
 }

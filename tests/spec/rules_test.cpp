@@ -340,5 +340,62 @@ TEST(Onnx3dRules, HiddenSizesSplitIntoHeadsAndTheCacheJoinsTheKeys) {
   EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"QNumHeadsMissing"});
 }
 
+class KvCacheRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "flash_attn_with_kvcache.yaml");
+
+  // A cache of 3 rows of 4 positions (one head, head size 1) whose values number row r,
+  // position p as 10 r + p + 1; two batch entries of one query read rows 2 and 0, with 1 and 2
+  // keys in use, and append one key each. Every score is 0: attention averages the values.
+  Case call() {
+    Case c;
+    c.api = spec.api;
+    c.tensors["q"] = Tensor::zeros(DType::fp16, {2, 1, 1, 1});
+    c.tensors["k_cache"] = Tensor::zeros(DType::fp16, {3, 4, 1, 1});
+    c.tensors["v_cache"] =
+        Tensor{DType::fp16, {3, 4, 1, 1}, {1, 2, 3, 4, 11, 12, 13, 14, 21, 22, 23, 24}};
+    c.tensors["k"] = Tensor::zeros(DType::fp16, {2, 1, 1, 1});
+    c.tensors["v"] = Tensor{DType::fp16, {2, 1, 1, 1}, {100, 200}};
+    c.tensors["cache_seqlens"] = Tensor{DType::int32, {2}, {1, 2}};
+    c.tensors["cache_batch_idx"] = Tensor{DType::int32, {2}, {2, 0}};
+    return c;
+  }
+};
+
+TEST_F(KvCacheRules, EachEntryAttendsOverItsRowWithTheNewKeysAppendedInPlace) {
+  const Case c = call();
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{2, 3}));  // cached + appended
+  const auto out = expectedOutputs(spec, c, reference::attention(p));
+  EXPECT_DOUBLE_EQ(out.at("out").exact.values[0], (21 + 100) / 2.0);
+  EXPECT_DOUBLE_EQ(out.at("out").exact.values[1], (1 + 2 + 200) / 3.0);
+  // Row 2 takes the new value at position 1, row 0 at position 2; row 1 is read by no entry.
+  EXPECT_EQ(out.at("v_cache").exact.values,
+            (std::vector<double>{1, 2, 200, 4, 11, 12, 13, 14, 21, 100, 23, 24}));
+  EXPECT_EQ(out.at("k_cache").exact.values, c.tensors.at("k_cache").values);
+}
+
+TEST_F(KvCacheRules, WithoutSeqlensTheWholeRowTakesPartAndNothingIsWritten) {
+  Case c = call();
+  for (const char* name : {"k", "v", "cache_seqlens"}) c.tensors.erase(name);
+  c.params["causal"] = true;  // one query at the end of four keys: sees them all
+  const auto out = expectedOutputs(spec, c, reference::attention(bindProblem(spec, c)));
+  EXPECT_EQ(out.at("out").exact.values, (std::vector<double>{22.5, 2.5}));
+  EXPECT_EQ(out.at("v_cache").exact.values, c.tensors.at("v_cache").values);
+}
+
+TEST_F(KvCacheRules, NewKeysNeedCacheSeqlensAndAQueryNoLongerThanTheCache) {
+  Case c = call();
+  c.tensors.erase("cache_seqlens");
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"NewKeysWithoutCacheSeqlens"});
+  c = call();
+  c.tensors["q"] = Tensor::zeros(DType::fp16, {2, 5, 1, 1});
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"QueryLongerThanCache"});
+  c.tensors.erase("k");
+  c.tensors.erase("v");
+  EXPECT_TRUE(brokenRules(spec, c).empty());  // the limit holds only for calls that append
+}
+
 }  // namespace
 }  // namespace attnconf::spec

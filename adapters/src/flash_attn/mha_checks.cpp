@@ -33,13 +33,14 @@ void checkDTypes(const Tensor& q, const Tensor& k, const Tensor& v) {
   check(v.dtype == q.dtype, "query and value must have the same dtype");
 }
 
-void checkHeads(std::int64_t heads, std::int64_t heads_k, std::int64_t head_dim,
-                PlantedFault fault) {
+void checkHeads(std::int64_t heads, std::int64_t heads_k, std::int64_t head_dim, PlantedFault fault,
+                HeadDimPadding padding) {
   check(heads > 0, "number of heads must be positive");
   check(head_dim <= 256, fault == PlantedFault::wrong_error_message
                              ? "query must be contiguous"
                              : "FlashAttention forward only supports head dimension at most 256");
-  check(fault == PlantedFault::accept_any_head_dim || head_dim % 8 == 0,
+  check(padding == HeadDimPadding::padded || fault == PlantedFault::accept_any_head_dim ||
+            head_dim % 8 == 0,
         "query, key, value, and out_ must have a head_size that is a multiple of 8");
   check(heads_k > 0 && (fault == PlantedFault::accept_gqa_mismatch || heads % heads_k == 0),
         "Number of heads in key/value must divide number of heads in query");

@@ -35,6 +35,8 @@ enum class PlantedFault {
   cu_seqlens_off_by_one,        ///< varlen: each sequence reads the first key of the next one
   varlen_causal_padded,     ///< varlen: diagonals aligned by max_seqlen_q/k, not each sequence's
   hidden_split_head_inner,  ///< ONNX 3-D: hidden split as (head_size, heads), heads innermost
+  cache_seqlens_ignored,    ///< KV cache: attends over the whole cache row, past cache_seqlens
+  append_to_batch_row,      ///< KV cache: new keys written to cache row b, not cache_batch_idx[b]
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -68,10 +68,14 @@ struct TensorDecl {
   bool broadcast = false;  ///< any axis may have extent 1 instead of its dim (a mask)
   double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
   std::string lengths_of;  ///< values are sequence lengths in [0, this dim] (edges favoured)
+  std::string indices_of;  ///< values are distinct indices in [0, this dim) (cache rows)
   std::string when;        ///< outputs: the bool param or input that asks for it
   /// Outputs: the concatenation of these inputs along the output's derived (sum_of) axis,
   /// returned exactly (ONNX's present_key = concat(past_key, K)).
   std::vector<std::string> concat;
+  /// Outputs: the input of the same name as the call leaves it (an API that writes into it, as
+  /// flash-attn appends to its KV cache); expected exactly as the semantics say it becomes.
+  bool in_place = false;
   Location where;
 };
 
@@ -91,10 +95,11 @@ struct ParamDecl {
   Location where;
 };
 
-/// `dim` lies in [min, max].
+/// `dim` lies in [min, max]; the upper bound may instead be another dim (`max_dim`).
 struct RangeCheck {
   std::string dim;
   std::optional<std::int64_t> min, max;
+  std::string max_dim;
 };
 /// `dim` is a multiple of `factor`.
 struct MultipleOfCheck {
@@ -159,6 +164,7 @@ struct Rule {
   std::string note;
   Check check;
   std::string unless;    ///< a param or input; while it is given, the rule does not apply
+  std::string if_given;  ///< a param or input; the rule applies only while the call gives it
   Location where;        ///< the rule's entry
   Location check_where;  ///< its `check`, where contradictions are reported
 };
@@ -197,12 +203,18 @@ struct Semantics {
   /// Per-batch lengths (the same tensor for both when one length covers queries and keys):
   /// query rows past theirs are 0, keys past theirs take no part.
   std::string query_lengths_tensor, key_lengths_tensor;
+  /// A KV cache (`key` and `value` are the caches): batch entry b reads cache row
+  /// `cache_batch_index[b]` (its own index without one) and the keys [0, cache_seqlens[b]) of
+  /// it (all without one); `append_key/value` are written after those, in place, and attended.
+  std::string cache_seqlens, cache_batch_index, append_key, append_value;
   std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
   std::string bias_tensor;      ///< an additive score bias besides the mask (JAX's `bias`)
   FullyMaskedRows fully_masked_rows;
   std::string out, lse;  ///< output names
   Location where;
+
+  bool hasKvCache() const { return !cache_seqlens.empty(); }
 };
 
 /// The bound on |actual - exact| for one output:

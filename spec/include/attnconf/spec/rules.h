@@ -21,7 +21,8 @@ bool isConstantPart(const std::string& part);
 /// Dim extents as an implementation reads them: from the first input that declares each dim
 /// (with one shape), then from the params that pass a dim's extent, then the innermost factor
 /// of a merged axis (its extent over the outer factors), falling back to the case's generated
-/// dims.
+/// dims; the one part of a sum that none of these gives is what the sum, read off a tensor,
+/// leaves (a KV cache's room before the new keys). Sums are then recomputed from their parts.
 std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c);
 
 /// The declared shapes of a tensor with dims substituted.
@@ -58,5 +59,9 @@ std::vector<std::string> dimsRead(const Check& check);
 
 /// The rule as one line of text, e.g. "headdim <= 256" or "dtype(q, k, v) in {fp16, bf16}".
 std::string describeCheck(const Check& check);
+
+/// The rule's check with the condition under which it applies, e.g. "cache_seqlens given when k
+/// is given".
+std::string describeRule(const Rule& rule);
 
 }  // namespace attnconf::spec

@@ -1,0 +1,15 @@
+#pragma once
+
+#include "front_end.h"
+
+namespace attnconf::adapters {
+
+/// flash_attn_with_kvcache's front end, written from flash-attn's mha_fwd_kvcache: copies the
+/// caches, appends k and v to each batch entry's cache row at cache_seqlens, and runs one kernel
+/// call per entry over its cached and new keys. The updated caches are returned as the outputs
+/// `k_cache` and `v_cache` (flash-attn writes them in place).
+std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault fault,
+                                                   const ForwardKernel& kernel,
+                                                   const BackwardKernel* backward);
+
+}  // namespace attnconf::adapters
