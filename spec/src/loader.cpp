@@ -614,10 +614,16 @@ class SpecParser {
         }
         const bool packed =
             std::ranges::any_of(spec_.dims, [](const Dim& d) { return !d.packs.empty(); });
-        if (packed && (*it == Relation::batch_independence || *it == Relation::kv_permutation))
+        const bool per_batch_keys = *it == Relation::batch_independence || *it == Relation::kv_permutation;
+        if (packed && per_batch_keys)
           item.fail(fmt::format(
               "\"{}\" does not apply to packed sequences: there is no batch axis to slice, and "
               "permuting packed keys moves them between sequences",
+              name));
+        if (spec_.semantics.hasKvCache() && per_batch_keys)
+          item.fail(fmt::format(
+              "\"{}\" does not apply to a KV cache: its rows are no batch axis, and appended keys "
+              "go after the cached ones",
               name));
         p.relations.push_back(*it);
       }

@@ -7,7 +7,7 @@ torch.nn.attention.sdpa_kernel with only the fused backends allowed: "No availab
 means the default call falls back to math.
 
 Where the flash-attn package imports (a CUDA machine with it installed), the worker also exposes
-flash_attn.flash_attn_func and flash_attn_varlen_func under their specs, so a vendor with that hardware runs
+flash_attn.flash_attn_func, flash_attn_varlen_func and flash_attn_with_kvcache under their specs, so a vendor with that hardware runs
 the same worker. attnconf's CI has no GPU: that part is untested there, and the handshake's
 versions say whether it was present ("flash_attn": "absent").
 """
@@ -115,6 +115,22 @@ def flash_attn_varlen_func(call):
     return outputs, {"path": "flash", "kernel": f"flash_attn {flash_attn.__version__}"}
 
 
+def flash_attn_with_kvcache(call):
+    """flash_attn.flash_attn_with_kvcache: the caches are written in place and sent back."""
+    t = call.tensors
+    tensors = {name: to_torch(value) for name, value in t.items()}
+    params = dict(call.params)
+    if "window_size" in params:
+        params["window_size"] = tuple(params["window_size"])
+    result = flash_attn.flash_attn_with_kvcache(**tensors, **params)
+    out, lse = result if isinstance(result, tuple) else (result, None)
+    outputs = {"out": from_torch(out), "k_cache": from_torch(tensors["k_cache"]),
+               "v_cache": from_torch(tensors["v_cache"])}
+    if params.get("return_softmax_lse"):
+        outputs["softmax_lse"] = from_torch(lse)
+    return outputs, {"path": "flash", "kernel": f"flash_attn {flash_attn.__version__}"}
+
+
 # What this worker has seen torch 2.9.1 do beyond the spec's own fallbacks (its warning says why).
 CPU_FALLBACKS = """
 - name: math
@@ -135,6 +151,7 @@ if __name__ == "__main__":
         apis["flash_attn_func"] = Api(forward=flash_attn_func,
                                       backward=lambda call: flash_attn_func(call, backward=True))
         apis["flash_attn_varlen_func"] = Api(forward=flash_attn_varlen_func)
+        apis["flash_attn_with_kvcache"] = Api(forward=flash_attn_with_kvcache)
     serve("torch", description=f"PyTorch SDPA on {DEVICE}",
           versions={"torch": torch.__version__, "numpy": np.__version__,
                     "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu",
