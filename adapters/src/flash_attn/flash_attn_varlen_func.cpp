@@ -14,8 +14,7 @@ using front_end::required;
 // The cumulative lengths as integers. The CUDA kernel trusts them (it would read out of bounds);
 // attnconf's kernel refuses offsets that do not rise from 0 within the packed tensor.
 std::vector<std::int64_t> offsets(const Tensor& cu_seqlens, std::int64_t total, const char* name) {
-  std::vector<std::int64_t> out;
-  for (const double v : cu_seqlens.values) out.push_back(static_cast<std::int64_t>(v));
+  auto out = front_end::integers(cu_seqlens);
   check(offsetsRise(out, total),
         fmt::format("attnconf: {} must rise from 0 to at most the packed length {}", name, total));
   return out;

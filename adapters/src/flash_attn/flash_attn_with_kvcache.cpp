@@ -10,15 +10,9 @@ namespace attnconf::adapters {
 namespace {
 
 using front_end::check;
+using front_end::integers;
 using front_end::Layout;
 using front_end::required;
-
-// An integer tensor's entries.
-std::vector<std::int64_t> integers(const Tensor& t) {
-  std::vector<std::int64_t> out;
-  for (const double v : t.values) out.push_back(static_cast<std::int64_t>(v));
-  return out;
-}
 
 // The new keys and values, checked as mha_fwd_kvcache checks them.
 void checkAppended(const Case& c, const Tensor& q, std::int64_t seqlen_cache,
@@ -131,7 +125,8 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     args.out = front_end::batchEntry(front_end::writable(out, Layout::bshd), b);
     args.lse = lse.values.data() + b * heads * seqlen_q;
     // Bottom-right by each entry's own key count: the new queries are the last positions.
-    args.causal_offset = args.window_offset = args.alibi_offset = seqlen_k - seqlen_q;
+    args.window_offset = args.alibi_offset = seqlen_k - seqlen_q;
+    args.causal_offset = fault == PlantedFault::causal_top_left ? 0 : seqlen_k - seqlen_q;
     if (!slopes.empty())
       args.alibi_slopes.assign(slopes.begin() + b * heads, slopes.begin() + (b + 1) * heads);
     kernel(args);
