@@ -1,6 +1,7 @@
 #include "attnconf/generators/recipe.h"
 
 #include <algorithm>
+#include <array>
 #include <numeric>
 #include <random>
 #include <set>
@@ -44,9 +45,9 @@ void fillLengths(std::int64_t longest, std::uint64_t seed, Tensor& t) {
   std::mt19937_64 rng(seed ^ 0x1e57);
   std::uniform_int_distribution<std::int64_t> any(0, longest), pick(0, 5);
   for (double& v : t.values) {
-    const std::int64_t edges[] = {longest, longest - 1, 1, 0};
-    const std::int64_t choice = pick(rng);
-    v = static_cast<double>(std::max<std::int64_t>(0, choice < 4 ? edges[choice] : any(rng)));
+    const std::array<std::int64_t, 4> edges = {longest, longest - 1, 1, 0};
+    const auto choice = static_cast<std::size_t>(pick(rng));
+    v = static_cast<double>(std::max<std::int64_t>(0, choice < 4 ? edges.at(choice) : any(rng)));
   }
 }
 

@@ -191,8 +191,10 @@ Tensor appendedCache(const ApiSpec& spec, const Case& c, const std::string& cach
 // The cache rows the batch entries read, in batch order.
 Tensor gatherRows(const Tensor& cache, const std::vector<std::int64_t>& rows) {
   std::vector<Tensor> picked;
+  picked.reserve(rows.size());
   for (const std::int64_t row : rows) picked.push_back(sliceAxis(cache, 0, row));
   std::vector<const Tensor*> pointers;
+  pointers.reserve(picked.size());
   for (const Tensor& t : picked) pointers.push_back(&t);
   return concatAxis(pointers, 0);
 }

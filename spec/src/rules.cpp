@@ -13,6 +13,8 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;  // clang before 17 deduces no aggregate
 
 std::int64_t dimOf(const std::map<std::string, std::int64_t>& dims, const std::string& name) {
   const auto it = dims.find(name);
