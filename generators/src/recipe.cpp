@@ -4,7 +4,6 @@
 #include <array>
 #include <numeric>
 #include <random>
-#include <set>
 
 #include "attnconf/spec/rules.h"
 
@@ -76,20 +75,10 @@ void fillOffsets(std::int64_t longest, std::uint64_t seed, Tensor& t) {
 // The recipe's dims with those that only absent inputs carry set to 0 (no past keys without
 // past_key), and derived dims computed again. A packed or merged dim carries its parts.
 std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const Recipe& recipe) {
-  std::set<std::string> carried, present;
-  for (const auto& decl : spec.inputs) {
-    for (const auto& shape : decl.shapes) {
-      for (const auto& name : shape) {
-        std::vector<std::string> names = spec.dim(name)->axisParts();  // carried with it
-        names.push_back(name);
-        carried.insert(names.begin(), names.end());
-        if (recipe.shape_choice.contains(decl.name)) present.insert(names.begin(), names.end());
-      }
-    }
-  }
   std::map<std::string, std::int64_t> dims = recipe.dims;
-  for (auto& [name, extent] : dims) {
-    if (carried.contains(name) && !present.contains(name)) extent = 0;
+  const auto passed = [&](const std::string& input) { return recipe.shape_choice.contains(input); };
+  for (const auto& name : spec::dimsOfAbsentInputs(spec, passed)) {
+    if (dims.contains(name)) dims[name] = 0;
   }
   for (const auto& dim : spec.dims) {
     if (dim.fromParts() && dims.contains(dim.name)) dims[dim.name] = spec::derivedExtent(dim, dims);

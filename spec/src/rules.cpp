@@ -21,23 +21,6 @@ std::int64_t dimOf(const std::map<std::string, std::int64_t>& dims, const std::s
   return it == dims.end() ? 0 : it->second;
 }
 
-// Whether inputs declare `dim` in their shapes (as an axis or a part of one) and the call
-// passes none of them (no past_key: no past keys).
-bool carriedOnlyByAbsentInputs(const ApiSpec& spec, const Case& c, const std::string& dim) {
-  bool carried = false;
-  for (const auto& decl : spec.inputs) {
-    const bool declares = std::ranges::any_of(decl.shapes, [&](const auto& shape) {
-      return std::ranges::any_of(shape, [&](const std::string& name) {
-        return name == dim || std::ranges::find(spec.dim(name)->axisParts(), dim) !=
-                                  spec.dim(name)->axisParts().end();
-      });
-    });
-    if (declares && c.tensor(decl.name)) return false;
-    carried = carried || declares;
-  }
-  return carried;
-}
-
 }  // namespace
 
 std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c) {
@@ -65,9 +48,8 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
       dims.emplace(dim.product_of.back(), merged->second / outer);
   }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
-  for (const auto& dim : spec.dims) {  // carried only by inputs the call leaves out: none
-    if (carriedOnlyByAbsentInputs(spec, c, dim.name)) dims.emplace(dim.name, 0);
-  }
+  const auto passed = [&](const std::string& input) { return c.tensor(input) != nullptr; };
+  for (const auto& name : dimsOfAbsentInputs(spec, passed)) dims.emplace(name, 0);
   for (const auto& dim : spec.dims) {  // a part nothing shows is what a sum a tensor shows leaves
     const auto sum = dims.find(dim.name);
     std::vector<std::string> unseen;
@@ -81,6 +63,24 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
     if (dim.fromParts()) dims[dim.name] = derivedExtent(dim, dims);
   }
   return dims;
+}
+
+std::set<std::string> dimsOfAbsentInputs(const ApiSpec& spec,
+                                         const std::function<bool(const std::string&)>& passed) {
+  std::set<std::string> declared, present;
+  for (const auto& decl : spec.inputs) {
+    for (const auto& shape : decl.shapes) {
+      for (const auto& name : shape) {
+        std::vector<std::string> names = spec.dim(name)->axisParts();  // carried with it
+        names.push_back(name);
+        declared.insert(names.begin(), names.end());
+        if (passed(decl.name)) present.insert(names.begin(), names.end());
+      }
+    }
+  }
+  std::set<std::string> absent;
+  std::ranges::set_difference(declared, present, std::inserter(absent, absent.end()));
+  return absent;
 }
 
 std::int64_t derivedExtent(const Dim& dim, const std::map<std::string, std::int64_t>& dims) {

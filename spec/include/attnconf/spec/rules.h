@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,11 @@ namespace attnconf::spec {
 /// A summed or merged dim's extent: the sum (`Dim::sum_of`) or product (`Dim::product_of`) of
 /// its parts in `dims`, a missing part 0.
 std::int64_t derivedExtent(const Dim& dim, const std::map<std::string, std::int64_t>& dims);
+
+/// The dims that inputs declare (as an axis, or a part of a packed or merged one) while none of
+/// the inputs that declare them is passed (no past_key: no past keys); `passed` says which are.
+std::set<std::string> dimsOfAbsentInputs(const ApiSpec& spec,
+                                         const std::function<bool(const std::string&)>& passed);
 
 /// Whether a part of `Dim::sum_of` is an integer constant rather than a dim name.
 bool isConstantPart(const std::string& part);
