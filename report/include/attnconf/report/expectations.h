@@ -12,7 +12,9 @@ namespace attnconf::report {
 /// A known failure of one implementation: a finding recorded with its reason, so that it does
 /// not fail every run, while the spec keeps saying what is right.
 struct Expectation {
-  std::string test;       ///< "<api>.<Property>", e.g. "scaled_dot_product_attention.ErrorIfX"
+  /// "<api>.<Property>", e.g. "scaled_dot_product_attention.ErrorIfX"; `*` stands for any run of
+  /// characters, for a finding several tests meet ("onnx_attention*.ErrorIf*Shape*").
+  std::string test;
   std::string reason;     ///< what the implementation does, and why it is not the spec's fault
   std::string reproduce;  ///< the command that shows it
   /// Optional regex (ECMAScript, searched): the failure is expected only when its message
@@ -20,6 +22,8 @@ struct Expectation {
   std::string failure;
   int line = 0;  ///< where it is written
 
+  /// Whether the entry names the test "<api>.<Property>".
+  bool names(const std::string& test_name) const;
   /// Whether a failing verdict with this message is the known one.
   bool matches(const std::string& message) const;
 };
