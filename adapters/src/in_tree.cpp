@@ -29,6 +29,7 @@ constexpr std::array kApis = {
     InTreeApi{"flash_attn_func", &flashAttnFunc, "headdim"},
     InTreeApi{"flash_attn_varlen_func", &flashAttnVarlenFunc, "headdim"},
     InTreeApi{"flash_attn_with_kvcache", &flashAttnWithKvcache, "headdim"},
+    InTreeApi{"flash_attn_with_kvcache_paged", &flashAttnWithKvcache, "headdim"},
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
     InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},

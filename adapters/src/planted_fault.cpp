@@ -36,6 +36,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::hidden_split_head_inner, "hidden_split_head_inner"},
     std::pair{PlantedFault::cache_seqlens_ignored, "cache_seqlens_ignored"},
     std::pair{PlantedFault::append_to_batch_row, "append_to_batch_row"},
+    std::pair{PlantedFault::pages_assumed_consecutive, "pages_assumed_consecutive"},
+    std::pair{PlantedFault::decode_drops_new_keys, "decode_drops_new_keys"},
 };
 
 }  // namespace

@@ -3,51 +3,14 @@
 
 #include "attnconf/generators/cases.h"
 #include "attnconf/spec/rules.h"
+#include "detail/partners.h"
 
 namespace attnconf::gen {
 namespace {
 
+using detail::withGiven;
+using detail::withTensors;
 using spec::ApiSpec;
-
-// Whether the recipe passes the input or sets the parameter.
-bool gives(const Recipe& r, const std::string& name) {
-  return r.shape_choice.contains(name) || r.params.contains(name);
-}
-
-// A recipe in which the named inputs are all passed (optional ones with their first shape).
-Recipe withTensors(const ApiSpec& spec, Recipe r, const std::vector<std::string>& names) {
-  for (const auto& name : names) {
-    if (r.shape_choice.contains(name)) continue;
-    r.shape_choice[name] = 0;
-    const spec::TensorDecl* decl = spec.input(name);
-    r.dtypes.emplace(name, decl->dtype.value_or(DType::fp32));  // keep a drawn dtype
-  }
-  return r;
-}
-
-// A value that makes a parameter active (different from its default).
-ParamValue activeValue(const spec::ParamDecl& p) {
-  switch (p.type) {
-    case spec::ParamType::boolean:
-      return true;
-    case spec::ParamType::integer:
-      return static_cast<std::int64_t>(p.generate_hi > 0 ? p.generate_hi : 1);
-    case spec::ParamType::floating:
-      return p.generate_hi > p.generate_lo ? (p.generate_lo + p.generate_hi) / 2 : 0.25;
-    case spec::ParamType::int_pair:
-      return std::vector<std::int64_t>{1, 1};
-  }
-  return true;
-}
-
-// A recipe that gives `name`: a param set active or an input passed.
-Recipe withGiven(const ApiSpec& spec, Recipe r, const std::string& name) {
-  if (const spec::ParamDecl* p = spec.param(name)) {
-    r.params[name] = activeValue(*p);
-    return r;
-  }
-  return withTensors(spec, std::move(r), {name});
-}
 
 // Collects mutations that break exactly the target rule; any that break another rule too, or
 // none, are dropped, so every invalid case isolates one rule.
@@ -57,28 +20,10 @@ class Mutations {
 
   void tryRecipe(const Recipe& r) { tryCase(materialize(spec_, withPartners(r))); }
 
-  // `r` with what the other rules ask to be given alongside what it gives (the partners of a
-  // `together` rule, the name a rule with `if` asks for), so that a case breaks only the target.
+  // `r` with what the rules other than the target ask to be given alongside what it gives, so
+  // that a case breaks only the target.
   Recipe withPartners(Recipe r) const {
-    for (bool grew = true; grew;) {
-      grew = false;
-      for (const auto& rule : spec_.rules) {
-        if (rule.id == rule_.id) continue;
-        std::vector<std::string> needed;
-        if (const auto* together = std::get_if<spec::TogetherCheck>(&rule.check)) {
-          if (std::ranges::any_of(together->names, [&](const auto& n) { return gives(r, n); }))
-            needed = together->names;
-        } else if (const auto* given = std::get_if<spec::ActiveCheck>(&rule.check)) {
-          if (!rule.if_given.empty() && gives(r, rule.if_given)) needed = {given->name};
-        }
-        for (const auto& name : needed) {
-          if (gives(r, name)) continue;
-          r = withGiven(spec_, std::move(r), name);
-          grew = true;
-        }
-      }
-    }
-    return r;
+    return detail::withPartners(spec_, std::move(r), rule_.id);
   }
 
   void tryCase(Case c) {
@@ -128,6 +73,23 @@ void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base
     t.shape = shape;
     fillValues(spec, name, r.data_seed, r.magnitude, t);
     m.tryCase(std::move(c));
+  }
+}
+
+// One entry of an index tensor moved just out of range, above and below, at the first and
+// the last entry (a page past the last one, or -1).
+void breakIndices(const ApiSpec& spec, const spec::IndexRangeCheck& check, const Recipe& base,
+                  Mutations& m) {
+  const Case valid = materialize(spec, m.withPartners(withTensors(spec, base, {check.tensor})));
+  const auto extent = static_cast<double>(valid.dims.at(check.below));
+  const std::size_t count = valid.tensors.at(check.tensor).values.size();
+  if (count == 0) return;
+  for (const std::size_t at : {std::size_t{0}, count - 1}) {
+    for (const double index : {extent, -1.0}) {
+      Case c = valid;
+      c.tensors.at(check.tensor).values[at] = index;
+      m.tryCase(std::move(c));
+    }
   }
 }
 
@@ -196,6 +158,8 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           c.params.erase(check.name);
           c.tensors.erase(check.name);
           m.tryCase(std::move(c));
+        } else if constexpr (std::is_same_v<T, spec::IndexRangeCheck>) {
+          breakIndices(spec, check, valid, m);
         } else if constexpr (std::is_same_v<T, spec::TogetherCheck>) {
           for (const auto& alone : check.names) {  // each given without the others
             Recipe r = valid;

@@ -123,7 +123,11 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
       }
     }
     fillValues(spec, decl.name, recipe.data_seed, recipe.magnitude, t);
-    if (!decl.lengths_of.empty()) fillLengths(c.dims.at(decl.lengths_of), recipe.data_seed, t);
+    if (!decl.lengths_of.empty()) {
+      const std::int64_t room = decl.room_for.empty() ? 0 : c.dims.at(decl.room_for);
+      fillLengths(std::max<std::int64_t>(0, c.dims.at(decl.lengths_of) - room), recipe.data_seed,
+                  t);
+    }
     if (!decl.indices_of.empty()) fillIndices(c.dims.at(decl.indices_of), recipe.data_seed, t);
     c.tensors[decl.name] = std::move(t);
   }

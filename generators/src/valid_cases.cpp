@@ -4,6 +4,7 @@
 
 #include "attnconf/generators/cases.h"
 #include "attnconf/spec/rules.h"
+#include "detail/partners.h"
 #include "detail/sequence.h"
 
 namespace attnconf::gen {
@@ -41,6 +42,17 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
   });
 }
 
+// The smallest extent the rules allow when none is under the cap (flash-attn's pages hold a
+// multiple of 256 keys): the rules win over the cap, by as little as they need.
+std::vector<std::int64_t> smallestOverCap(const ApiSpec& spec, const spec::Dim& dim,
+                                          const Dims& chosen, std::int64_t cap) {
+  constexpr std::int64_t kLargestExtent = std::int64_t{1} << 16;
+  for (std::int64_t v = cap + 1; v <= kLargestExtent; ++v) {
+    if (allowed(spec, dim.name, v, chosen)) return {v};
+  }
+  return {};
+}
+
 rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t index, Dims chosen) {
   if (index == spec.dims.size()) return rc::gen::just(std::move(chosen));
   const spec::Dim dim = spec.dims[index];
@@ -56,6 +68,7 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
     const std::int64_t grown = std::max<std::int64_t>(floor, cap * std::max(size, 1) / 100);
     auto candidates = dimCandidates(spec, dim, chosen, grown);
     if (candidates.empty()) candidates = dimCandidates(spec, dim, chosen, cap);
+    if (candidates.empty()) candidates = smallestOverCap(spec, dim, chosen, cap);
     if (candidates.empty()) return rc::gen::just(chosen);  // rejected by validRecipes' filter
     std::vector<std::int64_t> siblings;                    // chosen dims of the same kind
     for (const auto& other : spec.dims) {
@@ -219,6 +232,14 @@ rc::Gen<std::map<std::string, std::uint32_t>> broadcastChoices(const ApiSpec& sp
                       });
 }
 
+// Whether every input of lengths that leave room for others can (a cache longer than the keys
+// the call appends).
+bool leavesRoom(const ApiSpec& spec, const Case& c) {
+  return std::ranges::all_of(spec.inputs, [&](const spec::TensorDecl& decl) {
+    return decl.room_for.empty() || c.dims.at(decl.lengths_of) >= c.dims.at(decl.room_for);
+  });
+}
+
 }  // namespace
 
 std::vector<DType> allowedDTypes(const ApiSpec& spec, const spec::TensorDecl& decl) {
@@ -290,9 +311,14 @@ rc::Gen<Recipe> validRecipes(const ApiSpec& spec, const Limits& limits) {
             rc::gen::weightedOneOf<double>({{4, rc::gen::just(1.0)}, {1, rc::gen::just(8.0)}}),
             broadcastChoices(spec));
       });
-  return rc::gen::suchThat(recipes, [&spec](const Recipe& r) {
-    return r.dims.size() == spec.dims.size() &&
-           spec::brokenRules(spec, materialize(spec, r)).empty();
+  // A call that gives one of a pair gives the other (flash-attn's k with v, and with them
+  // cache_seqlens): drawn alone, each would make most such calls invalid.
+  const auto whole =
+      rc::gen::map(recipes, [&spec](Recipe r) { return detail::withPartners(spec, std::move(r)); });
+  return rc::gen::suchThat(whole, [&spec](const Recipe& r) {
+    if (r.dims.size() != spec.dims.size()) return false;
+    const Case c = materialize(spec, r);
+    return leavesRoom(spec, c) && spec::brokenRules(spec, c).empty();
   });
 }
 

@@ -78,6 +78,13 @@ Tensor reverseAxis(const Tensor& t, std::size_t axis) {
   return gatherFrom(t, t.shape, [&](Shape& i) { i[axis] = t.shape[axis] - 1 - i[axis]; });
 }
 
+Tensor takeAxis(const Tensor& t, std::size_t axis, std::span<const std::int64_t> order) {
+  Shape shape = t.shape;
+  shape[axis] = std::ssize(order);
+  return gatherFrom(t, shape,
+                    [&](Shape& i) { i[axis] = order[static_cast<std::size_t>(i[axis])]; });
+}
+
 Tensor permuteAxes(const Tensor& t, std::span<const std::size_t> perm) {
   Shape shape;
   for (const std::size_t p : perm) shape.push_back(t.shape[p]);

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <numeric>
 
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/report.h"
 #include "attnconf/properties/runner.h"
+#include "attnconf/spec/binding.h"
 #include "attnconf/spec/rules.h"
 
 namespace attnconf::props {
@@ -42,6 +44,74 @@ auto sliceOutput(const spec::ApiSpec& spec, std::map<std::string, std::int64_t> 
 
 Tensor same(const std::string& /*output*/, const Tensor& t) {
   return t;
+}
+
+// The dim of a paged cache's pages: its batch-kind axis that is not the batch.
+std::string pagesDim(const spec::ApiSpec& spec) {
+  const auto& layout = spec.input(spec.semantics.key)->shapes[0];
+  return *std::ranges::find_if(layout, [&](const std::string& name) {
+    return spec.dim(name)->kind == spec::DimKind::batch &&
+           name != spec.semantics.canonical.at("batch");
+  });
+}
+
+// Old page of each new page when the pages move into table order (entry b's pages end to end,
+// spare pages after, in their order), or nothing if the table names a page twice.
+std::optional<std::vector<std::int64_t>> pagesInTableOrder(const Tensor& table,
+                                                           std::int64_t pages) {
+  std::vector<std::int64_t> order;
+  std::vector<bool> named(static_cast<std::size_t>(pages), false);
+  for (const double v : table.values) {
+    const auto page = static_cast<std::int64_t>(v);
+    if (page < 0 || page >= pages || named[static_cast<std::size_t>(page)]) return std::nullopt;
+    named[static_cast<std::size_t>(page)] = true;
+    order.push_back(page);
+  }
+  for (std::int64_t page = 0; page < pages; ++page)
+    if (!named[static_cast<std::size_t>(page)]) order.push_back(page);
+  return order;
+}
+
+// The dim of the new keys' positions: the sequence-kind axis of the appended keys.
+std::string newKeysDim(const spec::ApiSpec& spec) {
+  const auto& layout = spec.input(spec.semantics.append_key)->shapes[0];
+  return *std::ranges::find_if(layout, [&](const std::string& name) {
+    return spec.dim(name)->kind == spec::DimKind::seqlen;
+  });
+}
+
+// Positions [first, last) of an axis, as takeAxis orders them.
+std::vector<std::int64_t> positions(std::int64_t first, std::int64_t last) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(last - first));
+  std::iota(order.begin(), order.end(), first);
+  return order;
+}
+
+// The call that decodes the last query alone: the other new keys and values are already in the
+// cache (written where the call itself writes them) and cache_seqlens counts them.
+std::optional<RelatedCalls> decodeLastQuery(const spec::ApiSpec& spec, const Case& c,
+                                            const std::map<std::string, std::int64_t>& dims) {
+  const spec::Semantics& s = spec.semantics;
+  if (!c.tensor(s.append_key) || !c.tensor(s.cache_seqlens)) return std::nullopt;
+  const std::string fresh = newKeysDim(spec), queries = s.canonical.at("seqlen_q");
+  const std::int64_t n = dims.at(fresh), sq = dims.at(queries);
+  if (n < 2 || fresh == queries) return std::nullopt;
+  Case earlier = c;  // the call that appends all new keys but the last
+  onDim(spec, earlier, fresh, n - 1,
+        [&](const Tensor& t, std::size_t axis) { return takeAxis(t, axis, positions(0, n - 1)); });
+  RelatedCalls r{c, c, sliceOutput(spec, {{queries, sq - 1}}), ""};
+  Case& decode = r.transformed;
+  for (const auto& cache : {s.key, s.value})
+    decode.tensors[cache] = inputAfterCall(spec, earlier, cache);
+  for (double& length : decode.tensors.at(s.cache_seqlens).values)
+    length += static_cast<double>(n - 1);
+  onDim(spec, decode, fresh, 1,
+        [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, n - 1); });
+  onDim(spec, decode, queries, 1,
+        [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, sq - 1); });
+  r.describe =
+      fmt::format("the last query and new key alone, the {} new keys before it cached", n - 1);
+  return r;
 }
 
 }  // namespace
@@ -121,6 +191,25 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       r.describe = "keys and values in reverse order";
       return r;
     }
+    case Relation::paged_equals_contiguous: {
+      // Table order is how a contiguous cache lays out memory: with the table 0, 1, 2, ... the
+      // kernel's page lookup is the identity, so a page-indexing bug shows as a difference.
+      const std::string pages = pagesDim(spec);
+      Tensor& table = r.transformed.tensors.at(spec.semantics.cache_block_table);
+      const auto order = pagesInTableOrder(table, dims.at(pages));
+      if (!order) return std::nullopt;
+      std::iota(table.values.begin(), table.values.end(), 0.0);
+      const auto take = [&spec, pages, order = *order](const std::string& name, const Tensor& t) {
+        const auto axis = spec::axisOf(spec, name, t.shape, pages);
+        return axis ? takeAxis(t, *axis, order) : t;
+      };
+      for (auto& [name, t] : r.transformed.tensors) t = take(name, t);
+      r.expected = take;  // the in-place caches come back in the new page order
+      r.describe = "the pages moved into table order (the table 0, 1, 2, ...)";
+      return r;
+    }
+    case Relation::decode_equals_prefill:
+      return decodeLastQuery(spec, c, dims);
   }
   return std::nullopt;
 }

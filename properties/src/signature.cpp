@@ -74,9 +74,14 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
       case spec::DimKind::batch:
         recipe.dims[dim.name] = 1;
         break;
-      case spec::DimKind::seqlen:
-        recipe.dims[dim.name] = seqlen;
+      case spec::DimKind::seqlen: {
+        // The first length from `seqlen` on that the rules allow (flash-attn's pages hold a
+        // multiple of 256 keys).
+        const auto allowed = gen::dimCandidates(spec, dim, recipe.dims, 2 * seqlen);
+        const auto at = std::ranges::lower_bound(allowed, seqlen);
+        recipe.dims[dim.name] = at == allowed.end() ? seqlen : *at;
         break;
+      }
       case spec::DimKind::heads:
         recipe.dims[dim.name] = heads;
         break;

@@ -56,14 +56,19 @@ std::string_view relationName(Relation relation) {
       return "gqa_equals_repeated_kv";
     case Relation::kv_permutation:
       return "kv_permutation";
+    case Relation::paged_equals_contiguous:
+      return "paged_equals_contiguous";
+    case Relation::decode_equals_prefill:
+      return "decode_equals_prefill";
   }
   return "unknown";
 }
 
 const std::vector<Relation>& allRelations() {
-  static const std::vector<Relation> all{Relation::batch_independence, Relation::head_independence,
-                                         Relation::gqa_equals_repeated_kv,
-                                         Relation::kv_permutation};
+  static const std::vector<Relation> all{
+      Relation::batch_independence,      Relation::head_independence,
+      Relation::gqa_equals_repeated_kv,  Relation::kv_permutation,
+      Relation::paged_equals_contiguous, Relation::decode_equals_prefill};
   return all;
 }
 

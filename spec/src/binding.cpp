@@ -131,83 +131,130 @@ Tensor toCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
   return canonicalOrder(spec, c, spec.input(name)->shapes[0], *c.tensor(name), axes);
 }
 
-// A cache's layout with its axes that are no canonical dim named as the canonical dim of their
-// kind: a KV cache's rows as the batch, its (or a past's) positions as the keys.
-std::vector<std::string> asKeyLayout(const ApiSpec& spec, std::vector<std::string> layout) {
+// A cache's layout, merged axes split, with its axes that are no canonical dim named as the
+// canonical dim of their kind: a KV cache's rows (pages) as the batch, its (or a past's)
+// positions as the keys. For each canonical axis, its position there.
+std::vector<std::size_t> keyPositions(const ApiSpec& spec, const std::vector<std::string>& layout,
+                                      const std::vector<std::string>& axes) {
   const Semantics& s = spec.semantics;
-  for (auto& dim : layout) {
-    const Dim* d = spec.dim(dim);
+  auto names = unpackedNames(spec, layout);
+  for (auto& dim : names) {
     const bool canonical =
         std::ranges::any_of(s.canonical, [&](const auto& kv) { return kv.second == dim; });
-    if (canonical || !d->axisParts().empty()) continue;
-    if (d->kind == DimKind::batch) dim = s.canonical.at("batch");
-    if (d->kind == DimKind::seqlen) dim = s.canonical.at("seqlen_k");
+    if (canonical) continue;
+    const DimKind kind = spec.dim(dim)->kind;
+    if (kind == DimKind::batch) dim = s.canonical.at("batch");
+    if (kind == DimKind::seqlen) dim = s.canonical.at("seqlen_k");
   }
-  return layout;
+  return vendorPositions(s, names, axes);
 }
 
 // Keys or values of a cache (or of a past, or appended to a cache) in canonical axis order.
 Tensor cacheToCanonical(const ApiSpec& spec, const Case& c, const std::string& name,
                         const std::vector<std::string>& axes) {
-  return canonicalOrder(spec, c, asKeyLayout(spec, spec.input(name)->shapes[0]), *c.tensor(name),
-                        axes);
+  const auto& layout = spec.input(name)->shapes[0];
+  return permuteAxes(unpacked(spec, c, layout, *c.tensor(name)), keyPositions(spec, layout, axes));
 }
 
-// The cache row each batch entry reads: cache_batch_index[b], or b.
-std::vector<std::int64_t> cacheRows(const ApiSpec& spec, const Case& c, std::int64_t batch) {
-  std::vector<std::int64_t> rows(static_cast<std::size_t>(batch));
-  std::iota(rows.begin(), rows.end(), 0);
-  const std::string& name = spec.semantics.cache_batch_index;
-  if (const Tensor* index = name.empty() ? nullptr : c.tensor(name)) {
-    for (std::size_t b = 0; b < rows.size(); ++b)
-      rows[b] = static_cast<std::int64_t>(index->values[b]);
+// Where the cached keys of each batch entry are: position p of entry b is at position
+// `slot(b, p).second` of cache row (or page) `slot(b, p).first`.
+struct CacheMap {
+  std::vector<std::int64_t> rows;                // contiguous: the row entry b reads
+  std::vector<std::vector<std::int64_t>> pages;  // paged: the pages of entry b, in order
+  std::int64_t page_size = 0;
+  std::int64_t length = 0;  // positions per entry
+
+  std::pair<std::int64_t, std::int64_t> slot(std::size_t b, std::int64_t position) const {
+    if (pages.empty()) return {rows[b], position};
+    return {pages[b][static_cast<std::size_t>(position / page_size)], position % page_size};
   }
-  return rows;
+};
+
+// Entry b reads row cache_batch_index[b] (b without one) of a contiguous cache, or the pages
+// block_table[b, :] of a paged one. `cache` is in canonical order, its rows (pages) first.
+CacheMap cacheMap(const ApiSpec& spec, const Case& c, std::int64_t batch, const Tensor& cache) {
+  const Semantics& s = spec.semantics;
+  CacheMap map;
+  map.length = cache.shape[2];
+  if (const Tensor* table = s.cache_block_table.empty() ? nullptr : c.tensor(s.cache_block_table)) {
+    map.page_size = cache.shape[2];
+    map.length = table->shape[1] * map.page_size;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const auto first = table->values.begin() + b * table->shape[1];
+      map.pages.emplace_back(first, first + table->shape[1]);
+    }
+    return map;
+  }
+  map.rows.resize(static_cast<std::size_t>(batch));
+  std::iota(map.rows.begin(), map.rows.end(), 0);
+  const std::string& name = s.cache_batch_index;
+  if (const Tensor* index = name.empty() ? nullptr : c.tensor(name)) {
+    for (std::size_t b = 0; b < map.rows.size(); ++b)
+      map.rows[b] = static_cast<std::int64_t>(index->values[b]);
+  }
+  return map;
 }
 
-// A KV cache as the call leaves it, in canonical axis order with the cache's rows as the
-// batch: the appended keys (or values) of batch entry b written into the row it reads, from
-// position cache_seqlens[b] on.
+// The flat index of (row, head, position, d) in a canonical cache.
+std::int64_t cacheOffset(const Shape& strides, std::int64_t row, std::int64_t head,
+                         std::int64_t position, std::int64_t d) {
+  return row * strides[0] + head * strides[1] + position * strides[2] + d * strides[3];
+}
+
+// A KV cache as the call leaves it, in canonical axis order with the cache's rows (pages) as
+// the batch: the appended keys (or values) of batch entry b written where its positions
+// cache_seqlens[b] on are.
 Tensor appendedCache(const ApiSpec& spec, const Case& c, const std::string& cache,
                      const std::string& appended, const std::vector<std::string>& axes) {
   Tensor t = cacheToCanonical(spec, c, cache, axes);
   if (appended.empty() || !c.tensor(appended)) return t;
   const Tensor fresh = cacheToCanonical(spec, c, appended, axes);
   const Tensor& seqlens = *c.tensor(spec.semantics.cache_seqlens);
-  const auto rows = cacheRows(spec, c, fresh.shape[0]);
+  const CacheMap map = cacheMap(spec, c, fresh.shape[0], t);
   const Shape to = rowMajorStrides(t.shape);
   for (std::int64_t flat = 0; flat < fresh.size(); ++flat) {
-    Shape index = unflattenIndex(fresh.shape, flat);  // (batch, heads, position, dim)
+    const Shape index = unflattenIndex(fresh.shape, flat);  // (batch, heads, position, dim)
     const auto b = static_cast<std::size_t>(index[0]);
-    index[0] = rows[b];
-    index[2] += static_cast<std::int64_t>(seqlens.values[b]);
-    std::int64_t at = 0;
-    for (std::size_t a = 0; a < index.size(); ++a) at += index[a] * to[a];
-    t.values[static_cast<std::size_t>(at)] = fresh.values[static_cast<std::size_t>(flat)];
+    const auto [row, position] =
+        map.slot(b, index[2] + static_cast<std::int64_t>(seqlens.values[b]));
+    t.values[static_cast<std::size_t>(cacheOffset(to, row, index[1], position, index[3]))] =
+        fresh.values[static_cast<std::size_t>(flat)];
   }
   return t;
 }
 
-// The cache rows the batch entries read, in batch order.
-Tensor gatherRows(const Tensor& cache, const std::vector<std::int64_t>& rows) {
-  std::vector<Tensor> picked;
-  picked.reserve(rows.size());
-  for (const std::int64_t row : rows) picked.push_back(sliceAxis(cache, 0, row));
-  std::vector<const Tensor*> pointers;
-  pointers.reserve(picked.size());
-  for (const Tensor& t : picked) pointers.push_back(&t);
-  return concatAxis(pointers, 0);
+// The keys (or values) each batch entry reads from a canonical cache, in batch order:
+// (batch, heads, positions, dim).
+Tensor entryKeys(const Tensor& cache, const CacheMap& map, std::int64_t batch) {
+  Tensor keys = Tensor::zeros(cache.dtype, {batch, cache.shape[1], map.length, cache.shape[3]});
+  const Shape from = rowMajorStrides(cache.shape);
+  for (std::int64_t flat = 0; flat < keys.size(); ++flat) {
+    const Shape index = unflattenIndex(keys.shape, flat);
+    const auto [row, position] = map.slot(static_cast<std::size_t>(index[0]), index[2]);
+    keys.values[static_cast<std::size_t>(flat)] =
+        cache
+            .values[static_cast<std::size_t>(cacheOffset(from, row, index[1], position, index[3]))];
+  }
+  return keys;
 }
 
-// A canonical result in the vendor's layout `vendor` (packed dims packed again).
-Tensor toVendor(const ApiSpec& spec, const Case& c, const Tensor& canonical,
-                const std::vector<std::string>& vendor,
-                const std::vector<std::string>& canonical_axes) {
-  const auto positions =
-      vendorPositions(spec.semantics, unpackedNames(spec, vendor), canonical_axes);
+// A canonical tensor in the vendor's layout `vendor` (packed and merged dims packed again),
+// `positions` giving each canonical axis's place among its unpacked axes.
+Tensor fromCanonical(const ApiSpec& spec, const Case& c, const Tensor& canonical,
+                     const std::vector<std::string>& vendor,
+                     const std::vector<std::size_t>& positions) {
   std::vector<std::size_t> inverse(positions.size());
   for (std::size_t a = 0; a < positions.size(); ++a) inverse[positions[a]] = a;
   return packed(spec, c, vendor, permuteAxes(canonical, inverse));
+}
+
+// A canonical result in the vendor's layout `vendor`.
+Tensor toVendor(const ApiSpec& spec, const Case& c, const Tensor& canonical,
+                const std::vector<std::string>& vendor,
+                const std::vector<std::string>& canonical_axes) {
+  return fromCanonical(
+      spec, c, canonical, vendor,
+      vendorPositions(spec.semantics, unpackedNames(spec, vendor), canonical_axes));
 }
 
 // Whether a spec dim is the canonical axis: the axis's own dim, or for the keys also a dim
@@ -283,9 +330,10 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
 // leaves it, up to its cached and appended keys (the whole row without cache_seqlens).
 void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
   const Semantics& s = spec.semantics;
-  const auto rows = cacheRows(spec, c, p.batch);
-  p.k = gatherRows(appendedCache(spec, c, s.key, s.append_key, kKeyAxes), rows);
-  p.v = gatherRows(appendedCache(spec, c, s.value, s.append_value, kValueAxes), rows);
+  const Tensor keys = appendedCache(spec, c, s.key, s.append_key, kKeyAxes);
+  const CacheMap map = cacheMap(spec, c, p.batch, keys);
+  p.k = entryKeys(keys, map, p.batch);
+  p.v = entryKeys(appendedCache(spec, c, s.value, s.append_value, kValueAxes), map, p.batch);
   const Tensor* seqlens = c.tensor(s.cache_seqlens);
   const Tensor* appended = s.append_key.empty() ? nullptr : c.tensor(s.append_key);
   const std::int64_t fresh =
@@ -298,17 +346,8 @@ void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
 // An output the call writes into an input: a KV cache with its appended keys or values, any
 // other input unchanged.
 ExpectedOutput inPlaceOutput(const ApiSpec& spec, const TensorDecl& decl, const Case& c) {
-  const Semantics& s = spec.semantics;
-  const auto& layout = decl.shapes[0];
-  Tensor exact = *c.tensor(decl.name);
-  if (s.hasKvCache() && (decl.name == s.key || decl.name == s.value)) {
-    const bool key = decl.name == s.key;
-    const Tensor cache = appendedCache(spec, c, decl.name, key ? s.append_key : s.append_value,
-                                       key ? kKeyAxes : kValueAxes);
-    exact = toVendor(spec, c, cache, asKeyLayout(spec, layout), key ? kKeyAxes : kValueAxes);
-    exact.dtype = c.tensor(decl.name)->dtype;
-  }
-  return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), layout, {}};
+  Tensor exact = inputAfterCall(spec, c, decl.name);
+  return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), decl.shapes[0], {}};
 }
 
 double numberParam(const Case& c, const std::string& name, double fallback) {
@@ -318,6 +357,19 @@ double numberParam(const Case& c, const std::string& name, double fallback) {
 }
 
 }  // namespace
+
+Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& input) {
+  const Semantics& s = spec.semantics;
+  if (!s.hasKvCache() || (input != s.key && input != s.value)) return *c.tensor(input);
+  const bool key = input == s.key;
+  const auto& layout = spec.input(input)->shapes[0];
+  const Tensor cache = appendedCache(spec, c, input, key ? s.append_key : s.append_value,
+                                     key ? kKeyAxes : kValueAxes);
+  Tensor after = fromCanonical(spec, c, cache, layout,
+                               keyPositions(spec, layout, key ? kKeyAxes : kValueAxes));
+  after.dtype = c.tensor(input)->dtype;
+  return after;
+}
 
 Tensor bindGradOutput(const ApiSpec& spec, const Case& c) {
   return canonicalOrder(spec, c, spec.output(spec.semantics.out)->shapes[0],

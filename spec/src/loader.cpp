@@ -117,7 +117,11 @@ class SpecParser {
       if (const auto parts = body.find("sum_of")) {
         for (const auto& part : parts->items()) {
           dim.sum_of.push_back(part.text());
-          if (!isConstantPart(part.text())) requirePlainDim(part, " or an integer");
+          if (isConstantPart(part.text())) continue;
+          // A product may be a part (a paged cache's pages: entries times pages per entry).
+          const Dim* product = spec_.dim(part.text());
+          if (!product || product->product_of.empty())
+            requirePlainDim(part, ", a product of such dims, or an integer");
         }
         if (dim.sum_of.size() < 2) parts->fail("expected at least two parts");
       }
@@ -230,9 +234,13 @@ class SpecParser {
       if (const auto broadcast = body.find("broadcast")) decl.broadcast = broadcast->boolean();
       const auto values = body.find("values");
       if (values && values->find("lengths_of")) {
-        values->allowOnly({"lengths_of"});
+        values->allowOnly({"lengths_of", "room_for"});
         requireDim(values->at("lengths_of"), values->at("lengths_of").text());
         decl.lengths_of = values->at("lengths_of").text();
+        if (const auto room = values->find("room_for")) {
+          requireDim(*room, room->text());
+          decl.room_for = room->text();
+        }
       } else if (values && values->find("indices_of")) {
         values->allowOnly({"indices_of"});
         requireDim(values->at("indices_of"), values->at("indices_of").text());
@@ -441,13 +449,14 @@ class SpecParser {
   // are caches whose rows the batch entries read, T saying how many keys of each are in use.
   void parseKvCache(const Field& f) {
     Semantics& s = spec_.semantics;
-    f.allowOnly({"seqlens", "batch_index", "append"});
+    f.allowOnly({"seqlens", "batch_index", "block_table", "append"});
     requireInput(f.at("seqlens"));
     s.cache_seqlens = f.at("seqlens").text();
     if (const auto rows = f.find("batch_index")) {
       requireInput(*rows);
       s.cache_batch_index = rows->text();
     }
+    if (const auto table = f.find("block_table")) parseBlockTable(*table);
     if (const auto append = f.find("append")) {
       append->allowOnly({"key", "value"});
       for (auto [key, target] :
@@ -456,6 +465,26 @@ class SpecParser {
         *target = append->at(key).text();
       }
     }
+  }
+
+  // A paged cache's table: (batch, pages per entry), the cache (pages, page positions, ...),
+  // so that the canonical keys are as many as the table's pages hold.
+  void parseBlockTable(const Field& f) {
+    Semantics& s = spec_.semantics;
+    requireInput(f);
+    if (!s.cache_batch_index.empty())
+      f.fail("a paged cache has no batch_index: the block table says where each entry's keys are");
+    const TensorDecl& table = *spec_.input(f.text());
+    const Dim* keys = spec_.dim(s.canonical.at("seqlen_k"));
+    const bool fits = table.shapes.size() == 1 && table.shapes[0].size() == 2 &&
+                      table.shapes[0][0] == s.canonical.at("batch") && !table.optional &&
+                      keys->product_of.size() == 2 && keys->product_of[0] == table.shapes[0][1];
+    if (!fits)
+      f.fail(
+          fmt::format("expected a required input of shape [{}, PAGES] with the keys ({}) a dim of "
+                      "`product_of: [PAGES, PAGE_SIZE]`",
+                      s.canonical.at("batch"), keys->name));
+    s.cache_block_table = f.text();
   }
 
   // `{tensor: T}` bounds queries and keys by one length; `{query: T, key: U}` each by its own.
@@ -614,7 +643,8 @@ class SpecParser {
         }
         const bool packed =
             std::ranges::any_of(spec_.dims, [](const Dim& d) { return !d.packs.empty(); });
-        const bool per_batch_keys = *it == Relation::batch_independence || *it == Relation::kv_permutation;
+        const bool per_batch_keys =
+            *it == Relation::batch_independence || *it == Relation::kv_permutation;
         if (packed && per_batch_keys)
           item.fail(fmt::format(
               "\"{}\" does not apply to packed sequences: there is no batch axis to slice, and "
@@ -625,6 +655,13 @@ class SpecParser {
               "\"{}\" does not apply to a KV cache: its rows are no batch axis, and appended keys "
               "go after the cached ones",
               name));
+        if (*it == Relation::paged_equals_contiguous && spec_.semantics.cache_block_table.empty())
+          item.fail(
+              fmt::format("\"{}\" applies only to a paged KV cache (kv_cache.block_table)", name));
+        const auto& s = spec_.semantics;
+        if (*it == Relation::decode_equals_prefill && (!s.hasKvCache() || s.append_key.empty()))
+          item.fail(fmt::format(
+              "\"{}\" applies only to a KV cache that takes new keys (kv_cache.append)", name));
         p.relations.push_back(*it);
       }
     }
@@ -689,6 +726,13 @@ class SpecParser {
       if (tensors->items().size() < 2) tensors->fail("expected at least two tensors");
       return SameDTypeCheck{tensors->texts()};
     }
+    if (const auto tensor = f.find("indices_in")) {
+      f.allowOnly({"indices_in", "below"});
+      requireInput(*tensor);
+      const Field below = f.at("below");
+      requireDim(below, below.text());
+      return IndexRangeCheck{tensor->text(), below.text()};
+    }
     if (const auto tensor = f.find("shape_of")) {
       f.allowOnly({"shape_of"});
       requireInput(*tensor);
@@ -706,8 +750,8 @@ class SpecParser {
       return TogetherCheck{names->texts()};
     }
     f.fail(
-        "expected one of the check kinds: dim, dtype_of, same_dtype, shape_of, not_together, "
-        "together, active (regions only)");
+        "expected one of the check kinds: dim, dtype_of, same_dtype, shape_of, indices_in, "
+        "not_together, together, active (regions only)");
   }
 
   Check parseDimCheck(const Field& f) const {

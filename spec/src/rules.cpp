@@ -50,6 +50,11 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
   const auto passed = [&](const std::string& input) { return c.tensor(input) != nullptr; };
   for (const auto& name : dimsOfAbsentInputs(spec, passed)) dims.emplace(name, 0);
+  for (const auto& dim : spec.dims) {  // a product of known dims can be a part of a sum
+    const auto known = [&](const std::string& factor) { return dims.contains(factor); };
+    if (!dim.product_of.empty() && std::ranges::all_of(dim.product_of, known))
+      dims.emplace(dim.name, derivedExtent(dim, dims));
+  }
   for (const auto& dim : spec.dims) {  // a part nothing shows is what a sum a tensor shows leaves
     const auto sum = dims.find(dim.name);
     std::vector<std::string> unseen;
@@ -194,6 +199,12 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
             return given == 0 || given == std::ssize(t.names);
           },
           [&](const ActiveCheck& a) { return isGiven(spec, c, a.name); },
+          [&](const IndexRangeCheck& r) {
+            const Tensor* t = c.tensor(r.tensor);
+            return !t || std::ranges::all_of(t->values, [&](double v) {
+              return v >= 0 && v < static_cast<double>(dim(r.below));
+            });
+          },
       },
       check);
 }
@@ -272,6 +283,9 @@ std::string describeCheck(const Check& check) {
             return fmt::format("all or none given: {}", fmt::join(t.names, ", "));
           },
           [](const ActiveCheck& a) { return fmt::format("{} given", a.name); },
+          [](const IndexRangeCheck& r) {
+            return fmt::format("0 <= {}[...] < {}", r.tensor, r.below);
+          },
       },
       check);
 }

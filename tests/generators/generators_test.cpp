@@ -120,6 +120,10 @@ INSTANTIATE_TEST_SUITE_P(
               {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "causal", "window", "softcap", "alibi",
                "gqa", "mqa", "padded_lengths", "empty_sequence", "fully_masked_rows", "appends_kv",
                "cache_batch_idx", "full_cache"}},
+        Edges{"flash_attn_with_kvcache_paged",
+              {"fp16", "bf16", "Sq<Sk", "batch>1", "causal", "window", "softcap", "alibi", "gqa",
+               "padded_lengths", "empty_sequence", "fully_masked_rows", "appends_kv", "full_cache",
+               "crosses_pages"}},
         Edges{"scaled_dot_product_attention",
               {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask", "gqa", "mqa",
                "fully_masked_rows", "broadcast_mask"}},
@@ -148,6 +152,26 @@ TEST(KvCacheCases, AppendWithinTheCacheAndPickDistinctRows) {
       std::set<double> seen(index->values.begin(), index->values.end());
       RC_ASSERT(seen.size() == index->values.size());
       RC_ASSERT(*seen.begin() >= 0 && *seen.rbegin() < rows);
+    }
+  });
+}
+
+TEST(KvCacheCases, PagedTablesNameDistinctExistingPagesOfAMultipleOf256) {
+  const auto& spec = specOf("flash_attn_with_kvcache_paged");
+  rc::check("paged kv cache cases", [&] {
+    const Case c = *validCases(spec);
+    RC_ASSERT(c.tensor("cache_batch_idx") == nullptr);
+    const auto pages = static_cast<double>(c.tensor("k_cache")->shape[0]);
+    const std::int64_t page_size = c.tensor("k_cache")->shape[1];
+    RC_ASSERT(page_size % 256 == 0);  // above the seqlen cap: the smallest size the rules allow
+    const Tensor& table = *c.tensor("block_table");
+    std::set<double> seen(table.values.begin(), table.values.end());
+    RC_ASSERT(seen.size() == table.values.size());
+    RC_ASSERT(*seen.begin() >= 0 && *seen.rbegin() < pages);
+    const auto length = static_cast<double>(table.shape[1] * page_size);
+    const double fresh = c.tensor("k") ? static_cast<double>(c.tensor("k")->shape[1]) : 0.0;
+    if (const Tensor* seqlens = c.tensor("cache_seqlens")) {
+      for (const double n : seqlens->values) RC_ASSERT(n >= 0 && n + fresh <= length);
     }
   });
 }

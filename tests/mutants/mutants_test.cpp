@@ -64,6 +64,12 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::cache_seqlens_ignored, "Accuracy", "flash_attn_with_kvcache"},
       {PlantedFault::append_to_batch_row, "Accuracy", "flash_attn_with_kvcache"},
       {PlantedFault::causal_top_left, "Accuracy", "flash_attn_with_kvcache"},
+      {PlantedFault::pages_assumed_consecutive, "Accuracy", "flash_attn_with_kvcache_paged"},
+      {PlantedFault::pages_assumed_consecutive, "PagedEqualsContiguous",
+       "flash_attn_with_kvcache_paged"},
+      {PlantedFault::decode_drops_new_keys, "DecodeEqualsPrefill", "flash_attn_with_kvcache"},
+      {PlantedFault::decode_drops_new_keys, "DecodeEqualsPrefill", "flash_attn_with_kvcache_paged"},
+      {PlantedFault::causal_top_left, "DecodeEqualsPrefill", "flash_attn_with_kvcache"},
   };
   return table;
 }

@@ -397,5 +397,80 @@ TEST_F(KvCacheRules, NewKeysNeedCacheSeqlensAndAQueryNoLongerThanTheCache) {
   EXPECT_TRUE(brokenRules(spec, c).empty());  // the limit holds only for calls that append
 }
 
+class PagedKvCacheRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "flash_attn_with_kvcache_paged.yaml");
+  static constexpr std::int64_t page_size = 256;
+
+  // Five pages of 256 positions (one head, head size 1); every value of page n is n + 1. Entry 0
+  // owns pages 3 then 1 and holds 300 keys, entry 1 owns pages 0 then 4 and holds 10; page 2 is
+  // spare. Each appends one key. Every score is 0: attention averages the values.
+  Case call() {
+    Case c;
+    c.api = spec.api;
+    c.tensors["q"] = Tensor::zeros(DType::fp16, {2, 1, 1, 1});
+    c.tensors["k_cache"] = Tensor::zeros(DType::fp16, {5, page_size, 1, 1});
+    Tensor v_cache = Tensor::zeros(DType::fp16, {5, page_size, 1, 1});
+    for (std::size_t i = 0; i < v_cache.values.size(); ++i)
+      v_cache.values[i] = static_cast<double>(i / page_size) + 1;
+    c.tensors["v_cache"] = v_cache;
+    c.tensors["k"] = Tensor::zeros(DType::fp16, {2, 1, 1, 1});
+    c.tensors["v"] = Tensor{DType::fp16, {2, 1, 1, 1}, {100, 200}};
+    c.tensors["cache_seqlens"] = Tensor{DType::int32, {2}, {300, 10}};
+    c.tensors["block_table"] = Tensor{DType::int32, {2, 2}, {3, 1, 0, 4}};
+    return c;
+  }
+};
+
+TEST_F(PagedKvCacheRules, EachEntryReadsAndWritesThePagesItsTableNames) {
+  const Case c = call();
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{301, 11}));
+  const auto out = expectedOutputs(spec, c, reference::attention(p));
+  // Entry 0: 256 keys of page 3 (value 4), 44 of page 1 (value 2), then the new one.
+  EXPECT_NEAR(out.at("out").exact.values[0], (256 * 4 + 44 * 2 + 100) / 301.0, 1e-12);
+  EXPECT_DOUBLE_EQ(out.at("out").exact.values[1], (10 * 1 + 200) / 11.0);
+  std::vector<double> written = c.tensors.at("v_cache").values;
+  written[1 * page_size + 44] = 100;                   // entry 0's position 300: page 1, slot 44
+  written[0 * page_size + 10] = 200;                   // entry 1's position 10: page 0, slot 10
+  EXPECT_EQ(out.at("v_cache").exact.values, written);  // the spare page 2 included
+}
+
+TEST_F(PagedKvCacheRules, APagedCallEqualsTheContiguousCallOverTheGatheredRows) {
+  const Case paged = call();
+  const ApiSpec contiguous_spec = loadSpec(specFolder() / "flash_attn_with_kvcache.yaml");
+  Case contiguous = paged;
+  contiguous.api = contiguous_spec.api;
+  contiguous.tensors.erase("block_table");
+  Tensor rows = Tensor::zeros(DType::fp16, {2, 2 * page_size, 1, 1});
+  const std::vector<int> table{3, 1, 0, 4};
+  for (std::size_t slot = 0; slot < table.size(); ++slot)
+    for (std::int64_t i = 0; i < page_size; ++i)
+      rows.values[slot * page_size + i] = static_cast<double>(table[slot] + 1);
+  contiguous.tensors["v_cache"] = rows;
+  contiguous.tensors["k_cache"] = Tensor::zeros(DType::fp16, {2, 2 * page_size, 1, 1});
+  const Problem p = bindProblem(spec, paged);
+  const Problem q = bindProblem(contiguous_spec, contiguous);
+  EXPECT_EQ(p.k.values, q.k.values);
+  EXPECT_EQ(p.v.values, q.v.values);
+  EXPECT_EQ(p.seqlens_k, q.seqlens_k);
+}
+
+TEST_F(PagedKvCacheRules, TablesNamingMissingPagesOrAlongsideCacheBatchIdxAreRejected) {
+  for (const double bad : {5.0, -1.0}) {
+    Case c = call();
+    c.tensors["block_table"].values[3] = bad;
+    EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"BlockTableIndexOutOfRange"}) << bad;
+  }
+  Case c = call();
+  c.tensors["cache_batch_idx"] = Tensor{DType::int32, {2}, {1, 0}};
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"CacheBatchIdxWithBlockTable"});
+  c = call();
+  c.tensors["k_cache"] = Tensor::zeros(DType::fp16, {5, 128, 1, 1});
+  c.tensors["v_cache"] = Tensor::zeros(DType::fp16, {5, 128, 1, 1});
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"PageSizeNotMultipleOf256"});
+}
+
 }  // namespace
 }  // namespace attnconf::spec

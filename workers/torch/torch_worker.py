@@ -7,9 +7,10 @@ torch.nn.attention.sdpa_kernel with only the fused backends allowed: "No availab
 means the default call falls back to math.
 
 Where the flash-attn package imports (a CUDA machine with it installed), the worker also exposes
-flash_attn.flash_attn_func, flash_attn_varlen_func and flash_attn_with_kvcache under their specs, so a vendor with that hardware runs
-the same worker. attnconf's CI has no GPU: that part is untested there, and the handshake's
-versions say whether it was present ("flash_attn": "absent").
+flash_attn.flash_attn_func, flash_attn_varlen_func and flash_attn_with_kvcache (contiguous and
+paged) under their specs, so a vendor with that hardware runs the same worker. attnconf's CI has
+no GPU: that part is untested there, and the handshake's versions say whether it was present
+("flash_attn": "absent").
 """
 
 import contextlib
@@ -152,6 +153,7 @@ if __name__ == "__main__":
                                       backward=lambda call: flash_attn_func(call, backward=True))
         apis["flash_attn_varlen_func"] = Api(forward=flash_attn_varlen_func)
         apis["flash_attn_with_kvcache"] = Api(forward=flash_attn_with_kvcache)
+        apis["flash_attn_with_kvcache_paged"] = Api(forward=flash_attn_with_kvcache)
     serve("torch", description=f"PyTorch SDPA on {DEVICE}",
           versions={"torch": torch.__version__, "numpy": np.__version__,
                     "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu",

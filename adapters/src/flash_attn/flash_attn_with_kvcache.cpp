@@ -44,13 +44,71 @@ std::vector<std::int64_t> perEntry(const Tensor& t, const char* name, std::int64
   return integers(t);
 }
 
-// Copies the new rows of one batch entry into its cache row at `start`.
-void append(const Tensor& fresh, std::int64_t b, Tensor& cache, std::int64_t row,
+// Where the keys of each batch entry are: entry b's position p is position `slot(b, p).second`
+// of cache row (or page) `slot(b, p).first`.
+struct CacheSlots {
+  std::vector<std::int64_t> rows;                // contiguous: the row entry b reads
+  std::vector<std::vector<std::int64_t>> pages;  // paged: entry b's pages, in order
+  std::int64_t page_size = 0, page_count = 0;
+  bool pages_consecutive = false;  // planted fault: page n of an entry is its first page + n
+
+  std::pair<std::int64_t, std::int64_t> slot(std::size_t b, std::int64_t p) const {
+    if (pages.empty()) return {rows[b], p};
+    const auto n = static_cast<std::size_t>(p / page_size);
+    const std::int64_t page = pages_consecutive
+                                  ? (pages[b].front() + static_cast<std::int64_t>(n)) % page_count
+                                  : pages[b][n];
+    return {page, p % page_size};
+  }
+};
+
+// The paged cache's table, checked as mha_fwd_kvcache checks it (and, beyond it, its entries).
+CacheSlots pagedSlots(const Case& c, const Tensor& table, std::int64_t batch,
+                      const Shape& cache_shape) {
+  check(c.tensor("cache_batch_idx") == nullptr, "Paged KVcache does not support cache_batch_idx");
+  check(table.dtype == DType::int32, "block_table must have dtype torch.int32");
+  check(cache_shape[1] % 256 == 0, "Paged KV cache block size must be divisible by 256");
+  check(table.rank() == 2 && table.shape[0] == batch,
+        "block_table must have shape (batch_size, max_num_blocks_per_seq)");
+  const auto entries = integers(table);
+  // mha_fwd_kvcache trusts the table (a missing page is read and written out of bounds).
+  check(std::ranges::all_of(entries, [&](std::int64_t e) { return e >= 0 && e < cache_shape[0]; }),
+        "attnconf: block_table entries must lie in [0, num_blocks)");
+  CacheSlots slots;
+  slots.page_size = cache_shape[1];
+  slots.page_count = cache_shape[0];
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const auto first = entries.begin() + b * table.shape[1];
+    slots.pages.emplace_back(first, first + table.shape[1]);
+  }
+  return slots;
+}
+
+// Copies the new rows of batch entry b into its cache positions from `start` on.
+void append(const Tensor& fresh, std::int64_t b, Tensor& cache, const CacheSlots& slots,
             std::int64_t start) {
-  const std::int64_t count = fresh.shape[1] * fresh.shape[2] * fresh.shape[3];
+  const std::int64_t position = fresh.shape[2] * fresh.shape[3];
+  for (std::int64_t i = 0; i < fresh.shape[1]; ++i) {
+    const auto [row, at] = slots.slot(static_cast<std::size_t>(b), start + i);
+    std::copy_n(fresh.values.begin() + (b * fresh.shape[1] + i) * position, position,
+                cache.values.begin() + (row * cache.shape[1] + at) * position);
+  }
+}
+
+// Batch entry b's keys (or values) end to end, (1, length, heads_k, headdim), read through the
+// slots: a copy for a paged cache, the row itself for a contiguous one.
+SeqView entryView(const Tensor& cache, const CacheSlots& slots, std::int64_t b, std::int64_t length,
+                  Tensor& gathered) {
+  if (slots.pages.empty())
+    return front_end::batchEntry(front_end::view(cache, Layout::bshd), slots.rows.at(b));
   const std::int64_t position = cache.shape[2] * cache.shape[3];
-  std::copy_n(fresh.values.begin() + b * count, count,
-              cache.values.begin() + (row * cache.shape[1] + start) * position);
+  gathered = Tensor::zeros(cache.dtype, {1, length, cache.shape[2], cache.shape[3]});
+  for (std::int64_t p = 0; p < length; ++p) {
+    const auto [row, at] = slots.slot(static_cast<std::size_t>(b), p);
+    std::copy_n(cache.values.begin() + (row * cache.shape[1] + at) * position, position,
+                gathered.values.begin() + p * position);
+  }
+  return front_end::view(gathered, Layout::bshd);
 }
 
 }  // namespace
@@ -67,8 +125,11 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
   check(k_cache.rank() == 4,
         "kcache must have shape (batch_size_c, seqlen_k, num_heads_k, head_size_og)");
   const std::int64_t batch = q.shape[0], seqlen_q = q.shape[1], heads = q.shape[2];
-  const std::int64_t head_dim = q.shape[3], batch_cache = k_cache.shape[0];
-  const std::int64_t seqlen_cache = k_cache.shape[1], heads_k = k_cache.shape[2];
+  const std::int64_t head_dim = q.shape[3], heads_k = k_cache.shape[2];
+  const Tensor* table = c.tensor("block_table");
+  CacheSlots slots = table ? pagedSlots(c, *table, batch, k_cache.shape) : CacheSlots{};
+  slots.pages_consecutive = fault == PlantedFault::pages_assumed_consecutive;
+  const std::int64_t seqlen_cache = table ? table->shape[1] * k_cache.shape[1] : k_cache.shape[1];
   check(batch > 0, "batch size must be positive");
   flash_attn::checkHeads(heads, heads_k, head_dim, fault, flash_attn::HeadDimPadding::padded);
   check(v_cache.shape == k_cache.shape && k_cache.shape[3] == head_dim,
@@ -80,13 +141,15 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
   const auto seqlens = seqlens_given
                            ? perEntry(*seqlens_given, "seqlens_k", batch)
                            : std::vector<std::int64_t>(static_cast<std::size_t>(batch), 0);
-  std::vector<std::int64_t> rows(static_cast<std::size_t>(batch));
-  std::iota(rows.begin(), rows.end(), 0);
-  if (const Tensor* index = c.tensor("cache_batch_idx"))
-    rows = perEntry(*index, "cache_batch_idx", batch);
-  for (std::size_t at = 0; at < rows.size(); ++at) {
+  if (!table) {
+    slots.rows.resize(static_cast<std::size_t>(batch));
+    std::iota(slots.rows.begin(), slots.rows.end(), 0);
+    if (const Tensor* index = c.tensor("cache_batch_idx"))
+      slots.rows = perEntry(*index, "cache_batch_idx", batch);
+  }
+  for (std::size_t at = 0; at < seqlens.size(); ++at) {
     // mha_fwd_kvcache trusts these (it would read or write past the cache); attnconf refuses.
-    check(rows[at] >= 0 && rows[at] < batch_cache,
+    check(table || (slots.rows[at] >= 0 && slots.rows[at] < k_cache.shape[0]),
           "attnconf: cache_batch_idx entries must lie in [0, batch_size_cache)");
     check(seqlens[at] >= 0 && seqlens[at] + seqlen_new <= seqlen_cache,
           "attnconf: cache_seqlens + seqlen_new must fit in the cache");
@@ -108,20 +171,22 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
   // A batch entry that sees no key keeps output 0 and LSE +inf (the split kernel's combine).
   Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seqlen_q});
   std::ranges::fill(lse.values, std::numeric_limits<double>::infinity());
+  Tensor entry_keys, entry_values;  // a paged entry's keys and values, gathered
   for (std::int64_t b = 0; b < batch; ++b) {
     const auto at = static_cast<std::size_t>(b);
     if (k) {
-      append(*k, b, keys, rows[at], seqlens[at]);
-      append(required(c, "v"), b, values, rows[at], seqlens[at]);
+      append(*k, b, keys, slots, seqlens[at]);
+      append(required(c, "v"), b, values, slots, seqlens[at]);
     }
+    const bool decode_fault = fault == PlantedFault::decode_drops_new_keys && seqlen_q == 1;
     const std::int64_t seqlen_k = fault == PlantedFault::cache_seqlens_ignored || !seqlens_given
                                       ? seqlen_cache
-                                      : seqlens[at] + seqlen_new;
+                                      : seqlens[at] + (decode_fault ? 0 : seqlen_new);
     if (seqlen_k == 0) continue;
     args.seqlen_k = seqlen_k;
     args.q = front_end::batchEntry(front_end::view(q, Layout::bshd), b);
-    args.k = front_end::batchEntry(front_end::view(keys, Layout::bshd), rows[at]);
-    args.v = front_end::batchEntry(front_end::view(values, Layout::bshd), rows[at]);
+    args.k = entryView(keys, slots, b, seqlen_k, entry_keys);
+    args.v = entryView(values, slots, b, seqlen_k, entry_values);
     args.out = front_end::batchEntry(front_end::writable(out, Layout::bshd), b);
     args.lse = lse.values.data() + b * heads * seqlen_q;
     // Bottom-right by each entry's own key count: the new queries are the last positions.
@@ -132,12 +197,13 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     kernel(args);
   }
   if (front_end::paramOr(c, "return_softmax_lse", false)) outputs["softmax_lse"] = std::move(lse);
-  if (fault == PlantedFault::append_to_batch_row && k) {  // attention was right; the cache is not
+  if (fault == PlantedFault::append_to_batch_row && k && !table) {  // attention was right
     keys = k_cache;
     values = v_cache;
+    std::iota(slots.rows.begin(), slots.rows.end(), 0);
     for (std::int64_t b = 0; b < batch; ++b) {
-      append(*k, b, keys, b, seqlens[static_cast<std::size_t>(b)]);
-      append(required(c, "v"), b, values, b, seqlens[static_cast<std::size_t>(b)]);
+      append(*k, b, keys, slots, seqlens[static_cast<std::size_t>(b)]);
+      append(required(c, "v"), b, values, slots, seqlens[static_cast<std::size_t>(b)]);
     }
   }
   return outputs;

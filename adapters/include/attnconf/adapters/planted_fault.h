@@ -33,10 +33,13 @@ enum class PlantedFault {
   causal_ignores_past,          ///< ONNX: the causal diagonal is not moved past the cached keys
   fully_masked_row_zero,        ///< JAX: a row that sees no key is 0, not the mean of the values
   cu_seqlens_off_by_one,        ///< varlen: each sequence reads the first key of the next one
-  varlen_causal_padded,     ///< varlen: diagonals aligned by max_seqlen_q/k, not each sequence's
-  hidden_split_head_inner,  ///< ONNX 3-D: hidden split as (head_size, heads), heads innermost
-  cache_seqlens_ignored,    ///< KV cache: attends over the whole cache row, past cache_seqlens
-  append_to_batch_row,      ///< KV cache: new keys written to cache row b, not cache_batch_idx[b]
+  varlen_causal_padded,       ///< varlen: diagonals aligned by max_seqlen_q/k, not each sequence's
+  hidden_split_head_inner,    ///< ONNX 3-D: hidden split as (head_size, heads), heads innermost
+  cache_seqlens_ignored,      ///< KV cache: attends over the whole cache row, past cache_seqlens
+  append_to_batch_row,        ///< KV cache: new keys written to cache row b, not cache_batch_idx[b]
+  pages_assumed_consecutive,  ///< paged KV cache: page n of an entry is its first page + n
+  decode_drops_new_keys,  ///< KV cache: a one-query call reads cache_seqlens as counting the new
+                          ///< keys, so it attends over the cached keys alone
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -54,6 +54,9 @@ Tensor repeatAxis(const Tensor& t, std::size_t axis, std::int64_t times);
 /// The entries on `axis` in reverse order.
 Tensor reverseAxis(const Tensor& t, std::size_t axis);
 
+/// The entries on `axis` in the given order: entry i of the result is entry `order[i]` of `t`.
+Tensor takeAxis(const Tensor& t, std::size_t axis, std::span<const std::int64_t> order);
+
 /// Tensors of one dtype and equal shapes except on `axis`, joined along it in order.
 Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis);
 

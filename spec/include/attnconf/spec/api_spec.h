@@ -68,6 +68,9 @@ struct TensorDecl {
   bool broadcast = false;  ///< any axis may have extent 1 instead of its dim (a mask)
   double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
   std::string lengths_of;  ///< values are sequence lengths in [0, this dim] (edges favoured)
+  /// With `lengths_of`: the lengths leave this dim's extent free (a cache keeps room for the
+  /// keys the call appends), so they lie in [0, lengths_of - room_for].
+  std::string room_for;
   std::string indices_of;  ///< values are distinct indices in [0, this dim) (cache rows)
   std::string when;        ///< outputs: the bool param or input that asks for it
   /// Outputs: the concatenation of these inputs along the output's derived (sum_of) axis,
@@ -151,10 +154,16 @@ struct ActiveCheck {
   std::string name;
 };
 
+/// Every entry of the integer input `tensor` is an index in [0, extent of `below`) (a page
+/// table's pages exist).
+struct IndexRangeCheck {
+  std::string tensor, below;
+};
+
 /// The structured condition of a rule or of a path region: what must hold of a call.
-using Check =
-    std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck, DTypeCheck,
-                 SameDTypeCheck, ShapeCheck, NotTogetherCheck, TogetherCheck, ActiveCheck>;
+using Check = std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck,
+                           DTypeCheck, SameDTypeCheck, ShapeCheck, NotTogetherCheck, TogetherCheck,
+                           ActiveCheck, IndexRangeCheck>;
 
 /// One rule of the error contract: a call that breaks it must be rejected.
 struct Rule {
@@ -207,6 +216,9 @@ struct Semantics {
   /// `cache_batch_index[b]` (its own index without one) and the keys [0, cache_seqlens[b]) of
   /// it (all without one); `append_key/value` are written after those, in place, and attended.
   std::string cache_seqlens, cache_batch_index, append_key, append_value;
+  /// A paged cache: `key` and `value` are (pages, page positions, ...); position p of batch
+  /// entry b lives in page `cache_block_table[b, p / page size]` at p % page size.
+  std::string cache_block_table;
   std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
   std::string bias_tensor;      ///< an additive score bias besides the mask (JAX's `bias`)
@@ -245,6 +257,10 @@ enum class Relation {
   gqa_equals_repeated_kv,  ///< GQA equals MHA with each kv head repeated for its query heads
   kv_permutation,  ///< without masks or position bias, permuting keys and values together changes
                    ///< nothing
+  paged_equals_contiguous,  ///< a paged cache with its pages moved into table order (the memory
+                            ///< of a contiguous cache) gives the same outputs
+  decode_equals_prefill,    ///< the last query decoded alone, the other new keys already cached,
+                            ///< gives the last query row of the call that appends them all
 };
 
 /// The spec name of a relation, e.g. "batch_independence".

@@ -31,6 +31,10 @@ struct ExpectedOutput {
 std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const Case& c,
                                                       const Result& result);
 
+/// An input as a valid call leaves it: a KV cache with the call's new keys (or values) written
+/// in, any other input unchanged.
+Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& input);
+
 /// The gradient of the output that a backward call carries (`backward.grad_output`), in the
 /// canonical [batch, heads_q, seqlen_q, head_dim_v] layout.
 Tensor bindGradOutput(const ApiSpec& spec, const Case& c);

@@ -1,0 +1,73 @@
+#include "detail/partners.h"
+
+#include <algorithm>
+
+namespace attnconf::gen::detail {
+namespace {
+
+// A value that makes a parameter active (different from its default).
+ParamValue activeValue(const spec::ParamDecl& p) {
+  switch (p.type) {
+    case spec::ParamType::boolean:
+      return true;
+    case spec::ParamType::integer:
+      return static_cast<std::int64_t>(p.generate_hi > 0 ? p.generate_hi : 1);
+    case spec::ParamType::floating:
+      return p.generate_hi > p.generate_lo ? (p.generate_lo + p.generate_hi) / 2 : 0.25;
+    case spec::ParamType::int_pair:
+      return std::vector<std::int64_t>{1, 1};
+  }
+  return true;
+}
+
+// The names rule `rule` asks `r` to give alongside what it gives.
+std::vector<std::string> partnersOf(const spec::Rule& rule, const Recipe& r) {
+  if (const auto* together = std::get_if<spec::TogetherCheck>(&rule.check)) {
+    if (std::ranges::any_of(together->names, [&](const auto& n) { return gives(r, n); }))
+      return together->names;
+  } else if (const auto* given = std::get_if<spec::ActiveCheck>(&rule.check)) {
+    if (!rule.if_given.empty() && gives(r, rule.if_given)) return {given->name};
+  }
+  return {};
+}
+
+}  // namespace
+
+bool gives(const Recipe& r, const std::string& name) {
+  return r.shape_choice.contains(name) || r.params.contains(name);
+}
+
+Recipe withTensors(const spec::ApiSpec& spec, Recipe r, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    if (r.shape_choice.contains(name)) continue;
+    r.shape_choice[name] = 0;
+    const spec::TensorDecl* decl = spec.input(name);
+    r.dtypes.emplace(name, decl->dtype.value_or(DType::fp32));  // keep a drawn dtype
+  }
+  return r;
+}
+
+Recipe withGiven(const spec::ApiSpec& spec, Recipe r, const std::string& name) {
+  if (const spec::ParamDecl* p = spec.param(name)) {
+    r.params[name] = activeValue(*p);
+    return r;
+  }
+  return withTensors(spec, std::move(r), {name});
+}
+
+Recipe withPartners(const spec::ApiSpec& spec, Recipe r, std::string_view except) {
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& rule : spec.rules) {
+      if (rule.id == except) continue;
+      for (const auto& name : partnersOf(rule, r)) {
+        if (gives(r, name)) continue;
+        r = withGiven(spec, std::move(r), name);
+        grew = true;
+      }
+    }
+  }
+  return r;
+}
+
+}  // namespace attnconf::gen::detail
