@@ -60,6 +60,8 @@ std::string_view relationName(Relation relation) {
       return "paged_equals_contiguous";
     case Relation::decode_equals_prefill:
       return "decode_equals_prefill";
+    case Relation::unused_cache_ignored:
+      return "unused_cache_ignored";
   }
   return "unknown";
 }
@@ -68,7 +70,8 @@ const std::vector<Relation>& allRelations() {
   static const std::vector<Relation> all{
       Relation::batch_independence,      Relation::head_independence,
       Relation::gqa_equals_repeated_kv,  Relation::kv_permutation,
-      Relation::paged_equals_contiguous, Relation::decode_equals_prefill};
+      Relation::paged_equals_contiguous, Relation::decode_equals_prefill,
+      Relation::unused_cache_ignored};
   return all;
 }
 

@@ -371,6 +371,27 @@ Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& inp
   return after;
 }
 
+Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& cache) {
+  const auto& axes = cache == spec.semantics.key ? kKeyAxes : kValueAxes;
+  const auto& layout = spec.input(cache)->shapes[0];
+  Tensor used = cacheToCanonical(spec, c, cache, axes);
+  std::ranges::fill(used.values, 0.0);
+  const Problem p = bindProblem(spec, c);
+  const CacheMap map = cacheMap(spec, c, p.batch, used);
+  const Shape strides = rowMajorStrides(used.shape);
+  for (std::int64_t b = 0; b < p.batch; ++b) {
+    for (std::int64_t position = 0; position < p.seqlens_k[static_cast<std::size_t>(b)];
+         ++position) {
+      const auto [row, at] = map.slot(static_cast<std::size_t>(b), position);
+      for (std::int64_t h = 0; h < used.shape[1]; ++h) {
+        for (std::int64_t d = 0; d < used.shape[3]; ++d)
+          used.values[static_cast<std::size_t>(cacheOffset(strides, row, h, at, d))] = 1.0;
+      }
+    }
+  }
+  return fromCanonical(spec, c, used, layout, keyPositions(spec, layout, axes));
+}
+
 Tensor bindGradOutput(const ApiSpec& spec, const Case& c) {
   return canonicalOrder(spec, c, spec.output(spec.semantics.out)->shapes[0],
                         *c.tensor(spec.backward.grad_output), kOutAxes);

@@ -659,6 +659,8 @@ class SpecParser {
           item.fail(
               fmt::format("\"{}\" applies only to a paged KV cache (kv_cache.block_table)", name));
         const auto& s = spec_.semantics;
+        if (*it == Relation::unused_cache_ignored && !s.hasKvCache())
+          item.fail(fmt::format("\"{}\" applies only to a KV cache (kv_cache)", name));
         if (*it == Relation::decode_equals_prefill && (!s.hasKvCache() || s.append_key.empty()))
           item.fail(fmt::format(
               "\"{}\" applies only to a KV cache that takes new keys (kv_cache.append)", name));

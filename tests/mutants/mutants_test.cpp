@@ -70,6 +70,9 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::decode_drops_new_keys, "DecodeEqualsPrefill", "flash_attn_with_kvcache"},
       {PlantedFault::decode_drops_new_keys, "DecodeEqualsPrefill", "flash_attn_with_kvcache_paged"},
       {PlantedFault::causal_top_left, "DecodeEqualsPrefill", "flash_attn_with_kvcache"},
+      {PlantedFault::cache_seqlens_ignored, "UnusedCacheIgnored", "flash_attn_with_kvcache"},
+      {PlantedFault::pages_assumed_consecutive, "UnusedCacheIgnored",
+       "flash_attn_with_kvcache_paged"},
   };
   return table;
 }

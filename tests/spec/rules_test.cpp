@@ -437,6 +437,15 @@ TEST_F(PagedKvCacheRules, EachEntryReadsAndWritesThePagesItsTableNames) {
   EXPECT_EQ(out.at("v_cache").exact.values, written);  // the spare page 2 included
 }
 
+TEST_F(PagedKvCacheRules, TheCacheInUseIsEachEntrysKeysThroughItsTable) {
+  const Tensor used = cacheEntriesInUse(spec, call(), "v_cache");
+  std::vector<double> expected(5 * page_size, 0.0);
+  std::fill_n(expected.begin() + 3 * page_size, page_size, 1.0);  // entry 0: page 3 whole,
+  std::fill_n(expected.begin() + 1 * page_size, 45, 1.0);         // then 45 keys of page 1
+  std::fill_n(expected.begin() + 0 * page_size, 11, 1.0);         // entry 1: 11 keys of page 0
+  EXPECT_EQ(used.values, expected);  // pages 2 (spare) and 4 (owned, not reached) unused
+}
+
 TEST_F(PagedKvCacheRules, APagedCallEqualsTheContiguousCallOverTheGatheredRows) {
   const Case paged = call();
   const ApiSpec contiguous_spec = loadSpec(specFolder() / "flash_attn_with_kvcache.yaml");

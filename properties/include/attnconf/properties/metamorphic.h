@@ -17,6 +17,9 @@ struct RelatedCalls {
   Case transformed;
   std::function<Tensor(const std::string& output, const Tensor& base_output)> expected;
   std::string describe;  ///< e.g. "batch entry 1 run alone"
+  /// The transformed call holds values no output may see (unused cache slots): its bounds are
+  /// the first call's, not scaled by those values.
+  bool bounds_of_base = false;
 };
 
 /// The related calls of a relation for a valid call, or nothing where it does not apply.

@@ -261,6 +261,8 @@ enum class Relation {
                             ///< of a contiguous cache) gives the same outputs
   decode_equals_prefill,    ///< the last query decoded alone, the other new keys already cached,
                             ///< gives the last query row of the call that appends them all
+  unused_cache_ignored,     ///< cache slots no entry reads (past its keys, spare rows or pages)
+                            ///< filled with large values change nothing
 };
 
 /// The spec name of a relation, e.g. "batch_independence".

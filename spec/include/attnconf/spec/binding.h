@@ -35,6 +35,11 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
 /// in, any other input unchanged.
 Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& input);
 
+/// Which entries of a KV cache (the `key` or the `value` input) a valid call reads or writes:
+/// 1 at each entry's positions [0, cache_seqlens[b] + new keys), 0 past them and in rows or pages
+/// no entry owns. In the cache's layout.
+Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& cache);
+
 /// The gradient of the output that a backward call carries (`backward.grad_output`), in the
 /// canonical [batch, heads_q, seqlen_q, head_dim_v] layout.
 Tensor bindGradOutput(const ApiSpec& spec, const Case& c);
