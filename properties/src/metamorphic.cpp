@@ -72,6 +72,26 @@ std::optional<std::vector<std::int64_t>> pagesInTableOrder(const Tensor& table,
   return order;
 }
 
+// The call with a paged cache's pages moved into table order, the way a contiguous cache lays
+// out memory: with the table 0, 1, 2, ... the kernel's page lookup is the identity, so a
+// page-indexing bug shows as a difference.
+std::optional<RelatedCalls> withPagesInTableOrder(const spec::ApiSpec& spec, const Case& c,
+                                                  const std::map<std::string, std::int64_t>& dims) {
+  const std::string pages = pagesDim(spec);
+  const auto order = pagesInTableOrder(*c.tensor(spec.semantics.cache_block_table), dims.at(pages));
+  if (!order) return std::nullopt;
+  const auto take = [&spec, pages, order = *order](const std::string& name, const Tensor& t) {
+    const auto axis = spec::axisOf(spec, name, t.shape, pages);
+    return axis ? takeAxis(t, *axis, order) : t;
+  };
+  // The in-place caches come back in the new page order.
+  RelatedCalls r{c, c, take, "the pages moved into table order (the table 0, 1, 2, ...)"};
+  for (auto& [name, t] : r.transformed.tensors) t = take(name, t);
+  Tensor& table = r.transformed.tensors.at(spec.semantics.cache_block_table);
+  std::iota(table.values.begin(), table.values.end(), 0.0);
+  return r;
+}
+
 // The dim of the new keys' positions: the sequence-kind axis of the appended keys.
 std::string newKeysDim(const spec::ApiSpec& spec) {
   const auto& layout = spec.input(spec.semantics.append_key)->shapes[0];
@@ -109,8 +129,8 @@ std::optional<RelatedCalls> decodeLastQuery(const spec::ApiSpec& spec, const Cas
         [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, n - 1); });
   onDim(spec, decode, queries, 1,
         [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, sq - 1); });
-  r.describe =
-      fmt::format("the last query and new key alone, the {} new keys before it cached", n - 1);
+  r.describe = fmt::format(
+      "the last query and new key alone, the earlier new keys ({}) already cached", n - 1);
   return r;
 }
 
@@ -212,23 +232,8 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       r.describe = "keys and values in reverse order";
       return r;
     }
-    case Relation::paged_equals_contiguous: {
-      // Table order is how a contiguous cache lays out memory: with the table 0, 1, 2, ... the
-      // kernel's page lookup is the identity, so a page-indexing bug shows as a difference.
-      const std::string pages = pagesDim(spec);
-      Tensor& table = r.transformed.tensors.at(spec.semantics.cache_block_table);
-      const auto order = pagesInTableOrder(table, dims.at(pages));
-      if (!order) return std::nullopt;
-      std::iota(table.values.begin(), table.values.end(), 0.0);
-      const auto take = [&spec, pages, order = *order](const std::string& name, const Tensor& t) {
-        const auto axis = spec::axisOf(spec, name, t.shape, pages);
-        return axis ? takeAxis(t, *axis, order) : t;
-      };
-      for (auto& [name, t] : r.transformed.tensors) t = take(name, t);
-      r.expected = take;  // the in-place caches come back in the new page order
-      r.describe = "the pages moved into table order (the table 0, 1, 2, ...)";
-      return r;
-    }
+    case Relation::paged_equals_contiguous:
+      return withPagesInTableOrder(spec, c, dims);
     case Relation::decode_equals_prefill:
       return decodeLastQuery(spec, c, dims);
     case Relation::unused_cache_ignored:
