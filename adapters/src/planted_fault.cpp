@@ -38,6 +38,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::append_to_batch_row, "append_to_batch_row"},
     std::pair{PlantedFault::pages_assumed_consecutive, "pages_assumed_consecutive"},
     std::pair{PlantedFault::decode_drops_new_keys, "decode_drops_new_keys"},
+    std::pair{PlantedFault::split_combine_unweighted, "split_combine_unweighted"},
 };
 
 }  // namespace

@@ -238,6 +238,16 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       return decodeLastQuery(spec, c, dims);
     case Relation::unused_cache_ignored:
       return withUnusedCacheFilled(spec, c);
+    case Relation::split_invariance: {
+      // One piece against several: a call that splits is compared with one that does not.
+      const std::string& param = spec.semantics.splits_param;
+      const auto given = c.param(param);
+      const std::int64_t splits = given ? std::get<std::int64_t>(*given) : 0;
+      const std::int64_t other = splits > 1 ? 1 : 3;
+      r.transformed.params[param] = other;
+      r.describe = fmt::format("{}={} instead of {}", param, other, splits);
+      return r;
+    }
   }
   return std::nullopt;
 }

@@ -62,6 +62,8 @@ std::string_view relationName(Relation relation) {
       return "decode_equals_prefill";
     case Relation::unused_cache_ignored:
       return "unused_cache_ignored";
+    case Relation::split_invariance:
+      return "split_invariance";
   }
   return "unknown";
 }
@@ -71,7 +73,7 @@ const std::vector<Relation>& allRelations() {
       Relation::batch_independence,      Relation::head_independence,
       Relation::gqa_equals_repeated_kv,  Relation::kv_permutation,
       Relation::paged_equals_contiguous, Relation::decode_equals_prefill,
-      Relation::unused_cache_ignored};
+      Relation::unused_cache_ignored,    Relation::split_invariance};
   return all;
 }
 

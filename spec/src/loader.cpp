@@ -361,9 +361,10 @@ class SpecParser {
   }
 
   void parseSemantics(const Field& f) {
-    f.allowOnly({"source", "canonical", "query", "key", "value", "scale", "softcap", "causal",
-                 "window", "alibi", "mask", "bias", "lengths", "fully_masked_rows", "out", "lse",
-                 "softcap_order", "past", "kv_cache"});
+    f.allowOnly({"source", "canonical", "query",         "key",     "value",
+                 "scale",  "softcap",   "splits",        "causal",  "window",
+                 "alibi",  "mask",      "bias",          "lengths", "fully_masked_rows",
+                 "out",    "lse",       "softcap_order", "past",    "kv_cache"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -385,6 +386,10 @@ class SpecParser {
     if (const auto scale = f.find("scale")) {  // without one, the scale is 1/sqrt(head_dim)
       requireParam(*scale, ParamType::floating);
       s.scale_param = scale->text();
+    }
+    if (const auto splits = f.find("splits")) {
+      requireParam(*splits, ParamType::integer);
+      s.splits_param = splits->text();
     }
     if (const auto softcap = f.find("softcap")) {
       requireParam(*softcap, ParamType::floating);
@@ -659,6 +664,9 @@ class SpecParser {
           item.fail(
               fmt::format("\"{}\" applies only to a paged KV cache (kv_cache.block_table)", name));
         const auto& s = spec_.semantics;
+        if (*it == Relation::split_invariance && s.splits_param.empty())
+          item.fail(
+              fmt::format("\"{}\" needs `semantics.splits`, the param that splits the keys", name));
         if (*it == Relation::unused_cache_ignored && !s.hasKvCache())
           item.fail(fmt::format("\"{}\" applies only to a KV cache (kv_cache)", name));
         if (*it == Relation::decode_equals_prefill && (!s.hasKvCache() || s.append_key.empty()))

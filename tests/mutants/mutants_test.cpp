@@ -71,6 +71,8 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::decode_drops_new_keys, "DecodeEqualsPrefill", "flash_attn_with_kvcache_paged"},
       {PlantedFault::causal_top_left, "DecodeEqualsPrefill", "flash_attn_with_kvcache"},
       {PlantedFault::cache_seqlens_ignored, "UnusedCacheIgnored", "flash_attn_with_kvcache"},
+      {PlantedFault::split_combine_unweighted, "SplitInvariance", "flash_attn_with_kvcache"},
+      {PlantedFault::split_combine_unweighted, "Accuracy", "flash_attn_with_kvcache_paged"},
       {PlantedFault::pages_assumed_consecutive, "UnusedCacheIgnored",
        "flash_attn_with_kvcache_paged"},
   };

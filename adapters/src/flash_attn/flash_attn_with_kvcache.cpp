@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "flash_attn/mha_checks.h"
+#include "flash_attn/split_kv.h"
 
 namespace attnconf::adapters {
 namespace {
@@ -172,6 +173,8 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
   Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seqlen_q});
   std::ranges::fill(lse.values, std::numeric_limits<double>::infinity());
   Tensor entry_keys, entry_values;  // a paged entry's keys and values, gathered
+  // 0 lets flash-attn's heuristic choose; the in-tree kernel then runs unsplit.
+  const std::int64_t splits = front_end::paramOr(c, "num_splits", std::int64_t{0});
   for (std::int64_t b = 0; b < batch; ++b) {
     const auto at = static_cast<std::size_t>(b);
     if (k) {
@@ -194,7 +197,7 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     args.causal_offset = fault == PlantedFault::causal_top_left ? 0 : seqlen_k - seqlen_q;
     if (!slopes.empty())
       args.alibi_slopes.assign(slopes.begin() + b * heads, slopes.begin() + (b + 1) * heads);
-    kernel(args);
+    flash_attn::splitKvForward(args, splits, kernel, fault);
   }
   if (front_end::paramOr(c, "return_softmax_lse", false)) outputs["softmax_lse"] = std::move(lse);
   if (fault == PlantedFault::append_to_batch_row && k && !table) {  // attention was right

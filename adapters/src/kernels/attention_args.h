@@ -56,6 +56,7 @@ struct AttentionArgs {
   BiasView bias{};
   bool softcap_after_mask = false;  ///< ONNX's order: a hidden key scores -softcap, not -inf
   double empty_row_value = 0.0;     ///< the output of a row that sees no key
+  bool partial_output = false;      ///< a split-KV piece: the output kept in fp32 until combined
   PlantedFault fault = PlantedFault::none;
 };
 

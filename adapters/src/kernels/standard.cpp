@@ -46,7 +46,8 @@ void attendHead(const AttentionArgs& a, std::int64_t b, std::int64_t h) {
                          a.scale;
   double* lse = a.lse + (b * a.heads + h) * a.seqlen_q;
   const MatrixF p = probabilities(a, b, h, scaled, lse);
-  kernels::store(a.dtype, a.out, b, h, 0, p * gather(a.v, b, hk, a.seqlen_k, 0, a.head_dim_v));
+  kernels::store(a.partial_output ? DType::fp32 : a.dtype, a.out, b, h, 0,
+                 p * gather(a.v, b, hk, a.seqlen_k, 0, a.head_dim_v));
   for (std::int64_t i = 0; i < a.seqlen_q; ++i) {  // rows that see no key
     if (!std::isinf(lse[i])) continue;
     double* row = a.out.row(b, i, h);

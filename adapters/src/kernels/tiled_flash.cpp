@@ -84,7 +84,8 @@ void writeRows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int6
     double* out = a.out.row(b, i0 + r, h);
     for (std::int64_t d = 0; d < a.head_dim_v; ++d) {
       out[d] = empty ? a.empty_row_value
-                     : roundTo(a.dtype, static_cast<double>(st.acc(r, d) / st.sum(r)));
+                     : roundTo(a.partial_output ? DType::fp32 : a.dtype,
+                               static_cast<double>(st.acc(r, d) / st.sum(r)));
     }
     float lse = empty ? std::numeric_limits<float>::infinity() : st.max(r) + std::log(st.sum(r));
     if (a.fault == PlantedFault::lse_base2 && !empty) lse /= std::log(2.0F);

@@ -38,8 +38,9 @@ enum class PlantedFault {
   cache_seqlens_ignored,      ///< KV cache: attends over the whole cache row, past cache_seqlens
   append_to_batch_row,        ///< KV cache: new keys written to cache row b, not cache_batch_idx[b]
   pages_assumed_consecutive,  ///< paged KV cache: page n of an entry is its first page + n
-  decode_drops_new_keys,  ///< KV cache: a one-query call reads cache_seqlens as counting the new
-                          ///< keys, so it attends over the cached keys alone
+  split_combine_unweighted,  ///< split-KV: the pieces' outputs averaged, not weighted by their LSEs
+  decode_drops_new_keys,     ///< KV cache: a one-query call reads cache_seqlens as counting the new
+                             ///< keys, so it attends over the cached keys alone
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -198,8 +198,9 @@ struct Paths {
 struct Semantics {
   std::map<std::string, std::string> canonical;  ///< canonical dim name -> spec dim
   std::string query, key, value;                 ///< tensor names
-  std::string scale_param;          ///< softmax scale param; None means 1/sqrt(head_dim)
-  std::string softcap_param;        ///< empty if the API has none
+  std::string scale_param;    ///< softmax scale param; None means 1/sqrt(head_dim)
+  std::string softcap_param;  ///< empty if the API has none
+  std::string splits_param;   ///< int param: pieces the keys are split into (0: the kernel picks)
   bool softcap_after_mask = false;  ///< ONNX's order: the softcap after the mask bias and masks
   std::string causal_param;         ///< bool param that turns the causal mask on
   Alignment causal_alignment = Alignment::bottom_right;
@@ -263,6 +264,7 @@ enum class Relation {
                             ///< gives the last query row of the call that appends them all
   unused_cache_ignored,     ///< cache slots no entry reads (past its keys, spare rows or pages)
                             ///< filled with large values change nothing
+  split_invariance,         ///< splitting the keys into another number of pieces changes nothing
 };
 
 /// The spec name of a relation, e.g. "batch_independence".
