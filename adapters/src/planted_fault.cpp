@@ -39,6 +39,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::pages_assumed_consecutive, "pages_assumed_consecutive"},
     std::pair{PlantedFault::decode_drops_new_keys, "decode_drops_new_keys"},
     std::pair{PlantedFault::split_combine_unweighted, "split_combine_unweighted"},
+    std::pair{PlantedFault::rotary_query_at_cache_start, "rotary_query_at_cache_start"},
 };
 
 }  // namespace

@@ -12,8 +12,8 @@ using detail::withGiven;
 using detail::withTensors;
 using spec::ApiSpec;
 
-// Collects mutations that break exactly the target rule; any that break another rule too, or
-// none, are dropped, so every invalid case isolates one rule.
+// Collects mutations that break exactly the target rule; any that break another rule too (or
+// an assumption), or none, are dropped, so every invalid case isolates one rule.
 class Mutations {
  public:
   Mutations(const ApiSpec& spec, const spec::Rule& rule) : spec_(spec), rule_(rule) {}
@@ -27,24 +27,45 @@ class Mutations {
   }
 
   void tryCase(Case c) {
-    if (spec::brokenRules(spec_, c) != std::vector<std::string>{rule_.id}) return;
+    if (spec::brokenRules(spec_, c) != std::vector<std::string>{rule_.id} ||
+        !spec::keepsAssumptions(spec_, c))
+      return;
     c.broken_rule = rule_.id;
     if (std::ranges::find(found_, c) == found_.end()) found_.push_back(std::move(c));
   }
 
+  // `dim` set to each of `values`; a derived dim through one of its parts (the first part that
+  // gives it the value), since its own extent is always computed from them.
   void tryDim(const Recipe& base, const std::string& dim,
               std::initializer_list<std::int64_t> values) {
     for (const std::int64_t v : values) {
       if (v < 0) continue;
-      Recipe r = base;
-      r.dims[dim] = v;
-      tryRecipe(r);
+      if (auto r = withExtent(base, dim, v)) tryRecipe(*r);
     }
   }
 
   std::vector<Case> take() { return std::move(found_); }
 
  private:
+  std::optional<Recipe> withExtent(Recipe r, const std::string& dim, std::int64_t v) const {
+    const spec::Dim* d = spec_.dim(dim);
+    if (!d->fromParts()) {
+      r.dims[dim] = v;
+      return r;
+    }
+    const auto& parts = d->sum_of.empty() ? d->product_of : d->sum_of;
+    for (const auto& part : parts) {
+      if (spec::isConstantPart(part) || spec_.dim(part)->derived()) continue;
+      const std::int64_t original = r.dims.at(part);
+      for (std::int64_t x = 1; x <= v; ++x) {
+        r.dims[part] = x;
+        if (spec::derivedExtent(*d, r.dims) == v) return r;
+      }
+      r.dims[part] = original;
+    }
+    return std::nullopt;
+  }
+
   const ApiSpec& spec_;
   const spec::Rule& rule_;
   std::vector<Case> found_;
@@ -101,16 +122,17 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
   Recipe valid = given;  // a rule with `unless` applies only while that name is not given
   valid.params.erase(rule.unless);
   valid.shape_choice.erase(rule.unless);
-  if (!rule.if_given.empty())
-    valid = m.withPartners(withGiven(spec, std::move(valid), rule.if_given));
+  for (const auto& name : rule.if_given) valid = withGiven(spec, std::move(valid), name);
+  if (!rule.if_given.empty()) valid = m.withPartners(std::move(valid));
   std::visit(
       [&](const auto& check) {
         using T = std::decay_t<decltype(check)>;
         if constexpr (std::is_same_v<T, spec::RangeCheck>) {
-          const std::int64_t lo = check.min.value_or(1),
-                             hi = check.max_dim.empty()
-                                      ? check.max.value_or(lo)
-                                      : materialize(spec, valid).dims.at(check.max_dim);
+          const auto dims = materialize(spec, valid).dims;
+          const std::int64_t lo = check.min_dim.empty() ? check.min.value_or(1)
+                                                        : dims.at(check.min_dim),
+                             hi = check.max_dim.empty() ? check.max.value_or(lo)
+                                                        : dims.at(check.max_dim);
           m.tryDim(valid, check.dim, {lo - 1, lo - 2, hi + 1, hi + 8, 2 * hi});
         } else if constexpr (std::is_same_v<T, spec::MultipleOfCheck>) {
           const std::int64_t v = valid.dims.at(check.dim);

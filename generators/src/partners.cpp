@@ -26,7 +26,8 @@ std::vector<std::string> partnersOf(const spec::Rule& rule, const Recipe& r) {
     if (std::ranges::any_of(together->names, [&](const auto& n) { return gives(r, n); }))
       return together->names;
   } else if (const auto* given = std::get_if<spec::ActiveCheck>(&rule.check)) {
-    if (!rule.if_given.empty() && gives(r, rule.if_given)) return {given->name};
+    const auto gave = [&](const std::string& name) { return gives(r, name); };
+    if (!rule.if_given.empty() && std::ranges::all_of(rule.if_given, gave)) return {given->name};
   }
   return {};
 }

@@ -52,7 +52,10 @@ void maskTags(const spec::ApiSpec& spec, const Case& c, std::vector<std::string>
 }
 
 // "appends_kv" when new keys are written into a KV cache, "cache_batch_idx" when entries pick
-// their cache rows, "full_cache" when an entry's keys fill its row to the end.
+// their cache rows, "full_cache" when an entry's keys fill its row to the end, "crosses_pages"
+// when an entry's keys span pages; "rotary" with rotary embedding, "rotary_partial_head" when it
+// turns only some channels, "rotary_queries_at_cache_end" when every query sits at the entry's
+// cached length (neither causal nor local).
 void kvCacheTags(const spec::ApiSpec& spec, const Case& c, const Problem& p,
                  std::vector<std::string>& tags) {
   const spec::Semantics& s = spec.semantics;
@@ -69,6 +72,11 @@ void kvCacheTags(const spec::ApiSpec& spec, const Case& c, const Problem& p,
   if (!s.cache_block_table.empty() &&
       (whole_cache ? spans_pages(p.maxSeqlenK()) : std::ranges::any_of(p.seqlens_k, spans_pages)))
     tags.emplace_back("crosses_pages");
+  if (const Tensor* cos = s.hasRotary() ? c.tensor(s.rotary_cos) : nullptr) {
+    tags.emplace_back("rotary");
+    if (cos->shape[1] * 2 < p.head_dim) tags.emplace_back("rotary_partial_head");
+    if (!spec::rotatesEachQuery(spec, c)) tags.emplace_back("rotary_queries_at_cache_end");
+  }
 }
 
 }  // namespace

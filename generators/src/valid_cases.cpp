@@ -27,27 +27,64 @@ std::int64_t kindCap(spec::DimKind kind, const Limits& limits) {
   return 1;
 }
 
-// Whether `value` for `dim` keeps every dim rule that reads it and reads only dims known by now.
+// Whether input `input` has `dim` as an axis in one of its declared shapes.
+bool carries(const ApiSpec& spec, const std::string& input, const std::string& dim) {
+  const spec::TensorDecl* decl = spec.input(input);
+  return decl && std::ranges::any_of(decl->shapes, [&](const auto& shape) {
+           return std::ranges::find(shape, dim) != shape.end();
+         });
+}
+
+// Whether only optional inputs have `dim` as an axis (and some input does).
+bool onlyOptionalInputsCarry(const ApiSpec& spec, const std::string& dim) {
+  bool carried = false;
+  for (const auto& decl : spec.inputs) {
+    if (!carries(spec, decl.name, dim)) continue;
+    if (!decl.optional) return false;
+    carried = true;
+  }
+  return carried;
+}
+
+// Whether `value` for `dim` keeps every dim rule that reads it (or a dim summed or multiplied
+// from it) and reads only dims known by now. A rule that applies only while some inputs are
+// given counts when each has `dim` as an axis: without them, the dim means nothing.
 bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, const Dims& chosen) {
-  Case probe;  // dims only: dim rules read nothing else
-  probe.dims = chosen;
-  probe.dims[dim] = value;
-  return std::ranges::all_of(spec.rules, [&](const spec::Rule& rule) {
+  Dims probe = chosen;  // dim rules read nothing else
+  probe[dim] = value;
+  std::vector<std::string> decided{dim};
+  for (const auto& d : spec.dims) {  // derived dims whose parts are now all known
+    const auto& parts = d.sum_of.empty() ? d.product_of : d.sum_of;
+    const auto known = [&](const std::string& p) {
+      return spec::isConstantPart(p) || probe.contains(p);
+    };
+    if (d.fromParts() && !probe.contains(d.name) && std::ranges::all_of(parts, known)) {
+      probe[d.name] = spec::derivedExtent(d, probe);
+      decided.push_back(d.name);
+    }
+  }
+  const auto kept = [&](const spec::Rule& rule) {
     const auto read = spec::dimsRead(rule.check);
+    const bool applies =
+        rule.unless.empty() &&
+        std::ranges::all_of(rule.if_given, [&](const auto& in) { return carries(spec, in, dim); });
     const bool decidable =
-        rule.unless.empty() && rule.if_given.empty() &&
-        std::ranges::find(read, dim) != read.end() &&
-        std::ranges::all_of(read, [&](const auto& d) { return probe.dims.contains(d); });
-    return !decidable || spec::satisfies(spec, probe, rule);
-  });
+        applies &&
+        std::ranges::any_of(read, [&](const auto& d) { return std::ranges::count(decided, d); }) &&
+        std::ranges::all_of(read, [&](const auto& d) { return probe.contains(d); });
+    return !decidable || spec::holdsForDims(rule.check, probe);
+  };
+  return std::ranges::all_of(spec.rules, kept) && std::ranges::all_of(spec.assumptions, kept);
 }
 
 // The smallest extent the rules allow when none is under the cap (flash-attn's pages hold a
-// multiple of 256 keys): the rules win over the cap, by as little as they need.
+// multiple of 256 keys, its rotary table at least the cache's length): the rules win over the
+// cap, by as little as they need. Searched up to four caps or twice the largest dim chosen.
 std::vector<std::int64_t> smallestOverCap(const ApiSpec& spec, const spec::Dim& dim,
                                           const Dims& chosen, std::int64_t cap) {
-  constexpr std::int64_t kLargestExtent = std::int64_t{1} << 16;
-  for (std::int64_t v = cap + 1; v <= kLargestExtent; ++v) {
+  std::int64_t largest = 4 * cap;
+  for (const auto& [name, extent] : chosen) largest = std::max(largest, 2 * extent);
+  for (std::int64_t v = cap + 1; v <= largest; ++v) {
     if (allowed(spec, dim.name, v, chosen)) return {v};
   }
   return {};
@@ -69,6 +106,8 @@ rc::Gen<Dims> dimsFrom(const ApiSpec& spec, const Limits& limits, std::size_t in
     auto candidates = dimCandidates(spec, dim, chosen, grown);
     if (candidates.empty()) candidates = dimCandidates(spec, dim, chosen, cap);
     if (candidates.empty()) candidates = smallestOverCap(spec, dim, chosen, cap);
+    // An optional input's axis can be empty (a head too small for any rotary table).
+    if (candidates.empty() && onlyOptionalInputsCarry(spec, dim.name)) candidates = {0};
     if (candidates.empty()) return rc::gen::just(chosen);  // rejected by validRecipes' filter
     std::vector<std::int64_t> siblings;                    // chosen dims of the same kind
     for (const auto& other : spec.dims) {
@@ -318,7 +357,8 @@ rc::Gen<Recipe> validRecipes(const ApiSpec& spec, const Limits& limits) {
   return rc::gen::suchThat(whole, [&spec](const Recipe& r) {
     if (r.dims.size() != spec.dims.size()) return false;
     const Case c = materialize(spec, r);
-    return leavesRoom(spec, c) && spec::brokenRules(spec, c).empty();
+    return leavesRoom(spec, c) && spec::brokenRules(spec, c).empty() &&
+           spec::keepsAssumptions(spec, c);
   });
 }
 

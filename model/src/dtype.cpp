@@ -74,6 +74,21 @@ double epsilon(DType dtype) {
   }
 }
 
+double smallestSubnormal(DType dtype) {
+  switch (dtype) {
+    case DType::fp64:
+      return std::numeric_limits<double>::denorm_min();
+    case DType::fp32:
+      return std::numeric_limits<float>::denorm_min();
+    case DType::fp16:
+      return 0x1p-24;
+    case DType::bf16:
+      return 0x1p-133;
+    default:
+      return 0.0;
+  }
+}
+
 double maxFinite(DType dtype) {
   switch (dtype) {
     case DType::fp64:

@@ -43,7 +43,7 @@ void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double
     report.problems.push_back(fmt::format("{}.dtype={}, but should be {}", exact.name,
                                           dtypeName(actual.dtype), dtypeName(exact.dtype)));
   }
-  double worst_error = -1, signed_sum = 0;
+  double worst_ratio = -1, signed_sum = 0;
   std::int64_t worst_at = 0, nonfinite_mismatches = 0;
   for (std::int64_t i = 0; i < actual.size(); ++i) {
     if (exact.isUnspecified(i)) continue;
@@ -59,29 +59,29 @@ void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double
       continue;
     }
     signed_sum += a - e;
-    if (std::abs(a - e) > worst_error) {
-      worst_error = std::abs(a - e);
+    // A limit of 0 (a copied output) accepts only the exact value.
+    const double error = std::abs(a - e), limit = bound + exact.allowanceAt(i);
+    const double ratio = limit > 0   ? error / limit
+                         : error > 0 ? std::numeric_limits<double>::infinity()
+                                     : 0.0;
+    if (ratio > worst_ratio) {
+      worst_ratio = ratio;
       worst_at = i;
     }
   }
   if (nonfinite_mismatches > 2) {
     report.problems.push_back(fmt::format("and {} more", nonfinite_mismatches - 2));
   }
-  if (worst_error < 0) return;
-  // A bound of 0 (a copied output) accepts only the exact values.
-  const double ratio = bound > 0         ? worst_error / bound
-                       : worst_error > 0 ? std::numeric_limits<double>::infinity()
-                                         : 0.0;
-  if (ratio >= report.max_ratio) {
-    report.max_ratio = ratio;
-    report.worst = WorstElement{exact.name,
-                                indexText(exact, worst_at),
-                                actual.values[worst_at],
-                                exact.exact.values[worst_at],
-                                bound,
-                                ratio};
-    report.bias = actual.size() > 0 ? signed_sum / static_cast<double>(actual.size()) / bound : 0;
-  }
+  if (worst_ratio < 0 || worst_ratio < report.max_ratio) return;
+  report.max_ratio = worst_ratio;
+  report.worst = WorstElement{exact.name,
+                              indexText(exact, worst_at),
+                              actual.values[worst_at],
+                              exact.exact.values[worst_at],
+                              bound + exact.allowanceAt(worst_at),
+                              worst_ratio};
+  report.bias =
+      actual.size() > 0 && bound > 0 ? signed_sum / static_cast<double>(actual.size()) / bound : 0;
 }
 
 }  // namespace

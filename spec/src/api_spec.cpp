@@ -46,6 +46,11 @@ const Rule* ApiSpec::rule(const std::string& id) const {
   return it == rules.end() ? nullptr : &*it;
 }
 
+const Rule* ApiSpec::assumption(const std::string& id) const {
+  const auto it = std::ranges::find(assumptions, id, &Rule::id);
+  return it == assumptions.end() ? nullptr : &*it;
+}
+
 std::string_view relationName(Relation relation) {
   switch (relation) {
     case Relation::batch_independence:

@@ -5,13 +5,18 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 
 #include "attnconf/spec/rules.h"
+#include "detail/rotary.h"
 
 namespace attnconf::spec {
 namespace {
+
+using detail::Rotary;
+using detail::rotaryOf;
 
 // Canonical axis orders, named by the keys of `semantics.canonical`.
 const std::vector<std::string> kQueryAxes = {"batch", "heads_q", "seqlen_q", "head_dim"};
@@ -201,26 +206,52 @@ std::int64_t cacheOffset(const Shape& strides, std::int64_t row, std::int64_t he
   return row * strides[0] + head * strides[1] + position * strides[2] + d * strides[3];
 }
 
+double numberParam(const Case& c, const std::string& name, double fallback) {
+  if (name.empty()) return fallback;
+  const auto value = c.param(name);
+  return value ? asNumber(*value).value_or(fallback) : fallback;
+}
+
+// Entry b's cached keys as a canonical tensor's position axis counts them (cache_seqlens[b]).
+std::int64_t cachedLength(const Case& c, const Semantics& s, std::int64_t b) {
+  return static_cast<std::int64_t>(c.tensor(s.cache_seqlens)->values[static_cast<std::size_t>(b)]);
+}
+
 // A KV cache as the call leaves it, in canonical axis order with the cache's rows (pages) as
-// the batch: the appended keys (or values) of batch entry b written where its positions
-// cache_seqlens[b] on are.
-Tensor appendedCache(const ApiSpec& spec, const Case& c, const std::string& cache,
-                     const std::string& appended, const std::vector<std::string>& axes) {
-  Tensor t = cacheToCanonical(spec, c, cache, axes);
-  if (appended.empty() || !c.tensor(appended)) return t;
-  const Tensor fresh = cacheToCanonical(spec, c, appended, axes);
-  const Tensor& seqlens = *c.tensor(spec.semantics.cache_seqlens);
+// the batch, and how far each value may lie from it (empty unless keys are rotated).
+struct CacheAfterCall {
+  Tensor cache, allowance;
+};
+
+// The appended keys (or values) of batch entry b written where its positions cache_seqlens[b]
+// on are; keys rotated at those positions.
+CacheAfterCall appendedCache(const ApiSpec& spec, const Case& c, const std::string& cache,
+                             const std::string& appended, const std::vector<std::string>& axes) {
+  CacheAfterCall after{cacheToCanonical(spec, c, cache, axes), {}};
+  Tensor& t = after.cache;
+  if (appended.empty() || !c.tensor(appended)) return after;
+  Tensor fresh = cacheToCanonical(spec, c, appended, axes);
+  const Semantics& s = spec.semantics;
+  const auto rotary = appended == s.append_key ? rotaryOf(spec, c) : std::nullopt;
+  Tensor fresh_allowance;
+  if (rotary) {
+    fresh_allowance = Tensor::zeros(DType::fp64, fresh.shape);
+    after.allowance = Tensor::zeros(DType::fp64, t.shape);
+    rotary->rotateAll(
+        fresh, [&](std::int64_t b, std::int64_t i) { return cachedLength(c, s, b) + i; },
+        &fresh_allowance);
+  }
   const CacheMap map = cacheMap(spec, c, fresh.shape[0], t);
   const Shape to = rowMajorStrides(t.shape);
   for (std::int64_t flat = 0; flat < fresh.size(); ++flat) {
     const Shape index = unflattenIndex(fresh.shape, flat);  // (batch, heads, position, dim)
-    const auto b = static_cast<std::size_t>(index[0]);
     const auto [row, position] =
-        map.slot(b, index[2] + static_cast<std::int64_t>(seqlens.values[b]));
-    t.values[static_cast<std::size_t>(cacheOffset(to, row, index[1], position, index[3]))] =
-        fresh.values[static_cast<std::size_t>(flat)];
+        map.slot(static_cast<std::size_t>(index[0]), index[2] + cachedLength(c, s, index[0]));
+    const auto at = static_cast<std::size_t>(cacheOffset(to, row, index[1], position, index[3]));
+    t.values[at] = fresh.values[static_cast<std::size_t>(flat)];
+    if (rotary) after.allowance.values[at] = fresh_allowance.values[static_cast<std::size_t>(flat)];
   }
-  return t;
+  return after;
 }
 
 // The keys (or values) each batch entry reads from a canonical cache, in batch order:
@@ -326,14 +357,40 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
   return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names, {}};
 }
 
+// docstring: "If causal or local (i.e., window_size != (-1, -1)), q is rotated by rotary_cos and
+// rotary_sin at indices cache_seqlens, cache_seqlens + 1, etc. If not causal and not local, the
+// query q will be rotated by rotary_cos and rotary_sin at indices cache_seqlens only".
+// mha_fwd_kvcache turns a window side of at least the cache's length into -1 before it decides
+// what is local, so such a window is not.
+bool eachQueryAtItsPosition(const ApiSpec& spec, const Case& c, std::int64_t cache_length) {
+  const Semantics& s = spec.semantics;
+  bool per_query = !s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0;
+  if (const auto window = s.window_param.empty() ? std::nullopt : c.param(s.window_param)) {
+    for (const std::int64_t side : std::get<std::vector<std::int64_t>>(*window))
+      per_query = per_query || (side >= 0 && side < cache_length);
+  }
+  return per_query;
+}
+
+void rotateQueries(const ApiSpec& spec, const Case& c, const Rotary& rotary,
+                   std::int64_t cache_length, Problem& p) {
+  const Semantics& s = spec.semantics;
+  const bool per_query = eachQueryAtItsPosition(spec, c, cache_length);
+  rotary.rotateAll(
+      p.q,
+      [&](std::int64_t b, std::int64_t i) { return cachedLength(c, s, b) + (per_query ? i : 0); },
+      nullptr);
+}
+
 // Keys and values of a KV cache: each batch entry attends over the row it reads, as the call
 // leaves it, up to its cached and appended keys (the whole row without cache_seqlens).
 void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
   const Semantics& s = spec.semantics;
-  const Tensor keys = appendedCache(spec, c, s.key, s.append_key, kKeyAxes);
+  const Tensor keys = appendedCache(spec, c, s.key, s.append_key, kKeyAxes).cache;
   const CacheMap map = cacheMap(spec, c, p.batch, keys);
   p.k = entryKeys(keys, map, p.batch);
-  p.v = entryKeys(appendedCache(spec, c, s.value, s.append_value, kValueAxes), map, p.batch);
+  p.v = entryKeys(appendedCache(spec, c, s.value, s.append_value, kValueAxes).cache, map, p.batch);
+  if (const auto rotary = rotaryOf(spec, c)) rotateQueries(spec, c, *rotary, map.length, p);
   const Tensor* seqlens = c.tensor(s.cache_seqlens);
   const Tensor* appended = s.append_key.empty() ? nullptr : c.tensor(s.append_key);
   const std::int64_t fresh =
@@ -343,32 +400,42 @@ void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
   }
 }
 
+// An input as the call leaves it, in its layout, and how far each value may lie from that.
+CacheAfterCall inputAfterCallWithAllowance(const ApiSpec& spec, const Case& c,
+                                           const std::string& input) {
+  const Semantics& s = spec.semantics;
+  if (!s.hasKvCache() || (input != s.key && input != s.value)) return {*c.tensor(input), {}};
+  const bool key = input == s.key;
+  const auto& layout = spec.input(input)->shapes[0];
+  const auto positions = keyPositions(spec, layout, key ? kKeyAxes : kValueAxes);
+  CacheAfterCall after = appendedCache(spec, c, input, key ? s.append_key : s.append_value,
+                                       key ? kKeyAxes : kValueAxes);
+  after.cache = fromCanonical(spec, c, after.cache, layout, positions);
+  after.cache.dtype = c.tensor(input)->dtype;
+  if (!after.allowance.values.empty())
+    after.allowance = fromCanonical(spec, c, after.allowance, layout, positions);
+  return after;
+}
+
 // An output the call writes into an input: a KV cache with its appended keys or values, any
 // other input unchanged.
 ExpectedOutput inPlaceOutput(const ApiSpec& spec, const TensorDecl& decl, const Case& c) {
-  Tensor exact = inputAfterCall(spec, c, decl.name);
-  return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), decl.shapes[0], {}};
-}
-
-double numberParam(const Case& c, const std::string& name, double fallback) {
-  if (name.empty()) return fallback;
-  const auto value = c.param(name);
-  return value ? asNumber(*value).value_or(fallback) : fallback;
+  auto [exact, allowance] = inputAfterCallWithAllowance(spec, c, decl.name);
+  return ExpectedOutput{decl.name,      "copy", exact.dtype,         std::move(exact),
+                        decl.shapes[0], {},     std::move(allowance)};
 }
 
 }  // namespace
 
 Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& input) {
+  return inputAfterCallWithAllowance(spec, c, input).cache;
+}
+
+bool rotatesEachQuery(const ApiSpec& spec, const Case& c) {
+  if (!rotaryOf(spec, c)) return false;
   const Semantics& s = spec.semantics;
-  if (!s.hasKvCache() || (input != s.key && input != s.value)) return *c.tensor(input);
-  const bool key = input == s.key;
-  const auto& layout = spec.input(input)->shapes[0];
-  const Tensor cache = appendedCache(spec, c, input, key ? s.append_key : s.append_value,
-                                     key ? kKeyAxes : kValueAxes);
-  Tensor after = fromCanonical(spec, c, cache, layout,
-                               keyPositions(spec, layout, key ? kKeyAxes : kValueAxes));
-  after.dtype = c.tensor(input)->dtype;
-  return after;
+  const Tensor cache = cacheToCanonical(spec, c, s.key, kKeyAxes);
+  return eachQueryAtItsPosition(spec, c, cacheMap(spec, c, 1, cache).length);
 }
 
 Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& cache) {

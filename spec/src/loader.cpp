@@ -59,7 +59,8 @@ class SpecParser {
 
   void parse() {
     root_.allowOnly({"api", "title", "version", "sources", "dims", "inputs", "params", "outputs",
-                     "semantics", "tolerance", "rules", "paths", "promises", "backward"});
+                     "semantics", "tolerance", "rules", "assumes", "paths", "promises",
+                     "backward"});
     const Field api = root_.at("api");
     spec_.api = api.text();
     if (!isIdentifier(spec_.api)) api.fail("expected a snake_case API name");
@@ -73,7 +74,8 @@ class SpecParser {
     parseTensors(root_.at("outputs"), spec_.outputs, /*is_output=*/true);
     parseSemantics(root_.at("semantics"));
     parseTolerance(root_.at("tolerance"));
-    parseRules(root_.at("rules"));
+    parseRules(root_.at("rules"), spec_.rules);
+    if (const auto assumes = root_.find("assumes")) parseRules(*assumes, spec_.assumptions);
     parsePaths(root_.at("paths"));
     if (const auto promises = root_.find("promises")) parsePromises(*promises);
     if (const auto backward = root_.find("backward")) parseBackward(*backward);
@@ -454,7 +456,7 @@ class SpecParser {
   // are caches whose rows the batch entries read, T saying how many keys of each are in use.
   void parseKvCache(const Field& f) {
     Semantics& s = spec_.semantics;
-    f.allowOnly({"seqlens", "batch_index", "block_table", "append"});
+    f.allowOnly({"seqlens", "batch_index", "block_table", "append", "rotary"});
     requireInput(f.at("seqlens"));
     s.cache_seqlens = f.at("seqlens").text();
     if (const auto rows = f.find("batch_index")) {
@@ -470,6 +472,25 @@ class SpecParser {
         *target = append->at(key).text();
       }
     }
+    if (const auto rotary = f.find("rotary")) parseRotary(*rotary);
+  }
+
+  // `{cos: C, sin: S, interleaved: P}`: the tables (positions, rotary_dim / 2) that rotate the
+  // new keys and the queries, and the bool param that pairs channels (2i, 2i+1).
+  void parseRotary(const Field& f) {
+    Semantics& s = spec_.semantics;
+    f.allowOnly({"cos", "sin", "interleaved"});
+    if (s.append_key.empty()) f.fail("rotary embedding rotates the new keys: expected `append`");
+    for (auto [key, target] : {std::pair{"cos", &s.rotary_cos}, std::pair{"sin", &s.rotary_sin}}) {
+      const Field table = f.at(key);
+      requireInput(table);
+      const auto& shapes = spec_.input(table.text())->shapes;
+      if (shapes.size() != 1 || shapes[0].size() != 2)
+        table.fail("expected an input of one shape: [POSITIONS, ROTARY_DIM_HALF]");
+      *target = table.text();
+    }
+    requireParam(f.at("interleaved"), ParamType::boolean);
+    s.rotary_interleaved_param = f.at("interleaved").text();
   }
 
   // A paged cache's table: (batch, pages per entry), the cache (pages, page positions, ...),
@@ -567,24 +588,33 @@ class SpecParser {
     }
   }
 
-  void parseRules(const Field& f) {
+  // `rules` (the error contract: each with the `error` a rejection must match) or `assumes`
+  // (what the caller must keep and the API does not check: no `error`).
+  void parseRules(const Field& f, std::vector<Rule>& into) {
     static const std::regex camel("[A-Z][A-Za-z0-9]*");
+    const bool contract = &into == &spec_.rules;
     for (const auto& item : f.items()) {
-      item.allowOnly({"id", "source", "check", "error", "note", "unless", "if"});
+      if (contract)
+        item.allowOnly({"id", "source", "check", "error", "note", "unless", "if"});
+      else
+        item.allowOnly({"id", "source", "check", "note", "unless", "if"});
       Rule rule;
       const Field id = item.at("id");
       rule.id = id.text();
       if (!std::regex_match(rule.id, camel))
         id.fail(fmt::format("expected a CamelCase rule id, got \"{}\"", rule.id));
-      if (spec_.rule(rule.id)) id.fail(fmt::format("duplicate rule id \"{}\"", rule.id));
+      if (spec_.rule(rule.id) || spec_.assumption(rule.id))
+        id.fail(fmt::format("duplicate rule id \"{}\"", rule.id));
       requireSource(item.at("source"));
       rule.source = item.at("source").text();
-      const Field error = item.at("error");
-      rule.error = error.text();
-      try {
-        std::regex(rule.error, std::regex::ECMAScript | std::regex::icase);
-      } catch (const std::regex_error& e) {
-        error.fail(fmt::format("expected a regular expression: {}", e.what()));
+      if (contract) {
+        const Field error = item.at("error");
+        rule.error = error.text();
+        try {
+          std::regex(rule.error, std::regex::ECMAScript | std::regex::icase);
+        } catch (const std::regex_error& e) {
+          error.fail(fmt::format("expected a regular expression: {}", e.what()));
+        }
       }
       if (const auto note = item.find("note")) rule.note = note->text();
       rule.check = parseCheck(item.at("check"));
@@ -593,12 +623,14 @@ class SpecParser {
         requireGiven(*unless);
         rule.unless = unless->text();
       }
-      if (const auto if_given = item.find("if")) {
-        requireGiven(*if_given);
-        rule.if_given = if_given->text();
+      if (const auto if_given = item.find("if")) {  // a name, or a list of names all given
+        for (const Field& name : if_given->isList() ? if_given->items() : std::vector{*if_given}) {
+          requireGiven(name);
+          rule.if_given.push_back(name.text());
+        }
       }
       rule.where = item.where();
-      spec_.rules.push_back(std::move(rule));
+      into.push_back(std::move(rule));
     }
   }
 
@@ -785,13 +817,19 @@ class SpecParser {
           "one_of");
     if (f.find("min") || f.find("max")) {
       RangeCheck range{dim, std::nullopt, std::nullopt, {}};
-      if (const auto min = f.find("min")) range.min = min->integer();
-      if (const auto max = f.find("max"); max && spec_.dim(max->text()))
-        range.max_dim = other("max");
-      else if (max && !std::regex_match(max->text(), std::regex("-?[0-9]+")))
-        max->fail(fmt::format("expected an integer or a dim, got \"{}\"", max->text()));
-      else if (max)
-        range.max = max->integer();
+      // Each bound is an integer or another dim.
+      const auto bound = [&](const char* key, std::optional<std::int64_t>& value,
+                             std::string& other_dim) {
+        const auto b = f.find(key);
+        if (b && spec_.dim(b->text()))
+          other_dim = other(key);
+        else if (b && !std::regex_match(b->text(), std::regex("-?[0-9]+")))
+          b->fail(fmt::format("expected an integer or a dim, got \"{}\"", b->text()));
+        else if (b)
+          value = b->integer();
+      };
+      bound("min", range.min, range.min_dim);
+      bound("max", range.max, range.max_dim);
       if (range.min && range.max && *range.min > *range.max)
         f.fail(fmt::format("contradictory limits: min {} > max {}", *range.min, *range.max));
       if (range.min && *range.min < 0)

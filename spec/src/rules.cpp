@@ -140,8 +140,29 @@ bool isGiven(const ApiSpec& spec, const Case& c, const std::string& name) {
 
 bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
   if (!rule.unless.empty() && isGiven(spec, c, rule.unless)) return true;
-  if (!rule.if_given.empty() && !isGiven(spec, c, rule.if_given)) return true;
+  const auto given = [&](const std::string& name) { return isGiven(spec, c, name); };
+  if (!std::ranges::all_of(rule.if_given, given)) return true;
   return holds(spec, c, rule.check);
+}
+
+bool holdsForDims(const Check& check, const std::map<std::string, std::int64_t>& dims) {
+  const auto dim = [&](const std::string& name) { return dimOf(dims, name); };
+  return std::visit(
+      Overloaded{
+          [&](const RangeCheck& r) {
+            return (!r.min || dim(r.dim) >= *r.min) && (!r.max || dim(r.dim) <= *r.max) &&
+                   (r.max_dim.empty() || dim(r.dim) <= dim(r.max_dim)) &&
+                   (r.min_dim.empty() || dim(r.dim) >= dim(r.min_dim));
+          },
+          [&](const MultipleOfCheck& m) { return dim(m.dim) % m.factor == 0; },
+          [&](const DividesCheck& d) { return dim(d.dim) > 0 && dim(d.other) % dim(d.dim) == 0; },
+          [&](const EqualsCheck& e) { return (dim(e.dim) == dim(e.other)) != e.differs; },
+          [&](const OneOfCheck& o) {
+            return std::ranges::find(o.values, dim(o.dim)) != o.values.end();
+          },
+          [](const auto&) { return true; },
+      },
+      check);
 }
 
 bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
@@ -156,16 +177,11 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
   };
   return std::visit(
       Overloaded{
-          [&](const RangeCheck& r) {
-            return (!r.min || dim(r.dim) >= *r.min) && (!r.max || dim(r.dim) <= *r.max) &&
-                   (r.max_dim.empty() || dim(r.dim) <= dim(r.max_dim));
-          },
-          [&](const MultipleOfCheck& m) { return dim(m.dim) % m.factor == 0; },
-          [&](const DividesCheck& d) { return dim(d.dim) > 0 && dim(d.other) % dim(d.dim) == 0; },
-          [&](const EqualsCheck& e) { return (dim(e.dim) == dim(e.other)) != e.differs; },
-          [&](const OneOfCheck& o) {
-            return std::find(o.values.begin(), o.values.end(), dim(o.dim)) != o.values.end();
-          },
+          [&](const RangeCheck& r) { return holdsForDims(r, dims); },
+          [&](const MultipleOfCheck& m) { return holdsForDims(m, dims); },
+          [&](const DividesCheck& d) { return holdsForDims(d, dims); },
+          [&](const EqualsCheck& e) { return holdsForDims(e, dims); },
+          [&](const OneOfCheck& o) { return holdsForDims(o, dims); },
           [&](const DTypeCheck& d) {
             const Tensor* same = d.or_same_as.empty() ? nullptr : c.tensor(d.or_same_as);
             return std::all_of(d.tensors.begin(), d.tensors.end(), [&](const std::string& name) {
@@ -229,11 +245,19 @@ std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c) {
   return broken;
 }
 
+bool keepsAssumptions(const ApiSpec& spec, const Case& c) {
+  return std::ranges::all_of(
+      spec.assumptions, [&](const Rule& assumption) { return satisfies(spec, c, assumption); });
+}
+
 std::vector<std::string> dimsRead(const Check& check) {
   return std::visit(Overloaded{
                         [](const RangeCheck& r) {
-                          return r.max_dim.empty() ? std::vector<std::string>{r.dim}
-                                                   : std::vector<std::string>{r.dim, r.max_dim};
+                          std::vector<std::string> read{r.dim};
+                          for (const auto* bound : {&r.min_dim, &r.max_dim}) {
+                            if (!bound->empty()) read.push_back(*bound);
+                          }
+                          return read;
                         },
                         [](const MultipleOfCheck& m) { return std::vector<std::string>{m.dim}; },
                         [](const DividesCheck& d) {
@@ -253,6 +277,7 @@ std::string describeCheck(const Check& check) {
       Overloaded{
           [](const RangeCheck& r) {
             if (!r.max_dim.empty()) return fmt::format("{} <= {}", r.dim, r.max_dim);
+            if (!r.min_dim.empty()) return fmt::format("{} >= {}", r.dim, r.min_dim);
             if (r.min && r.max) return fmt::format("{} <= {} <= {}", *r.min, r.dim, *r.max);
             if (r.min) return fmt::format("{} >= {}", r.dim, *r.min);
             return fmt::format("{} <= {}", r.dim, *r.max);
@@ -292,7 +317,9 @@ std::string describeCheck(const Check& check) {
 
 std::string describeRule(const Rule& rule) {
   std::string text = describeCheck(rule.check);
-  if (!rule.if_given.empty()) text += fmt::format(" when {} is given", rule.if_given);
+  if (!rule.if_given.empty())
+    text += fmt::format(" when {} {} given", fmt::join(rule.if_given, " and "),
+                        rule.if_given.size() > 1 ? "are" : "is");
   if (!rule.unless.empty()) text += fmt::format(" unless {} is given", rule.unless);
   return text;
 }

@@ -77,6 +77,10 @@ std::vector<std::pair<std::string, Field>> Field::members() const {
   return out;
 }
 
+bool Field::isList() const {
+  return node_.IsSequence();
+}
+
 std::vector<Field> Field::items() const {
   if (!node_.IsSequence()) fail(fmt::format("expected a list, got {}", describeNode(node_)));
   std::vector<Field> out;

@@ -64,6 +64,7 @@ TEST_P(InvalidCases, BreakExactlyTheirRule) {
   const bool ok = rc::check(rule.id, [&] {
     const Case c = *invalidCases(spec, rule);
     RC_ASSERT(spec::brokenRules(spec, c) == std::vector<std::string>{rule.id});
+    RC_ASSERT(spec::keepsAssumptions(spec, c));
     RC_ASSERT(c.broken_rule == rule.id);
   });
   EXPECT_TRUE(ok) << "rule " << rule.id << " cannot be broken alone, or a case broke another rule";
@@ -117,13 +118,30 @@ INSTANTIATE_TEST_SUITE_P(
               {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "causal", "window", "softcap", "alibi",
                "gqa", "padded_lengths", "empty_sequence", "fully_masked_rows"}},
         Edges{"flash_attn_with_kvcache",
-              {"fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "causal", "window", "softcap", "alibi",
-               "gqa", "mqa", "padded_lengths", "empty_sequence", "fully_masked_rows", "appends_kv",
-               "cache_batch_idx", "full_cache"}},
+              {"fp16",
+               "bf16",
+               "Sq>Sk",
+               "Sq<Sk",
+               "batch>1",
+               "causal",
+               "window",
+               "softcap",
+               "alibi",
+               "gqa",
+               "mqa",
+               "padded_lengths",
+               "empty_sequence",
+               "fully_masked_rows",
+               "appends_kv",
+               "cache_batch_idx",
+               "full_cache",
+               "rotary",
+               "rotary_partial_head",
+               "rotary_queries_at_cache_end"}},
         Edges{"flash_attn_with_kvcache_paged",
               {"fp16", "bf16", "Sq<Sk", "batch>1", "causal", "window", "softcap", "alibi", "gqa",
                "padded_lengths", "empty_sequence", "fully_masked_rows", "appends_kv", "full_cache",
-               "crosses_pages"}},
+               "crosses_pages", "rotary"}},
         Edges{"scaled_dot_product_attention",
               {"fp32", "fp16", "bf16", "Sq>Sk", "causal", "bool_mask", "float_mask", "gqa", "mqa",
                "fully_masked_rows", "broadcast_mask"}},
@@ -173,6 +191,21 @@ TEST(KvCacheCases, PagedTablesNameDistinctExistingPagesOfAMultipleOf256) {
     if (const Tensor* seqlens = c.tensor("cache_seqlens")) {
       for (const double n : seqlens->values) RC_ASSERT(n >= 0 && n + fresh <= length);
     }
+  });
+}
+
+TEST(KvCacheCases, RotaryTablesCoverEveryPositionTheyTurn) {
+  const auto& spec = specOf("flash_attn_with_kvcache");
+  rc::check("rotary cases", [&] {
+    const Case c = *validCases(spec);
+    const Tensor* cos = c.tensor("rotary_cos");
+    if (!cos) return;
+    RC_TAG(cos->shape[1] > 0 ? "turns channels" : "no channel to turn");
+    RC_ASSERT(c.tensor("rotary_sin") != nullptr && c.tensor("k") != nullptr);
+    const std::int64_t head_dim = c.tensor("q")->shape[3], rotary_dim = cos->shape[1] * 2;
+    RC_ASSERT(rotary_dim % 16 == 0 && rotary_dim <= head_dim);
+    RC_ASSERT(cos->shape[0] >= c.tensor("k_cache")->shape[1]);
+    RC_ASSERT(c.tensor("q")->shape[1] <= c.tensor("k")->shape[1]);  // the queries are new tokens
   });
 }
 

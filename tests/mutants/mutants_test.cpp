@@ -75,6 +75,9 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::split_combine_unweighted, "Accuracy", "flash_attn_with_kvcache_paged"},
       {PlantedFault::pages_assumed_consecutive, "UnusedCacheIgnored",
        "flash_attn_with_kvcache_paged"},
+      {PlantedFault::rotary_query_at_cache_start, "Accuracy", "flash_attn_with_kvcache"},
+      {PlantedFault::rotary_query_at_cache_start, "Accuracy", "flash_attn_with_kvcache_paged"},
+      {PlantedFault::rotary_query_at_cache_start, "DecodeEqualsPrefill", "flash_attn_with_kvcache"},
   };
   return table;
 }

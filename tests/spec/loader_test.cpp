@@ -224,6 +224,18 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"RoomForUnknownDim", "values: {uniform: [0.0, 1.0]}",
                 "values: {lengths_of: seqlen_k, room_for: new_keys}",
                 "inputs.alibi_slopes.values.room_for", "unknown dim \"new_keys\"", "room_for"},
+        Mistake{"RotaryWithoutAppend", "  out: out\n  lse: softmax_lse",
+                "  kv_cache:\n    seqlens: alibi_slopes\n    rotary: {cos: q, sin: q, "
+                "interleaved: causal}\n  out: out\n  lse: softmax_lse",
+                "semantics.kv_cache.rotary", "rotates the new keys: expected `append`",
+                "rotary:"},
+        Mistake{"RangeMinUnknownDim", "check: {dim: batch, min: 1}",
+                "check: {dim: batch, min: pages}", "rules[2].check.min",
+                "expected an integer or a dim, got \"pages\"", "min: pages"},
+        Mistake{"AssumptionWithError", "\npaths:",
+                "\nassumes:\n  - id: Short\n    source: mha_fwd\n    check: {dim: batch, max: 4}\n"
+                "    error: never\npaths:",
+                "assumes[0].error", "unknown key `error`", "error: never"},
         Mistake{"BackwardPerDTypeUnknown", "tolerance: {baseline_factor: 3, ulp_factor: 4}",
                 "tolerance: {baseline_factor: 3, ulp_factor: 4, per_dtype: {fp99: {}}}",
                 "backward.tolerance.per_dtype.fp99", "unknown dtype \"fp99\"", "fp99"}),

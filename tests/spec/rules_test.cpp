@@ -481,5 +481,115 @@ TEST_F(PagedKvCacheRules, TablesNamingMissingPagesOrAlongsideCacheBatchIdxAreRej
   EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"PageSizeNotMultipleOf256"});
 }
 
+class RotaryKvCacheRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "flash_attn_with_kvcache.yaml");
+
+  // One entry, one head of 16 channels, a cache of 4 positions with 1 in use, and `fresh` new
+  // keys and queries. The tables' rotary_dim is 16 (all channels); row 1 turns each pair by 90
+  // degrees (cos 0, sin 1), row 2 by 180 (cos -1, sin 0), rows 0 and 3 not at all.
+  Case call(std::int64_t fresh = 1) {
+    Case c;
+    c.api = spec.api;
+    Tensor ones = Tensor::zeros(DType::fp16, {1, fresh, 1, 16});
+    std::ranges::fill(ones.values, 1.0);
+    c.tensors["q"] = ones;
+    c.tensors["k_cache"] = Tensor::zeros(DType::fp16, {1, 4, 1, 16});
+    c.tensors["v_cache"] = Tensor::zeros(DType::fp16, {1, 4, 1, 16});
+    Tensor k = Tensor::zeros(DType::fp16, {1, fresh, 1, 16});
+    for (std::size_t i = 0; i < k.values.size(); ++i) k.values[i] = static_cast<double>(i % 16 + 1);
+    c.tensors["k"] = k;
+    c.tensors["v"] = Tensor::zeros(DType::fp16, {1, fresh, 1, 16});
+    c.tensors["cache_seqlens"] = Tensor{DType::int32, {1}, {1}};
+    Tensor cos = Tensor::zeros(DType::fp16, {4, 8}), sin = cos;
+    for (std::size_t j = 0; j < 8; ++j) {
+      cos.values[j] = cos.values[24 + j] = 1;  // rows 0 and 3
+      sin.values[8 + j] = 1;                   // row 1
+      cos.values[16 + j] = -1;                 // row 2
+    }
+    c.tensors["rotary_cos"] = cos;
+    c.tensors["rotary_sin"] = sin;
+    return c;
+  }
+
+  std::vector<double> keyWrittenAt(const Case& c, std::int64_t position) {
+    const auto out = expectedOutputs(spec, c, reference::attention(bindProblem(spec, c)));
+    const auto& cache = out.at("k_cache").exact.values;
+    return {cache.begin() + position * 16, cache.begin() + (position + 1) * 16};
+  }
+};
+
+TEST_F(RotaryKvCacheRules, TheNewKeyIsWrittenRotatedAtItsCachePosition) {
+  Case c = call();
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  // Interleaved (the default): pairs (0, 1), (2, 3), ... turned by 90 degrees at position 1.
+  EXPECT_EQ(keyWrittenAt(c, 1),
+            (std::vector<double>{-2, 1, -4, 3, -6, 5, -8, 7, -10, 9, -12, 11, -14, 13, -16, 15}));
+  c.params["rotary_interleaved"] = false;  // GPT-NeoX: pairs (0, 8), (1, 9), ...
+  EXPECT_EQ(keyWrittenAt(c, 1),
+            (std::vector<double>{-9, -10, -11, -12, -13, -14, -15, -16, 1, 2, 3, 4, 5, 6, 7, 8}));
+  c.tensors["cache_seqlens"].values[0] = 2;  // now 180 degrees
+  EXPECT_EQ(keyWrittenAt(c, 2), (std::vector<double>{-1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11,
+                                                     -12, -13, -14, -15, -16}));
+}
+
+TEST_F(RotaryKvCacheRules, QueriesSitAtTheirOwnPositionsOnlyWhenCausalOrLocal) {
+  const auto rows = [&](const Case& c) {  // channel 1 of each query, and its pair channel 0
+    const Problem p = bindProblem(spec, c);
+    return std::vector<double>{p.q.values[0], p.q.values[1], p.q.values[16], p.q.values[17]};
+  };
+  Case c = call(2);
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  // Not causal, not local: both queries at position 1 (cache_seqlens), turned by 90 degrees.
+  EXPECT_EQ(rows(c), (std::vector<double>{-1, 1, -1, 1}));
+  c.params["causal"] = true;  // query 1 at position 2: 180 degrees
+  EXPECT_EQ(rows(c), (std::vector<double>{-1, 1, -1, -1}));
+  c.params["causal"] = false;
+  c.params["window_size"] = std::vector<std::int64_t>{1, -1};  // local
+  EXPECT_EQ(rows(c), (std::vector<double>{-1, 1, -1, -1}));
+  // A side as long as the cache is no side: mha_fwd_kvcache makes it -1, so not local.
+  c.params["window_size"] = std::vector<std::int64_t>{4, -1};
+  EXPECT_EQ(rows(c), (std::vector<double>{-1, 1, -1, 1}));
+}
+
+TEST_F(RotaryKvCacheRules, RotatedKeysMayDifferByOneRoundingOfWhatTheySum) {
+  Case c = call();
+  std::ranges::fill(c.tensors["rotary_cos"].values, 0.5);
+  std::ranges::fill(c.tensors["rotary_sin"].values, 0.25);
+  const auto out = expectedOutputs(spec, c, reference::attention(bindProblem(spec, c)));
+  const ExpectedOutput& keys = out.at("k_cache");
+  // Position 1 holds the rotated key: channel 0 sums |1 * 0.5| + |2 * 0.25| = 1.
+  EXPECT_DOUBLE_EQ(keys.allowanceAt(16), epsilon(DType::fp16) + smallestSubnormal(DType::fp16));
+  for (const std::int64_t untouched : {0, 15, 32, 63}) EXPECT_EQ(keys.allowanceAt(untouched), 0);
+  EXPECT_TRUE(out.at("v_cache").allowance.values.empty());  // values are copied exactly
+}
+
+TEST_F(RotaryKvCacheRules, TablesAreCheckedAndTheQueriesMustBeNewTokens) {
+  Case c = call();
+  c.tensors.erase("k");
+  c.tensors.erase("v");
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"RotaryWithoutNewKeys"});
+  c = call();
+  c.tensors["rotary_cos"] = Tensor::zeros(DType::fp16, {3, 8});
+  c.tensors["rotary_sin"] = Tensor::zeros(DType::fp16, {3, 8});
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"RotaryTableTooShort"});
+  c = call();
+  c.tensors["rotary_cos"] = Tensor::zeros(DType::fp16, {4, 4});
+  c.tensors["rotary_sin"] = Tensor::zeros(DType::fp16, {4, 4});
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"RotaryDimNotMultipleOf16"});
+  c = call();
+  c.tensors.erase("rotary_cos");
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"RotaryCosWithoutSin"});
+  // Two queries and one new key: no rule broken, but outside the spec (a table row may be
+  // missing); bindProblem refuses a query past the table rather than read past it.
+  c = call();
+  c.tensors["q"] = Tensor::zeros(DType::fp16, {1, 2, 1, 16});
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  EXPECT_FALSE(keepsAssumptions(spec, c));
+  c.tensors["cache_seqlens"].values[0] = 3;
+  c.params["causal"] = true;
+  EXPECT_THROW(bindProblem(spec, c), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace attnconf::spec

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "flash_attn/mha_checks.h"
+#include "flash_attn/rotary.h"
 #include "flash_attn/split_kv.h"
 
 namespace attnconf::adapters {
@@ -164,6 +165,23 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
                      .head_dim = head_dim,
                      .head_dim_v = head_dim};
   flash_attn::decodeParams(c, fault, batch, args);
+  // The new keys rotated at their cache positions, the queries there too when causal or local
+  // (a window side past the cache does not count), else all at cache_seqlens.
+  const auto rotary = flash_attn::rotaryTables(c, q, seqlen_cache);
+  Tensor rotated_q, rotated_k;
+  if (rotary) {
+    const auto side = [&](std::int64_t w) { return w >= 0 && w < seqlen_cache; };
+    const bool per_query = fault != PlantedFault::rotary_query_at_cache_start &&
+                           (args.causal || side(args.window_left) || side(args.window_right));
+    const auto cached = [&](std::int64_t b) { return seqlens[static_cast<std::size_t>(b)]; };
+    rotated_k = flash_attn::rotated(*k, *rotary,
+                                    [&](std::int64_t b, std::int64_t i) { return cached(b) + i; });
+    rotated_q = flash_attn::rotated(q, *rotary, [&](std::int64_t b, std::int64_t i) {
+      return cached(b) + (per_query ? i : 0);
+    });
+  }
+  const Tensor& query = rotary ? rotated_q : q;
+  const Tensor* new_keys = rotary ? &rotated_k : k;
   const std::vector<float> slopes = args.alibi_slopes;  // batch * heads; one row per call
   std::map<std::string, Tensor> outputs{{"k_cache", k_cache}, {"v_cache", v_cache}};
   Tensor& keys = outputs.at("k_cache");
@@ -178,7 +196,7 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
   for (std::int64_t b = 0; b < batch; ++b) {
     const auto at = static_cast<std::size_t>(b);
     if (k) {
-      append(*k, b, keys, slots, seqlens[at]);
+      append(*new_keys, b, keys, slots, seqlens[at]);
       append(required(c, "v"), b, values, slots, seqlens[at]);
     }
     const bool decode_fault = fault == PlantedFault::decode_drops_new_keys && seqlen_q == 1;
@@ -187,7 +205,7 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
                                       : seqlens[at] + (decode_fault ? 0 : seqlen_new);
     if (seqlen_k == 0) continue;
     args.seqlen_k = seqlen_k;
-    args.q = front_end::batchEntry(front_end::view(q, Layout::bshd), b);
+    args.q = front_end::batchEntry(front_end::view(query, Layout::bshd), b);
     args.k = entryView(keys, slots, b, seqlen_k, entry_keys);
     args.v = entryView(values, slots, b, seqlen_k, entry_values);
     args.out = front_end::batchEntry(front_end::writable(out, Layout::bshd), b);
@@ -205,7 +223,7 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     values = v_cache;
     std::iota(slots.rows.begin(), slots.rows.end(), 0);
     for (std::int64_t b = 0; b < batch; ++b) {
-      append(*k, b, keys, slots, seqlens[static_cast<std::size_t>(b)]);
+      append(*new_keys, b, keys, slots, seqlens[static_cast<std::size_t>(b)]);
       append(required(c, "v"), b, values, slots, seqlens[static_cast<std::size_t>(b)]);
     }
   }

@@ -40,6 +40,8 @@ class Field {
   std::vector<std::pair<std::string, Field>> members() const;
   /// Items of a sequence.
   std::vector<Field> items() const;
+  /// Whether the field is a list (else a map or a scalar).
+  bool isList() const;
 
   std::string text() const;
   std::int64_t integer() const;

@@ -41,6 +41,8 @@ enum class PlantedFault {
   split_combine_unweighted,  ///< split-KV: the pieces' outputs averaged, not weighted by their LSEs
   decode_drops_new_keys,     ///< KV cache: a one-query call reads cache_seqlens as counting the new
                              ///< keys, so it attends over the cached keys alone
+  rotary_query_at_cache_start,  ///< KV cache rotary: every query rotated at cache_seqlens, even
+                                ///< when causal or local (where query i sits at cache_seqlens + i)
 };
 
 /// The name of a fault, e.g. "causal_top_left".

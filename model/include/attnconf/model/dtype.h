@@ -26,6 +26,9 @@ bool isFloating(DType dtype);
 /// Machine epsilon of a floating dtype (distance from 1 to the next value); 0 for integers.
 double epsilon(DType dtype);
 
+/// The spacing of a floating dtype's subnormals (its smallest positive value); 0 otherwise.
+double smallestSubnormal(DType dtype);
+
 /// Largest finite value of the dtype.
 double maxFinite(DType dtype);
 

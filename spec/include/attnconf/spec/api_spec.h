@@ -98,11 +98,12 @@ struct ParamDecl {
   Location where;
 };
 
-/// `dim` lies in [min, max]; the upper bound may instead be another dim (`max_dim`).
+/// `dim` lies in [min, max]; either bound may instead be another dim (`min_dim`, `max_dim`).
 struct RangeCheck {
   std::string dim;
   std::optional<std::int64_t> min, max;
   std::string max_dim;
+  std::string min_dim = {};
 };
 /// `dim` is a multiple of `factor`.
 struct MultipleOfCheck {
@@ -172,8 +173,9 @@ struct Rule {
   std::string error;   ///< regex the rejection message must match (ECMAScript, case-insensitive)
   std::string note;
   Check check;
-  std::string unless;    ///< a param or input; while it is given, the rule does not apply
-  std::string if_given;  ///< a param or input; the rule applies only while the call gives it
+  std::string unless;  ///< a param or input; while it is given, the rule does not apply
+  /// Params or inputs; the rule applies only while the call gives all of them.
+  std::vector<std::string> if_given;
   Location where;        ///< the rule's entry
   Location check_where;  ///< its `check`, where contradictions are reported
 };
@@ -220,6 +222,11 @@ struct Semantics {
   /// A paged cache: `key` and `value` are (pages, page positions, ...); position p of batch
   /// entry b lives in page `cache_block_table[b, p / page size]` at p % page size.
   std::string cache_block_table;
+  /// Rotary position embedding of a KV cache call: the new keys and the queries are rotated by
+  /// the rows of `rotary_cos`/`rotary_sin` (rotary_dim / 2 wide) at their positions in the
+  /// cache before attention, and the keys are written into the cache rotated. Channel pairs
+  /// (2i, 2i+1) when `rotary_interleaved_param` is true (GPT-J), else (i, i + rotary_dim / 2).
+  std::string rotary_cos, rotary_sin, rotary_interleaved_param;
   std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
   std::string bias_tensor;      ///< an additive score bias besides the mask (JAX's `bias`)
@@ -228,6 +235,7 @@ struct Semantics {
   Location where;
 
   bool hasKvCache() const { return !cache_seqlens.empty(); }
+  bool hasRotary() const { return !rotary_cos.empty(); }
 };
 
 /// The bound on |actual - exact| for one output:
@@ -311,6 +319,9 @@ struct ApiSpec {
   std::vector<ParamDecl> params;
   std::vector<TensorDecl> outputs;
   std::vector<Rule> rules;
+  /// What a call must keep that the API does not check (the caller's duty; breaking it is
+  /// undefined, as a read past a table): generated calls, valid or not, always keep these.
+  std::vector<Rule> assumptions;
   Semantics semantics;
   Tolerance tolerance;
   Paths paths;
@@ -322,6 +333,7 @@ struct ApiSpec {
   const TensorDecl* output(const std::string& name) const;
   const ParamDecl* param(const std::string& name) const;
   const Rule* rule(const std::string& id) const;
+  const Rule* assumption(const std::string& id) const;
   /// The packed dim that lays out the sequences of `seqlen` (a dim of its `packs`), if any.
   const Dim* packedDimOf(const std::string& seqlen) const;
 };

@@ -21,8 +21,14 @@ struct ExpectedOutput {
   std::vector<std::string> axis_names;  ///< the spec dim name of each axis, for messages
   /// 1 where the spec leaves the value open (never compared), else 0; empty when none is.
   Tensor unspecified;
+  /// How far each value may lie from `exact` beyond the output's bound: one rounding of what
+  /// the call computes before it stores it (a rotated key written into a cache); empty: none.
+  Tensor allowance = {};
   bool isUnspecified(std::int64_t flat) const {
     return !unspecified.values.empty() && unspecified.values[static_cast<std::size_t>(flat)] != 0;
+  }
+  double allowanceAt(std::int64_t flat) const {
+    return allowance.values.empty() ? 0.0 : allowance.values[static_cast<std::size_t>(flat)];
   }
 };
 
@@ -32,8 +38,12 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
                                                       const Result& result);
 
 /// An input as a valid call leaves it: a KV cache with the call's new keys (or values) written
-/// in, any other input unchanged.
+/// in (rotated keys rounded to the cache's dtype), any other input unchanged.
 Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& input);
+
+/// Whether a call rotates each query at its own position (rotary embedding with a causal or
+/// local mask) rather than all of them at the entry's cached length; false without rotary.
+bool rotatesEachQuery(const ApiSpec& spec, const Case& c);
 
 /// Which entries of a KV cache (the `key` or the `value` input) a valid call reads or writes:
 /// 1 at each entry's positions [0, cache_seqlens[b] + new keys), 0 past them and in rows or pages

@@ -46,6 +46,10 @@ bool isActive(const ApiSpec& spec, const Case& c, const std::string& param);
 /// Whether a call gives `name`: an input it passes or a param it sets active.
 bool isGiven(const ApiSpec& spec, const Case& c, const std::string& name);
 
+/// Whether a dim condition (range, multiple, divisor, equality, one of) holds for these dim
+/// extents; any other condition holds.
+bool holdsForDims(const Check& check, const std::map<std::string, std::int64_t>& dims);
+
 /// Whether the condition holds of the call.
 bool holds(const ApiSpec& spec, const Case& c, const Check& check);
 
@@ -60,6 +64,10 @@ std::string describeRegion(const PathDecl& path);
 
 /// Ids of every rule the call breaks, in spec order; empty for a valid call.
 std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c);
+
+/// Whether the call keeps every assumption of the spec (what the API leaves to the caller):
+/// only such calls are checked, valid or not.
+bool keepsAssumptions(const ApiSpec& spec, const Case& c);
 
 /// The dims a check reads (empty for dtype, shape and parameter checks).
 std::vector<std::string> dimsRead(const Check& check);
