@@ -227,8 +227,7 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"RotaryWithoutAppend", "  out: out\n  lse: softmax_lse",
                 "  kv_cache:\n    seqlens: alibi_slopes\n    rotary: {cos: q, sin: q, "
                 "interleaved: causal}\n  out: out\n  lse: softmax_lse",
-                "semantics.kv_cache.rotary", "rotates the new keys: expected `append`",
-                "rotary:"},
+                "semantics.kv_cache.rotary", "rotates the new keys: expected `append`", "rotary:"},
         Mistake{"RangeMinUnknownDim", "check: {dim: batch, min: 1}",
                 "check: {dim: batch, min: pages}", "rules[2].check.min",
                 "expected an integer or a dim, got \"pages\"", "min: pages"},
