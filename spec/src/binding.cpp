@@ -1,5 +1,7 @@
 #include "attnconf/spec/binding.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -346,12 +348,14 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
       const auto at = std::ranges::find_if(own, [&](const std::string& d) {
         return d == name || (name == *derived && std::ranges::find(sum, d) != sum.end());
       });
-      if (at == own.end()) throw std::logic_error("concat: " + input + " has no axis for " + name);
+      if (at == own.end())
+        throw std::logic_error(fmt::format("concat: {} has no axis for {}", input, name));
       perm.push_back(static_cast<std::size_t>(at - own.begin()));
     }
     parts.push_back(permuteAxes(unpacked(spec, c, layout, *c.tensor(input)), perm));
   }
   std::vector<const Tensor*> pointers;
+  pointers.reserve(parts.size());
   for (const Tensor& part : parts) pointers.push_back(&part);
   Tensor exact = concatAxis(pointers, static_cast<std::size_t>(derived - names.begin()));
   return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names, {}};
