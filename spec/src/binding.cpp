@@ -437,9 +437,8 @@ Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& inp
 
 bool rotatesEachQuery(const ApiSpec& spec, const Case& c) {
   if (!rotaryOf(spec, c)) return false;
-  const Semantics& s = spec.semantics;
-  const Tensor cache = cacheToCanonical(spec, c, s.key, kKeyAxes);
-  return eachQueryAtItsPosition(spec, c, cacheMap(spec, c, 1, cache).length);
+  const auto cache_length = observedDims(spec, c).at(spec.semantics.canonical.at("seqlen_k"));
+  return eachQueryAtItsPosition(spec, c, cache_length);
 }
 
 Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& cache) {
