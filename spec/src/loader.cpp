@@ -749,7 +749,7 @@ class SpecParser {
       requireGiven(*name);
       return ActiveCheck{name->text()};
     }
-    if (f.find("dim")) return parseDimCheck(f);
+    if (f.find("dim")) return parseDimCheck(f, in_region);
     if (const auto tensors = f.find("dtype_of")) {
       f.allowOnly({"dtype_of", "one_of", "or_same_as"});
       DTypeCheck check{tensors->texts(), {}, {}};
@@ -796,9 +796,9 @@ class SpecParser {
         "not_together, together, active (regions only)");
   }
 
-  Check parseDimCheck(const Field& f) const {
-    f.allowOnly(
-        {"dim", "min", "max", "multiple_of", "divides", "equals", "differs_from", "one_of"});
+  Check parseDimCheck(const Field& f, bool in_region) const {
+    f.allowOnly({"dim", "min", "max", "multiple_of", "not_multiple_of", "divides", "equals",
+                 "differs_from", "one_of"});
     const Field dim_field = f.at("dim");
     const std::string dim = dim_field.text();
     requireDim(dim_field, dim);
@@ -809,12 +809,13 @@ class SpecParser {
       return o.text();
     };
     int conditions = (f.find("min") || f.find("max")) ? 1 : 0;
-    for (const char* key : {"multiple_of", "divides", "equals", "differs_from", "one_of"})
+    for (const char* key :
+         {"multiple_of", "not_multiple_of", "divides", "equals", "differs_from", "one_of"})
       conditions += f.find(key) ? 1 : 0;
     if (conditions != 1)
       f.fail(
-          "expected exactly one condition: min/max, multiple_of, divides, equals, differs_from or "
-          "one_of");
+          "expected exactly one condition: min/max, multiple_of, not_multiple_of (regions only), "
+          "divides, equals, differs_from or one_of");
     if (f.find("min") || f.find("max")) {
       RangeCheck range{dim, std::nullopt, std::nullopt, {}};
       // Each bound is an integer or another dim.
@@ -839,6 +840,11 @@ class SpecParser {
     if (const auto m = f.find("multiple_of")) {
       if (m->integer() < 1) m->fail("expected a positive factor");
       return MultipleOfCheck{dim, m->integer()};
+    }
+    if (const auto m = f.find("not_multiple_of")) {
+      if (!in_region) m->fail("`not_multiple_of` describes path regions, not rules");
+      if (m->integer() < 2) m->fail("expected a factor of at least 2");
+      return MultipleOfCheck{dim, m->integer(), true};
     }
     if (f.find("divides")) return DividesCheck{dim, other("divides")};
     if (f.find("equals")) return EqualsCheck{dim, other("equals"), false};

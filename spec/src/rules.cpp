@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <ranges>
 
 namespace attnconf::spec {
 namespace {
@@ -19,6 +20,14 @@ Overloaded(F...) -> Overloaded<F...>;  // clang before 17 deduces no aggregate
 std::int64_t dimOf(const std::map<std::string, std::int64_t>& dims, const std::string& name) {
   const auto it = dims.find(name);
   return it == dims.end() ? 0 : it->second;
+}
+
+// Numpy broadcasting towards `target`: `shape` has at most its axes, aligned at the right, each
+// of the target's extent or 1 (a mask that broadcasts to the scores).
+bool broadcastsTo(const Shape& shape, const Shape& target) {
+  if (shape.size() > target.size()) return false;
+  return std::ranges::equal(shape, target | std::views::drop(target.size() - shape.size()),
+                            [](std::int64_t got, std::int64_t e) { return got == e || got == 1; });
 }
 
 }  // namespace
@@ -154,7 +163,7 @@ bool holdsForDims(const Check& check, const std::map<std::string, std::int64_t>&
                    (r.max_dim.empty() || dim(r.dim) <= dim(r.max_dim)) &&
                    (r.min_dim.empty() || dim(r.dim) >= dim(r.min_dim));
           },
-          [&](const MultipleOfCheck& m) { return dim(m.dim) % m.factor == 0; },
+          [&](const MultipleOfCheck& m) { return (dim(m.dim) % m.factor == 0) != m.negated; },
           [&](const DividesCheck& d) { return dim(d.dim) > 0 && dim(d.other) % dim(d.dim) == 0; },
           [&](const EqualsCheck& e) { return (dim(e.dim) == dim(e.other)) != e.differs; },
           [&](const OneOfCheck& o) {
@@ -200,9 +209,7 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
             if (!t) return true;
             const TensorDecl& decl = *spec.input(s.tensor);
             return std::ranges::any_of(expectedShapes(decl, dims), [&](const Shape& expected) {
-              return std::ranges::equal(t->shape, expected, [&](std::int64_t got, std::int64_t e) {
-                return got == e || (decl.broadcast && got == 1);
-              });
+              return decl.broadcast ? broadcastsTo(t->shape, expected) : t->shape == expected;
             });
           },
           [&](const NotTogetherCheck& n) {
@@ -282,7 +289,9 @@ std::string describeCheck(const Check& check) {
             if (r.min) return fmt::format("{} >= {}", r.dim, *r.min);
             return fmt::format("{} <= {}", r.dim, *r.max);
           },
-          [](const MultipleOfCheck& m) { return fmt::format("{} % {} == 0", m.dim, m.factor); },
+          [](const MultipleOfCheck& m) {
+            return fmt::format("{} % {} {} 0", m.dim, m.factor, m.negated ? "!=" : "==");
+          },
           [](const DividesCheck& d) { return fmt::format("{} % {} == 0", d.other, d.dim); },
           [](const EqualsCheck& e) {
             return fmt::format("{} {} {}", e.dim, e.differs ? "!=" : "==", e.other);

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "attnconf/spec/rules.h"
+
 namespace attnconf::spec {
 namespace {
 
@@ -176,6 +178,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "  fallbacks:\n    - {name: math, when: [{given: causal}]}",
                 "paths.fallbacks[0].when[0]", "`given` is a rule; a path region says `active`",
                 "given: causal"},
+        Mistake{"NotMultipleOfInRule", "check: {dim: headdim, multiple_of: 8}",
+                "check: {dim: headdim, not_multiple_of: 8}", "rules[7].check.not_multiple_of",
+                "`not_multiple_of` describes path regions, not rules", "not_multiple_of: 8"},
         Mistake{"ExtentOfWithDefault", "  causal: {type: bool, default: false}",
                 "  causal: {type: bool, default: false}\n  max_q: {type: int, extent_of: seqlen_q, "
                 "default: 1}",
@@ -271,6 +276,20 @@ TEST(Loader, DeclaredFallbacksAreCheckedAgainstTheSpec) {
     EXPECT_EQ(e.where().file, "mine");
     EXPECT_EQ(e.field(), "fallbacks[0].when[0].dim");
   }
+}
+
+TEST(Loader, DeclaredFallbackRegionsMayNameUnalignedDims) {
+  const ApiSpec s = loadSpec(specFolder() / "flash_attn_func.yaml");
+  const auto unaligned = parseDeclaredFallbacks(
+      s, "- {name: standard, when: [{dim: headdim, not_multiple_of: 8}]}", "mine");
+  ASSERT_EQ(unaligned.size(), 1U);
+  Case c;
+  c.api = s.api;
+  for (const std::int64_t headdim : {60, 64}) {
+    c.tensors["q"] = Tensor::zeros(DType::fp16, {1, 2, 1, headdim});
+    EXPECT_EQ(inRegion(s, c, unaligned[0]), headdim == 60) << headdim;
+  }
+  EXPECT_EQ(describeRegion(unaligned[0]), "headdim % 8 != 0");
 }
 
 TEST(Loader, MissingFileIsReported) {

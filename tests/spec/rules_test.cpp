@@ -104,6 +104,19 @@ TEST_F(SdpaRules, MaskDtypeIsBoolFloatOrTheQueryDtype) {
   EXPECT_EQ(brokenRules(spec, c), V{"AttnMaskWithCausal"});
 }
 
+TEST_F(SdpaRules, MaskShapesAreThoseThatBroadcastToTheScores) {
+  Case c = call(2, 2);  // scores (N 2, Hq 2, L 3, S 2)
+  for (const Shape ok : std::vector<Shape>{{3, 2}, {1, 2}, {2}, {1}, {2, 1, 3, 2}, {2, 3, 1}}) {
+    c.tensors["attn_mask"] = Tensor::zeros(DType::boolean, ok);
+    EXPECT_TRUE(brokenRules(spec, c).empty()) << testing::PrintToString(ok);
+  }
+  for (const Shape bad : std::vector<Shape>{{3}, {3, 3}, {4, 3, 2}, {1, 2, 2, 3, 2}}) {
+    c.tensors["attn_mask"] = Tensor::zeros(DType::boolean, bad);
+    EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"AttnMaskShapeInvalid"})
+        << testing::PrintToString(bad);
+  }
+}
+
 TEST_F(SdpaRules, BoolMaskBindsToZeroOrMinusInfBroadcastOverBatchAndHeads) {
   Case c = call(2, 2);
   c.tensors["attn_mask"] = Tensor{DType::boolean, {3, 2}, {1, 0, 0, 1, 1, 1}};

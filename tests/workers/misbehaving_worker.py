@@ -49,5 +49,9 @@ for line in sys.stdin.buffer:
         os._exit(0)
     elif mode == "huge_tensor":
         send({**reply, "type": "outputs", "tensors": [{"name": "out", "dtype": "fp32", "shape": [1 << 40, 1 << 20]}]})
+    elif mode == "fault":  # what a worker sends after a CUDA error, which is sticky
+        send({**reply, "type": "fault",
+              "error": {"type": "AcceleratorError", "message": "CUDA error: misaligned address"}})
+        sys.exit(3)
     elif mode == "wrong_id":
         send({"id": header["id"] + 7, "type": "rejected", "error": {"type": "E", "message": "?"}})

@@ -1,8 +1,9 @@
-// Out-of-process adapters: a worker that crashes, hangs, answers garbage or exits mid-reply
-// fails the call it broke on with a message saying what happened, and the next call gets a
-// fresh worker.
+// Out-of-process adapters: a worker that crashes, hangs, answers garbage, exits mid-reply or
+// reports a fault fails the call it broke on with a message saying what happened, and the next
+// call gets a fresh worker.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -54,7 +55,10 @@ INSTANTIATE_TEST_SUITE_P(
                     Misbehaviour{"garbage", "expected a JSON object as the header line"},
                     Misbehaviour{"exit_mid_reply", "the worker exited with status 0"},
                     Misbehaviour{"huge_tensor", "larger than the limit"},
-                    Misbehaviour{"wrong_id", "expected a reply to call 2, got id 9"}),
+                    Misbehaviour{"wrong_id", "expected a reply to call 2, got id 9"},
+                    Misbehaviour{"fault",
+                                 "left the worker unusable: AcceleratorError: CUDA error: "
+                                 "misaligned address"}),
     [](const testing::TestParamInfo<Misbehaviour>& param_info) { return param_info.param.worker; });
 
 TEST(Worker, ThatCannotStartSupportsNothingAndSaysWhyOnUse) {
@@ -84,6 +88,18 @@ TEST(WorkerManifest, MistakesNameFileLineAndField) {
         << e.what();
   }
   EXPECT_THROW((void)loadWorkerManifest(folder, "missing"), WorkerError);
+}
+
+// The workers in workers/, the GPU-only ones too (CI has no GPU to run them): each manifest and
+// expectations file loads, and its expectations name the manifest's adapter.
+TEST(ShippedWorkers, ManifestsAndExpectationsLoad) {
+  const auto names = workerNames(ATTNCONF_SHIPPED_WORKERS);
+  EXPECT_NE(std::ranges::find(names, "torch_cuda"), names.end());
+  for (const auto& name : names) {
+    const auto manifest = loadWorkerManifest(ATTNCONF_SHIPPED_WORKERS, name);
+    if (manifest.expectations.empty()) continue;
+    EXPECT_EQ(report::loadExpectations(manifest.expectations).adapter, name);
+  }
 }
 
 TEST(Expectations, MarkKnownFailuresAndWarnAboutStaleOnes) {

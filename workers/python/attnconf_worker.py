@@ -11,7 +11,10 @@
           apis={"scaled_dot_product_attention": Api(forward=forward)})
 
 An exception raised by a handler is the API rejecting the call: the suite compares its message with
-the spec's error contract. stdout belongs to the protocol; print() goes to stderr.
+the spec's error contract, unless serve's `is_fault` says the exception left the process unusable
+(a CUDA error is sticky: every later call in the process fails with it). Then the call fails as a
+fault and the worker exits, so that the next call gets a fresh one. stdout belongs to the
+protocol; print() goes to stderr.
 """
 
 from __future__ import annotations
@@ -89,21 +92,32 @@ def _status_kib(key: str) -> Optional[float]:
     return None
 
 
-def _measured(handler: Handler, call: Call) -> tuple:
+class ResidentSetPeak:
+    """The process's peak resident set above the one at the start of the call (Linux)."""
+
+    def start(self) -> None:
+        try:
+            with open("/proc/self/clear_refs", "w") as reset:
+                reset.write("5")  # resets the peak resident set size to the current one
+            self._before = _status_kib("VmRSS")
+        except OSError:
+            self._before = None
+
+    def peak_bytes(self) -> Optional[float]:
+        peak = _status_kib("VmHWM")
+        if self._before is None or peak is None:
+            return None
+        return max(0.0, peak - self._before) * 1024.0
+
+
+def _measured(handler: Handler, call: Call, memory) -> tuple:
     """Runs the handler; returns its result, the peak memory above the start, and the time."""
-    try:
-        with open("/proc/self/clear_refs", "w") as reset:
-            reset.write("5")  # resets the peak resident set size to the current one
-        before = _status_kib("VmRSS")
-    except OSError:
-        before = None
+    memory.start()
     start = time.perf_counter()
     result = handler(call)
-    seconds = time.perf_counter() - start
-    peak = _status_kib("VmHWM")
-    measured = {"seconds": seconds}
-    if before is not None and peak is not None:
-        measured["peak_bytes"] = max(0.0, peak - before) * 1024.0
+    measured = {"seconds": time.perf_counter() - start}
+    if (peak := memory.peak_bytes()) is not None:
+        measured["peak_bytes"] = peak
     return result, measured
 
 
@@ -143,8 +157,17 @@ def _entry(api: Api) -> dict:
     return entry
 
 
-def serve(worker: str, versions: dict, apis: dict, description: str = "") -> None:
-    """Answers calls until the suite closes stdin."""
+def _error(e: Exception) -> dict:
+    return {"type": type(e).__name__, "message": str(e)}
+
+
+def serve(worker: str, versions: dict, apis: dict, description: str = "",
+          is_fault: Callable[[Exception], bool] = lambda e: False, memory=None) -> None:
+    """Answers calls until the suite closes stdin.
+
+    is_fault(e) says that an exception left the process unusable; `memory` measures a call's peak
+    (start() before it, peak_bytes() after; default: the resident set, ResidentSetPeak)."""
+    memory = memory or ResidentSetPeak()
     channel = _Channel()
     channel.send({"type": "hello", "protocol": PROTOCOL, "worker": worker,
                   "description": description, "versions": versions,
@@ -160,11 +183,13 @@ def serve(worker: str, versions: dict, apis: dict, description: str = "") -> Non
             continue
         call = Call(header["api"], header["mode"], header.get("params", {}), tensors)
         try:
-            (outputs, path), measured = _measured(handler, call)
+            (outputs, path), measured = _measured(handler, call, memory)
             channel.send({**reply, "type": "outputs", "path": path, "measured": measured}, outputs)
         except Unsupported as e:
             channel.send({**reply, "type": "unsupported", "message": str(e)})
-        except Exception as e:  # the API refused the call
-            channel.send({**reply, "type": "rejected",
-                          "error": {"type": type(e).__name__, "message": str(e)},
+        except Exception as e:
+            if is_fault(e):
+                channel.send({**reply, "type": "fault", "error": _error(e)})
+                sys.exit(3)
+            channel.send({**reply, "type": "rejected", "error": _error(e),  # the API refused it
                           "path": getattr(e, "attnconf_path", {})})

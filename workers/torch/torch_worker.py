@@ -6,11 +6,13 @@ aten::_scaled_dot_product_attention_math). The fast-path probe runs the call und
 torch.nn.attention.sdpa_kernel with only the fused backends allowed: "No available kernel" there
 means the default call falls back to math.
 
-Where the flash-attn package imports (a CUDA machine with it installed), the worker also exposes
-flash_attn.flash_attn_func, flash_attn_varlen_func and flash_attn_with_kvcache (contiguous and
-paged) under their specs, so a vendor with that hardware runs the same worker. attnconf's CI has
-no GPU: that part is untested there, and the handshake's versions say whether it was present
-("flash_attn": "absent").
+ATTNCONF_TORCH_DEVICE picks the device: `cpu` for the torch adapter, `cuda` for torch_cuda (each
+with its own findings). On a GPU, a CUDA error is reported as a fault (it is sticky: the process
+is restarted), and the memory measured is the GPU's. Where the flash-attn package imports too,
+the worker also exposes flash_attn.flash_attn_func, flash_attn_varlen_func and
+flash_attn_with_kvcache (contiguous and paged) under their specs, so a vendor with that hardware
+runs the same worker. attnconf's CI has no GPU: that part is untested there, and the handshake's
+versions say whether it was present ("flash_attn": "absent").
 """
 
 import contextlib
@@ -32,6 +34,8 @@ except ImportError:  # the usual case: no CUDA, or the package is not installed
     flash_attn = None
 
 DEVICE = os.environ.get("ATTNCONF_TORCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu")
+if DEVICE == "cuda" and not torch.cuda.is_available():
+    sys.exit(f"ATTNCONF_TORCH_DEVICE=cuda, but torch {torch.__version__} sees no CUDA device")
 TORCH_DTYPES = {"fp64": torch.float64, "fp32": torch.float32, "fp16": torch.float16,
                 "bf16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32,
                 "bool": torch.bool}
@@ -132,6 +136,23 @@ def flash_attn_with_kvcache(call):
     return outputs, {"path": "flash", "kernel": f"flash_attn {flash_attn.__version__}"}
 
 
+def cuda_fault(e: Exception) -> bool:
+    """A CUDA error is sticky: every later call in this process would fail with it."""
+    return isinstance(e, getattr(torch, "AcceleratorError", ())) or "CUDA error" in str(e)
+
+
+class CudaPeak:
+    """The call's peak of memory allocated on the GPU, above what was allocated before it."""
+
+    def start(self) -> None:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        self._before = torch.cuda.memory_allocated()
+
+    def peak_bytes(self) -> float:
+        return float(max(0, torch.cuda.max_memory_allocated() - self._before))
+
+
 # What this worker has seen torch 2.9.1 do beyond the spec's own fallbacks (its warning says why).
 CPU_FALLBACKS = """
 - name: math
@@ -141,13 +162,47 @@ CPU_FALLBACKS = """
     (sdp_utils_cpp.cpp), so Ev != E runs the math path with a warning only.
 """
 
+# What torch 2.11.0+cu130 on an H100 ran instead of a fused kernel (flash, memory-efficient or
+# cuDNN), probed per dtype, head dim and feature; sdp_utils.cpp's warnings say why.
+CUDA_FALLBACKS = """
+- name: math
+  when: [{dtype_of: [query], one_of: [fp32]}, {dim: e, not_multiple_of: 4}]
+  note: >-
+    fp32 runs only the memory-efficient kernel, which "requires last dimension of inputs to be
+    divisible by 4".
+- name: math
+  when: [{dtype_of: [query], one_of: [fp32]}, {dim: ev, not_multiple_of: 4}]
+  note: the same for the value's head dim.
+- name: math
+  when: [{dtype_of: [query], one_of: [fp32]}, {active: enable_gqa}]
+  note: fp32 with enable_gqa ran the math path at every head dim probed (1 to 512).
+- name: math
+  when: [{dtype_of: [query], one_of: [fp16, bf16]}, {dim: e, not_multiple_of: 8}, {active: attn_mask}]
+  note: &unaligned >-
+    fp16/bf16 head dims (E or Ev) that are not a multiple of 8 run the flash kernel (padded) only
+    without a mask, top-left causal (L != S) or Ev != E; cuDNN and the memory-efficient kernel
+    need 8.
+- name: math
+  when: [{dtype_of: [query], one_of: [fp16, bf16]}, {dim: e, not_multiple_of: 8}, {active: is_causal}]
+  note: *unaligned
+- name: math
+  when: [{dtype_of: [query], one_of: [fp16, bf16]}, {dim: e, not_multiple_of: 8}, {dim: ev, differs_from: e}]
+  note: *unaligned
+- name: math
+  when: [{dtype_of: [query], one_of: [fp16, bf16]}, {dim: ev, not_multiple_of: 8}, {dim: ev, differs_from: e}]
+  note: *unaligned
+- name: math
+  when: [{dim: e, min: 257}, {active: enable_gqa}]
+  note: head dims above 256 with enable_gqa ran the math path (no fused kernel takes both).
+"""
+
 
 if __name__ == "__main__":
     apis = {"scaled_dot_product_attention": Api(
         forward=sdpa,
         fast_path_only=lambda call: sdpa(call, fast_only=True),
         backward=lambda call: sdpa(call, backward=True),
-        declared_fallbacks=CPU_FALLBACKS if DEVICE == "cpu" else "")}
+        declared_fallbacks=CPU_FALLBACKS if DEVICE == "cpu" else CUDA_FALLBACKS)}
     if flash_attn is not None and DEVICE == "cuda":
         apis["flash_attn_func"] = Api(forward=flash_attn_func,
                                       backward=lambda call: flash_attn_func(call, backward=True))
@@ -158,4 +213,4 @@ if __name__ == "__main__":
           versions={"torch": torch.__version__, "numpy": np.__version__,
                     "device": torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu",
                     "flash_attn": flash_attn.__version__ if flash_attn else "absent"},
-          apis=apis)
+          apis=apis, is_fault=cuda_fault, memory=CudaPeak() if DEVICE == "cuda" else None)

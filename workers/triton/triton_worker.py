@@ -19,7 +19,7 @@ import triton  # noqa: E402
 
 from attnconf_worker import Api, serve  # noqa: E402
 from diy_flash_attention import flash_attention  # noqa: E402
-from torch_worker import from_torch, to_torch  # noqa: E402
+from torch_worker import CudaPeak, cuda_fault, from_torch, to_torch  # noqa: E402
 
 
 def forward(call):
@@ -39,4 +39,5 @@ if __name__ == "__main__":
           versions={"triton": triton.__version__, "torch": torch.__version__,
                     "numpy": np.__version__,
                     "mode": "TRITON_INTERPRET=1" if DEVICE == "cpu" else "compiled"},
-          apis={"diy_flash_attention": Api(forward=forward)})
+          apis={"diy_flash_attention": Api(forward=forward)},
+          is_fault=cuda_fault, memory=CudaPeak() if DEVICE == "cuda" else None)

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <optional>
+#include <stdexcept>
 
 #include "attnconf/adapters/in_tree.h"
 #include "attnconf/adapters/worker.h"
@@ -156,14 +157,20 @@ class WorkerAdapter final : public Adapter {
     if (type == "outputs") {
       outcome.result = std::move(outputs);
     } else if (type == "rejected") {
-      const auto& error = header.value("error", nlohmann::json::object());
-      outcome.result = Rejection{
-          fmt::format("{}: {}", error.value("type", "Error"), error.value("message", ""))};
+      outcome.result = Rejection{errorOf(header)};
+    } else if (type == "fault") {
+      throw std::runtime_error("the call left the worker unusable: " + errorOf(header));
     } else {
-      throw ProtocolError(
-          fmt::format("expected a reply of type outputs, rejected or unsupported, got {}", type));
+      throw ProtocolError(fmt::format(
+          "expected a reply of type outputs, rejected, unsupported or fault, got {}", type));
     }
     return outcome;
+  }
+
+  // "Type: message" of a reply's error, as the spec's error patterns see it.
+  static std::string errorOf(const nlohmann::json& header) {
+    const auto& error = header.value("error", nlohmann::json::object());
+    return fmt::format("{}: {}", error.value("type", "Error"), error.value("message", ""));
   }
 
   static PathEvidence pathOf(const nlohmann::json& header) {

@@ -64,8 +64,10 @@ struct TensorDecl {
   /// Inputs: the dtypes the spec covers (empty = all). Calls in other dtypes are outside the
   /// spec: never generated, neither as valid nor as invalid calls.
   std::vector<DType> covered_dtypes;
-  bool optional = false;   ///< may be left out (None)
-  bool broadcast = false;  ///< any axis may have extent 1 instead of its dim (a mask)
+  bool optional = false;  ///< may be left out (None)
+  /// Numpy broadcasting: the tensor broadcasts to a declared shape (any axis may have extent 1,
+  /// leading axes may be left out); generated valid calls keep every axis (a mask).
+  bool broadcast = false;
   double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
   std::string lengths_of;  ///< values are sequence lengths in [0, this dim] (edges favoured)
   /// With `lengths_of`: the lengths leave this dim's extent free (a cache keeps room for the
@@ -105,10 +107,11 @@ struct RangeCheck {
   std::string max_dim;
   std::string min_dim = {};
 };
-/// `dim` is a multiple of `factor`.
+/// `dim` is a multiple of `factor` (or, `negated`, is not: path regions only).
 struct MultipleOfCheck {
   std::string dim;
   std::int64_t factor = 1;
+  bool negated = false;
 };
 /// `dim` divides `other`.
 struct DividesCheck {
