@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <iterator>
-#include <ranges>
 
 namespace attnconf::spec {
 namespace {
@@ -26,8 +25,9 @@ std::int64_t dimOf(const std::map<std::string, std::int64_t>& dims, const std::s
 // of the target's extent or 1 (a mask that broadcasts to the scores).
 bool broadcastsTo(const Shape& shape, const Shape& target) {
   if (shape.size() > target.size()) return false;
-  return std::ranges::equal(shape, target | std::views::drop(target.size() - shape.size()),
-                            [](std::int64_t got, std::int64_t e) { return got == e || got == 1; });
+  const auto aligned = target.end() - static_cast<std::ptrdiff_t>(shape.size());
+  return std::equal(shape.begin(), shape.end(), aligned,
+                    [](std::int64_t got, std::int64_t e) { return got == e || got == 1; });
 }
 
 }  // namespace

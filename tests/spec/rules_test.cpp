@@ -106,11 +106,11 @@ TEST_F(SdpaRules, MaskDtypeIsBoolFloatOrTheQueryDtype) {
 
 TEST_F(SdpaRules, MaskShapesAreThoseThatBroadcastToTheScores) {
   Case c = call(2, 2);  // scores (N 2, Hq 2, L 3, S 2)
-  for (const Shape ok : std::vector<Shape>{{3, 2}, {1, 2}, {2}, {1}, {2, 1, 3, 2}, {2, 3, 1}}) {
+  for (const Shape& ok : std::vector<Shape>{{3, 2}, {1, 2}, {2}, {1}, {2, 1, 3, 2}, {2, 3, 1}}) {
     c.tensors["attn_mask"] = Tensor::zeros(DType::boolean, ok);
     EXPECT_TRUE(brokenRules(spec, c).empty()) << testing::PrintToString(ok);
   }
-  for (const Shape bad : std::vector<Shape>{{3}, {3, 3}, {4, 3, 2}, {1, 2, 2, 3, 2}}) {
+  for (const Shape& bad : std::vector<Shape>{{3}, {3, 3}, {4, 3, 2}, {1, 2, 2, 3, 2}}) {
     c.tensors["attn_mask"] = Tensor::zeros(DType::boolean, bad);
     EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"AttnMaskShapeInvalid"})
         << testing::PrintToString(bad);
