@@ -118,7 +118,7 @@ std::optional<RelatedCalls> decodeLastQuery(const spec::ApiSpec& spec, const Cas
   if (n < 2 || fresh == queries) return std::nullopt;
   // Rotary embedding places the last query where the decoding call does only when each query
   // sits at its own position and the queries are the new keys' tokens.
-  const bool rotary = !s.rotary_cos.empty() && c.tensor(s.rotary_cos);
+  const bool rotary = s.hasRotary() && c.tensor(s.rotary_cos);
   if (rotary && (!spec::rotatesEachQuery(spec, c) || sq != n)) return std::nullopt;
   Case earlier = c;  // the call that appends all new keys but the last
   onDim(spec, earlier, fresh, n - 1,
