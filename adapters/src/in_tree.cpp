@@ -11,6 +11,7 @@
 #include "flash_attn/flash_attn_varlen_func.h"
 #include "flash_attn/flash_attn_with_kvcache.h"
 #include "jax/dot_product_attention.h"
+#include "npu/fusion_attention.h"
 #include "onnx/attention.h"
 #include "torch/scaled_dot_product_attention.h"
 
@@ -35,6 +36,10 @@ constexpr std::array kApis = {
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},
     InTreeApi{"onnx_attention_3d", &onnxAttention, "head_size"},
     InTreeApi{"jax_dot_product_attention", &jaxDotProductAttention, "h"},
+    InTreeApi{"npu_fusion_attention_bnsd", &npuFusionAttention, "d"},
+    InTreeApi{"npu_fusion_attention_bsnd", &npuFusionAttention, "d"},
+    InTreeApi{"npu_fusion_attention_bsh", &npuFusionAttention, "d"},
+    InTreeApi{"npu_fusion_attention_sbh", &npuFusionAttention, "d"},
 };
 
 const InTreeApi* findApi(std::string_view api) {

@@ -40,6 +40,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::decode_drops_new_keys, "decode_drops_new_keys"},
     std::pair{PlantedFault::split_combine_unweighted, "split_combine_unweighted"},
     std::pair{PlantedFault::rotary_query_at_cache_start, "rotary_query_at_cache_start"},
+    std::pair{PlantedFault::default_scale_rsqrt, "default_scale_rsqrt"},
+    std::pair{PlantedFault::softmax_sum_wrong_row, "softmax_sum_wrong_row"},
 };
 
 }  // namespace

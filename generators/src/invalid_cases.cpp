@@ -182,6 +182,12 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           m.tryCase(std::move(c));
         } else if constexpr (std::is_same_v<T, spec::IndexRangeCheck>) {
           breakIndices(spec, check, valid, m);
+        } else if constexpr (std::is_same_v<T, spec::ParamRangeCheck>) {
+          for (const std::int64_t v : {check.min - 1, check.max + 1}) {
+            Recipe r = valid;
+            r.params[check.param] = v;
+            m.tryRecipe(std::move(r));
+          }
         } else if constexpr (std::is_same_v<T, spec::TogetherCheck>) {
           for (const auto& alone : check.names) {  // each given without the others
             Recipe r = valid;

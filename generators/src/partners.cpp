@@ -16,6 +16,8 @@ ParamValue activeValue(const spec::ParamDecl& p) {
       return p.generate_hi > p.generate_lo ? (p.generate_lo + p.generate_hi) / 2 : 0.25;
     case spec::ParamType::int_pair:
       return std::vector<std::int64_t>{1, 1};
+    case spec::ParamType::string:
+      return p.fixed.value_or(ParamValue(std::string()));
   }
   return true;
 }

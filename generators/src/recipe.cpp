@@ -108,6 +108,7 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
   c.params = recipe.params;
   for (const auto& p : spec.params) {
     if (!p.extent_of.empty()) c.params[p.name] = c.dims.at(p.extent_of);
+    if (p.fixed) c.params[p.name] = *p.fixed;
   }
   drawPackedDims(spec, recipe, c);
   for (const auto& decl : spec.inputs) {

@@ -203,6 +203,8 @@ rc::Gen<MaybeParam> paramChoice(const spec::ParamDecl& p, const Dims& dims) {
                 return std::vector<std::int64_t>{lr.first, lr.second};
               })));
     }
+    case spec::ParamType::string:  // always fixed, set by materialize
+      break;
   }
   return rc::gen::just(MaybeParam());
 }
@@ -212,7 +214,7 @@ rc::Gen<std::map<std::string, ParamValue>> paramChoices(const ApiSpec& spec, con
   std::vector<rc::Gen<MaybeParam>> picks;
   for (const auto& p : spec.params) {
     // Declared but never exercised by valid cases; or set from a dim by materialize.
-    if (!p.unchecked.empty() || !p.extent_of.empty()) continue;
+    if (!p.unchecked.empty() || !p.extent_of.empty() || p.fixed) continue;
     names.push_back(p.name);
     picks.push_back(paramChoice(p, dims));
   }

@@ -27,6 +27,7 @@ std::string formatParam(const ParamValue& value) {
   if (const auto* b = std::get_if<bool>(&value)) return *b ? "True" : "False";
   if (const auto* i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
   if (const auto* d = std::get_if<double>(&value)) return fmt::format("{:.6g}", *d);
+  if (const auto* s = std::get_if<std::string>(&value)) return fmt::format("\"{}\"", *s);
   return fmt::format("({})", fmt::join(std::get<std::vector<std::int64_t>>(value), ", "));
 }
 

@@ -36,11 +36,12 @@ ParamValue paramFromJson(const json& j, const std::string& origin, const std::st
   if (j.is_boolean()) return j.get<bool>();
   if (j.is_number_integer()) return j.get<std::int64_t>();
   if (j.is_number_float()) return j.get<double>();
+  if (j.is_string()) return j.get<std::string>();
   if (j.is_array() &&
       std::all_of(j.begin(), j.end(), [](const json& e) { return e.is_number_integer(); })) {
     return j.get<std::vector<std::int64_t>>();
   }
-  fail(origin, field, "expected a bool, a number or a list of integers");
+  fail(origin, field, "expected a bool, a number, a string or a list of integers");
 }
 
 Tensor tensorFromJson(const json& j, const std::string& origin, const std::string& field) {

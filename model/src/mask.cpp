@@ -17,6 +17,10 @@ bool keeps(const MaskPrimitive& mask, std::int64_t i, std::int64_t j, std::int64
   if (const auto* causal = std::get_if<CausalMask>(&mask)) {
     return j <= i + diagonalOffset(causal->alignment, seqlen_q, seqlen_k) + causal->shift;
   }
+  if (const auto* band = std::get_if<BandMask>(&mask)) {
+    const std::int64_t from_diagonal = j - i - diagonalOffset(band->alignment, seqlen_q, seqlen_k);
+    return -band->pre <= from_diagonal && from_diagonal <= band->next;
+  }
   const auto& window = std::get<WindowMask>(mask);
   const std::int64_t diagonal = i + diagonalOffset(window.alignment, seqlen_q, seqlen_k);
   const bool left_ok = window.left < 0 || j >= diagonal - window.left;
@@ -46,6 +50,8 @@ std::string describe(const MaskPrimitive& mask) {
       return fmt::format("causal({}, shift {})", alignmentName(causal->alignment), causal->shift);
     return fmt::format("causal({})", alignmentName(causal->alignment));
   }
+  if (const auto* b = std::get_if<BandMask>(&mask))
+    return fmt::format("band({},{},{})", b->pre, b->next, alignmentName(b->alignment));
   const auto& w = std::get<WindowMask>(mask);
   return fmt::format("window({},{},{})", w.left, w.right, alignmentName(w.alignment));
 }

@@ -29,6 +29,9 @@ void onDim(const spec::ApiSpec& spec, Case& c, const std::string& dim, std::int6
     if (axis && !broadcast) t = op(t, *axis);
   }
   c.dims[dim] = extent;
+  for (const auto& p : spec.params) {  // a param that passes the extent (torch_npu's head_num)
+    if (p.extent_of == dim && c.params.contains(p.name)) c.params[p.name] = extent;
+  }
 }
 
 // The base output with each of `dims` sliced at its index (an output without the dim is kept).

@@ -48,6 +48,7 @@ void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding
     if (i >= sq) continue;
     double* out_row = result.out.values.data() + (row0 + i) * dv;
     for (std::int64_t d = 0; d < dv; ++d) out_row[d] = fully_masked ? empty_row(d) : out(i, d);
+    if (!fully_masked) result.row_max.values[row] = row_max(i);
     result.lse.values[row] = !fully_masked  ? rounding.lse(row_max(i) + std::log(row_sum(i)))
                              : lse_of_empty ? *lse_of_empty
                                             : 0.0;
@@ -58,7 +59,8 @@ Result run(const Problem& p, const Rounding& rounding) {
   const std::int64_t max_sq = p.maxSeqlenQ();
   Result result{Tensor::zeros(DType::fp64, {p.batch, p.heads_q, max_sq, p.head_dim_v}),
                 Tensor::zeros(DType::fp64, {p.batch, p.heads_q, max_sq}),
-                {}};
+                {},
+                Tensor::zeros(DType::fp64, {p.batch, p.heads_q, max_sq})};
   if (!p.fully_masked_rows.lse) result.lse_unspecified = result.lse;
   parallelFor(p.batch * p.heads_q, [&](std::int64_t bh) {
     attendHead(p, bh / p.heads_q, bh % p.heads_q, rounding, result);

@@ -15,10 +15,12 @@ const T* findByName(const std::vector<T>& items, const std::string& name) {
 }  // namespace
 
 ToleranceRule Tolerance::rule(const std::string& role, DType dtype) const {
+  // The softmax statistics are per-row results like the LSE, and take its rule.
+  const std::string& key = role == "row_max" || role == "row_sum" ? "lse" : role;
   if (const auto d = per_dtype.find(dtype); d != per_dtype.end()) {
-    if (const auto r = d->second.find(role); r != d->second.end()) return r->second;
+    if (const auto r = d->second.find(key); r != d->second.end()) return r->second;
   }
-  return per_output.at(role);
+  return per_output.at(key);
 }
 
 const Dim* ApiSpec::dim(const std::string& name) const {

@@ -214,6 +214,39 @@ double numberParam(const Case& c, const std::string& name, double fallback) {
   return value ? asNumber(*value).value_or(fallback) : fallback;
 }
 
+// An int param's value: as the call gives it, else the spec's default.
+std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& name) {
+  const ParamDecl& decl = *spec.param(name);
+  const auto value = c.param(name) ? c.param(name) : decl.default_value;
+  return value ? static_cast<std::int64_t>(asNumber(*value).value_or(0)) : 0;
+}
+
+// The sparse mode a call picks, or nothing when the spec has none.
+const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c) {
+  const Semantics& s = spec.semantics;
+  if (s.sparse_modes.empty()) return nullptr;
+  const std::int64_t value = intParam(spec, c, s.sparse_mode_param);
+  const auto it = std::ranges::find(s.sparse_modes, value, &SparseMode::value);
+  if (it == s.sparse_modes.end())
+    throw std::logic_error(fmt::format("semantics: sparse_mode {} is not declared", value));
+  return &*it;
+}
+
+// §sparse_mode: while the call passes the mask, its mode adds a causal mask or the pre/next band.
+// Whether the mask itself takes part as passed.
+bool bindSparseMode(const ApiSpec& spec, const Case& c, Problem& p) {
+  const SparseMode* mode = sparseModeOf(spec, c);
+  if (!mode) return true;
+  const Semantics& s = spec.semantics;
+  if (!c.tensor(s.mask_tensor)) return false;  // without a mask no mode masks anything
+  if (mode->causal) p.masks.emplace_back(CausalMask{*mode->causal});
+  if (mode->band) {
+    p.masks.emplace_back(BandMask{intParam(spec, c, s.band_pre_param),
+                                  intParam(spec, c, s.band_next_param), *mode->band});
+  }
+  return mode->mask_as_given;
+}
+
 // Entry b's cached keys as a canonical tensor's position axis counts them (cache_seqlens[b]).
 std::int64_t cachedLength(const Case& c, const Semantics& s, std::int64_t b) {
   return static_cast<std::int64_t>(c.tensor(s.cache_seqlens)->values[static_cast<std::size_t>(b)]);
@@ -429,6 +462,26 @@ ExpectedOutput inPlaceOutput(const ApiSpec& spec, const TensorDecl& decl, const 
                         decl.shapes[0], {},     std::move(allowance)};
 }
 
+// A per-row result: the LSE, or a softmax statistic derived from it (the row sum is
+// exp(lse - row max)).
+Tensor rowValues(const Result& result, const std::string& role) {
+  if (role == "lse") return result.lse;
+  if (role == "row_max") return result.row_max;
+  Tensor sum = result.lse;
+  for (std::size_t i = 0; i < sum.values.size(); ++i)
+    sum.values[i] = std::exp(result.lse.values[i] - result.row_max.values[i]);
+  return sum;
+}
+
+// `t` with a new last axis holding `copies` copies of each value.
+Tensor repeatLastAxis(const Tensor& t, std::int64_t copies) {
+  Tensor out{t.dtype, t.shape, {}};
+  out.shape.push_back(copies);
+  out.values.reserve(t.values.size() * static_cast<std::size_t>(copies));
+  for (const double v : t.values) out.values.insert(out.values.end(), copies, v);
+  return out;
+}
+
 }  // namespace
 
 Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& input) {
@@ -514,7 +567,12 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   const Tensor past_k = has_past ? cacheToCanonical(spec, c, s.past_key, kKeyAxes) : Tensor{};
   const std::int64_t past = has_past ? past_k.shape[2] : 0;
   for (auto& length : p.seqlens_k) length += past;
-  p.scale = numberParam(c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
+  // A scale left out is the spec's default (torch_npu's 1.0), or 1/sqrt(head_dim) for None.
+  const ParamDecl* scale = s.scale_param.empty() ? nullptr : spec.param(s.scale_param);
+  const double default_scale = scale && scale->default_value
+                                   ? asNumber(*scale->default_value).value_or(1.0)
+                                   : 1.0 / std::sqrt(static_cast<double>(p.head_dim));
+  p.scale = numberParam(c, s.scale_param, default_scale);
   p.softcap = numberParam(c, s.softcap_param, 0.0);
   p.softcap_after_mask = s.softcap_after_mask;
   if (!s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0) {
@@ -550,9 +608,10 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
     p.v = concatAxis(std::array<const Tensor*, 2>{&past_v, &p.v}, 2);
   }
   // The mask and the bias add up to one score bias.
+  const bool mask_as_given = bindSparseMode(spec, c, p);
   for (const std::string* name : {&s.mask_tensor, &s.bias_tensor}) {
     const Tensor* t = name->empty() ? nullptr : c.tensor(*name);
-    if (!t) continue;
+    if (!t || (name == &s.mask_tensor && !mask_as_given)) continue;
     Tensor bias = scoreBias(spec, *name, *t, {p.batch, p.heads_q, p.maxSeqlenQ(), p.maxSeqlenK()});
     if (!p.hasBias()) {
       p.bias = std::move(bias);
@@ -575,17 +634,28 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
       continue;
     }
     const bool is_out = decl.name == s.out;
-    if (!is_out && decl.name != s.lse) continue;
+    const std::string role = is_out                   ? "out"
+                             : decl.name == s.lse     ? "lse"
+                             : decl.name == s.row_max ? "row_max"
+                             : decl.name == s.row_sum ? "row_sum"
+                                                      : "";
+    if (role.empty()) continue;
     const DType dtype = decl.dtype ? *decl.dtype : c.tensor(decl.dtype_same_as)->dtype;
     const auto& vendor = decl.shapes[0];
     Tensor exact = is_out ? toVendor(spec, c, result.out, vendor, kOutAxes)
-                          : toVendor(spec, c, result.lse, vendor, kLseAxes);
+                          : toVendor(spec, c, rowValues(result, role), vendor, kLseAxes);
     exact.dtype = dtype;
     Tensor unspecified = is_out || result.lse_unspecified.values.empty()
                              ? Tensor{}
                              : toVendor(spec, c, result.lse_unspecified, vendor, kLseAxes);
-    expected[decl.name] = ExpectedOutput{decl.name, is_out ? "out" : "lse", dtype, std::move(exact),
-                                         vendor,    std::move(unspecified)};
+    std::vector<std::string> axis_names = vendor;
+    if (decl.copies > 0) {  // the value again along a last axis
+      exact = repeatLastAxis(exact, decl.copies);
+      if (!unspecified.values.empty()) unspecified = repeatLastAxis(unspecified, decl.copies);
+      axis_names.emplace_back("copy");
+    }
+    expected[decl.name] = ExpectedOutput{
+        decl.name, role, dtype, std::move(exact), std::move(axis_names), std::move(unspecified)};
   }
   return expected;
 }

@@ -203,7 +203,7 @@ class SpecParser {
   void parseTensors(const Field& f, std::vector<TensorDecl>& out, bool is_output) {
     for (const auto& [name, body] : f.members()) {
       if (is_output)
-        body.allowOnly({"shape", "dtype", "when", "concat", "in_place"});
+        body.allowOnly({"shape", "dtype", "when", "concat", "in_place", "copies"});
       else
         body.allowOnly({"shape", "dtype", "dtypes", "optional", "values", "broadcast"});
       TensorDecl decl;
@@ -233,6 +233,10 @@ class SpecParser {
         if (decl.covered_dtypes.empty()) covered->fail("expected at least one dtype");
       }
       if (const auto opt = body.find("optional")) decl.optional = opt->boolean();
+      if (const auto copies = body.find("copies")) {
+        decl.copies = copies->integer();
+        if (decl.copies < 1) copies->fail("expected a positive number of copies");
+      }
       if (const auto broadcast = body.find("broadcast")) decl.broadcast = broadcast->boolean();
       const auto values = body.find("values");
       if (values && values->find("lengths_of")) {
@@ -297,20 +301,23 @@ class SpecParser {
         if (pair.size() != 2) f.fail("expected a pair [left, right]");
         return pair;
       }
+      case ParamType::string:
+        return f.text();
     }
     f.fail("unsupported type");
   }
 
   void parseParams(const Field& f) {
     for (const auto& [name, body] : f.members()) {
-      body.allowOnly({"type", "default", "generate", "unchecked", "extent_of"});
+      body.allowOnly({"type", "default", "generate", "unchecked", "extent_of", "fixed"});
       ParamDecl decl;
       decl.name = name;
       decl.where = body.where();
       decl.type = body.at("type").choice<ParamType>({{"bool", ParamType::boolean},
                                                      {"int", ParamType::integer},
                                                      {"float", ParamType::floating},
-                                                     {"int_pair", ParamType::int_pair}});
+                                                     {"int_pair", ParamType::int_pair},
+                                                     {"string", ParamType::string}});
       if (const auto extent = body.find("extent_of")) {  // always passed: the dim's extent
         requireDim(*extent, extent->text());
         if (decl.type != ParamType::integer) body.at("type").fail("`extent_of` needs type int");
@@ -320,6 +327,15 @@ class SpecParser {
         spec_.params.push_back(std::move(decl));
         continue;
       }
+      if (const auto fixed = body.find("fixed")) {  // always passed: this value
+        if (body.find("default") || body.find("generate") || body.find("unchecked"))
+          body.fail("a param with `fixed` takes no default, generate or unchecked");
+        decl.fixed = parseValue(*fixed, decl.type);
+        spec_.params.push_back(std::move(decl));
+        continue;
+      }
+      if (decl.type == ParamType::string)
+        body.at("type").fail("a string param needs `fixed: VALUE` (a variant sets it)");
       const Field def = body.at("default");
       if (!def.isNull()) decl.default_value = parseValue(def, decl.type);
       if (const auto gen = body.find("generate"))
@@ -363,10 +379,11 @@ class SpecParser {
   }
 
   void parseSemantics(const Field& f) {
-    f.allowOnly({"source", "canonical", "query",         "key",     "value",
-                 "scale",  "softcap",   "splits",        "causal",  "window",
-                 "alibi",  "mask",      "bias",          "lengths", "fully_masked_rows",
-                 "out",    "lse",       "softcap_order", "past",    "kv_cache"});
+    f.allowOnly({"source",      "canonical", "query",         "key",     "value",
+                 "scale",       "softcap",   "splits",        "causal",  "window",
+                 "alibi",       "mask",      "bias",          "lengths", "fully_masked_rows",
+                 "out",         "lse",       "softcap_order", "past",    "kv_cache",
+                 "sparse_mode", "row_max",   "row_sum"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -442,14 +459,43 @@ class SpecParser {
       s.mask_true_keeps =
           mask->at("bool_true_means").choice<bool>({{"keep", true}, {"mask_out", false}});
     }
+    if (const auto sparse = f.find("sparse_mode")) parseSparseModes(*sparse);
     parseFullyMaskedRows(f.at("fully_masked_rows"));
-    for (auto [key, target] : {std::pair{"out", &s.out}, std::pair{"lse", &s.lse}}) {
+    for (auto [key, target] :
+         {std::pair{"out", &s.out}, std::pair{"lse", &s.lse}, std::pair{"row_max", &s.row_max},
+          std::pair{"row_sum", &s.row_sum}}) {
       const auto t = f.find(key);
-      if (!t && target == &s.lse) continue;  // not every API returns the LSE
+      if (!t && target != &s.out) continue;  // not every API returns the LSE or the statistics
       const Field name = t ? *t : f.at(key);
       if (!spec_.output(name.text())) name.fail(fmt::format("unknown output \"{}\"", name.text()));
       *target = name.text();
     }
+  }
+
+  // `{param, pre, next, modes: [{value, mask: as_given|compressed, causal: A, band: A}]}`.
+  void parseSparseModes(const Field& f) {
+    Semantics& s = spec_.semantics;
+    f.allowOnly({"param", "pre", "next", "modes"});
+    if (s.mask_tensor.empty()) f.fail("`sparse_mode` needs `mask` (the modes combine with it)");
+    for (auto [key, target] :
+         {std::pair{"param", &s.sparse_mode_param}, std::pair{"pre", &s.band_pre_param},
+          std::pair{"next", &s.band_next_param}}) {
+      requireParam(f.at(key), ParamType::integer);
+      *target = f.at(key).text();
+    }
+    for (const auto& item : f.at("modes").items()) {
+      item.allowOnly({"value", "mask", "causal", "band"});
+      SparseMode mode;
+      mode.value = item.at("value").integer();
+      if (std::ranges::any_of(s.sparse_modes, [&](const auto& m) { return m.value == mode.value; }))
+        item.at("value").fail("expected each mode once");
+      mode.mask_as_given =
+          item.at("mask").choice<bool>({{"as_given", true}, {"compressed", false}});
+      if (const auto causal = item.find("causal")) mode.causal = parseAlignment(*causal);
+      if (const auto band = item.find("band")) mode.band = parseAlignment(*band);
+      s.sparse_modes.push_back(mode);
+    }
+    if (s.sparse_modes.empty()) f.at("modes").fail("expected at least one mode");
   }
 
   // `{seqlens: T, batch_index: U, append: {key: K, value: V}}`: the semantics' key and value
@@ -576,7 +622,9 @@ class SpecParser {
     t.where = f.where();
     t.why = f.at("why").text();
     t.per_output["out"] = parseToleranceRule(f.at("out"));
-    if (const auto lse = f.find("lse"); lse || !spec_.semantics.lse.empty())
+    const Semantics& s = spec_.semantics;
+    if (const auto lse = f.find("lse");
+        lse || !s.lse.empty() || !s.row_max.empty() || !s.row_sum.empty())
       t.per_output["lse"] = parseToleranceRule(f.at("lse"));
     if (const auto per_dtype = f.find("per_dtype")) {
       for (const auto& [name, body] : per_dtype->members()) {
@@ -775,6 +823,14 @@ class SpecParser {
       requireDim(below, below.text());
       return IndexRangeCheck{tensor->text(), below.text()};
     }
+    if (const auto param = f.find("param")) {
+      f.allowOnly({"param", "min", "max"});
+      requireParam(*param, ParamType::integer);
+      ParamRangeCheck check{param->text(), f.at("min").integer(), f.at("max").integer()};
+      if (check.min > check.max)
+        f.fail(fmt::format("contradictory range: min {} > max {}", check.min, check.max));
+      return check;
+    }
     if (const auto tensor = f.find("shape_of")) {
       f.allowOnly({"shape_of"});
       requireInput(*tensor);
@@ -792,8 +848,8 @@ class SpecParser {
       return TogetherCheck{names->texts()};
     }
     f.fail(
-        "expected one of the check kinds: dim, dtype_of, same_dtype, shape_of, indices_in, "
-        "not_together, together, active (regions only)");
+        "expected one of the check kinds: dim, param, dtype_of, same_dtype, shape_of, "
+        "indices_in, not_together, together, active (regions only)");
   }
 
   Check parseDimCheck(const Field& f, bool in_region) const {
@@ -908,13 +964,15 @@ YAML::Node parseYaml(const std::string& text, const std::string& origin) {
   }
 }
 
-}  // namespace
-
-ApiSpec parseSpec(const std::string& text, const std::string& file) {
-  const YAML::Node root = parseYaml(text, file);
+YAML::Node parseDocument(const std::string& text, const std::string& file) {
+  YAML::Node root = parseYaml(text, file);
   if (!root.IsMap()) {
     throw SpecError(Location{file, 1, 1}, "(document)", "expected a map of spec sections");
   }
+  return root;
+}
+
+ApiSpec parseRoot(const YAML::Node& root, const std::string& text, const std::string& file) {
   ApiSpec spec;
   spec.file = file;
   spec.content_hash = contentHash(text);
@@ -923,17 +981,80 @@ ApiSpec parseSpec(const std::string& text, const std::string& file) {
   return spec;
 }
 
-ApiSpec loadSpec(const std::filesystem::path& file) {
+// Variant `name` of a spec document: the document without its `variants`, named
+// `<api>_<name>`, with the variant's `set` params fixed and its `shapes` in place. Each variant
+// reads a fresh copy of the text, so every field keeps its line and column.
+YAML::Node variantRoot(const std::string& text, const std::string& file, const std::string& name) {
+  YAML::Node root = parseDocument(text, file);
+  const Field variant(root["variants"][name], "variants." + name, file);
+  variant.allowOnly({"set", "shapes", "relations"});
+  if (!isIdentifier(name)) variant.fail("expected a snake_case variant name");
+  root["api"] = Field(root, "", file).at("api").text() + "_" + name;
+  if (const auto set = variant.find("set")) {
+    for (const auto& [param, value] : set->members()) {
+      if (!root["params"][param].IsMap())
+        value.fail(fmt::format("unknown param \"{}\"; declare it under `params`", param));
+      root["params"][param]["fixed"] = root["variants"][name]["set"][param];
+    }
+  }
+  if (const auto shapes = variant.find("shapes")) {
+    for (const auto& [tensor, shape] : shapes->members()) {
+      const char* section = root["inputs"][tensor].IsMap()    ? "inputs"
+                            : root["outputs"][tensor].IsMap() ? "outputs"
+                                                              : nullptr;
+      if (!section)
+        shape.fail(
+            fmt::format("unknown tensor \"{}\"; declare it under inputs or outputs", tensor));
+      root[section][tensor]["shape"] = root["variants"][name]["shapes"][tensor];
+    }
+  }
+  if (variant.find("relations"))
+    root["promises"]["relations"] = root["variants"][name]["relations"];
+  root.remove("variants");
+  return root;
+}
+
+}  // namespace
+
+std::vector<ApiSpec> parseSpecs(const std::string& text, const std::string& file) {
+  const YAML::Node root = parseDocument(text, file);
+  if (!root["variants"]) return {parseRoot(root, text, file)};
+  const Field variants(root["variants"], "variants", file);
+  if (!variants.isMap() || variants.members().empty())
+    variants.fail("expected a map of variants, each {set, shapes}");
+  std::vector<ApiSpec> specs;
+  for (const auto& [name, body] : variants.members())
+    specs.push_back(parseRoot(variantRoot(text, file, name), text, file));
+  return specs;
+}
+
+ApiSpec parseSpec(const std::string& text, const std::string& file) {
+  auto specs = parseSpecs(text, file);
+  if (specs.size() != 1) {
+    throw SpecError(Location{file, 1, 1}, "variants",
+                    "expected a spec without variants here (load it with loadSpecs)");
+  }
+  return std::move(specs.front());
+}
+
+std::vector<ApiSpec> loadSpecs(const std::filesystem::path& file) {
   const auto text = readTextFile(file);
   if (!text)
     throw SpecError(Location{file.string(), 0, 0}, "(file)", "expected a readable spec file");
-  ApiSpec spec = parseSpec(*text, file.string());
-  if (spec.api != file.stem().string()) {
-    throw SpecError(
-        Location{file.string(), 1, 1}, "api",
-        fmt::format(R"(expected "{}" (the file name), got "{}")", file.stem().string(), spec.api));
+  const std::string name = file.string(), stem = file.stem().string();
+  const Field api = Field(parseDocument(*text, name), "", name).at("api");
+  if (api.text() != stem)
+    api.fail(fmt::format(R"(expected "{}" (the file name), got "{}")", stem, api.text()));
+  return parseSpecs(*text, name);
+}
+
+ApiSpec loadSpec(const std::filesystem::path& file) {
+  auto specs = loadSpecs(file);
+  if (specs.size() != 1) {
+    throw SpecError(Location{file.string(), 1, 1}, "variants",
+                    "expected a spec without variants here (load it with loadSpecs)");
   }
-  return spec;
+  return std::move(specs.front());
 }
 
 std::vector<PathDecl> parseDeclaredFallbacks(const ApiSpec& spec, const std::string& text,
@@ -949,7 +1070,8 @@ std::vector<ApiSpec> loadSpecFolder(const std::filesystem::path& folder) {
   std::vector<ApiSpec> specs;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
-    if (entry.path().extension() == ".yaml") specs.push_back(loadSpec(entry.path()));
+    if (entry.path().extension() != ".yaml") continue;
+    for (auto& spec : loadSpecs(entry.path())) specs.push_back(std::move(spec));
   }
   if (ec)
     throw SpecError(Location{folder.string(), 0, 0}, "(folder)", "expected a readable spec folder");

@@ -56,6 +56,13 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
     if (outer > 0 && merged->second % outer == 0)
       dims.emplace(dim.product_of.back(), merged->second / outer);
   }
+  for (const auto& dim : spec.dims) {  // and its outer factor where the inner one is known
+    const auto merged = dims.find(dim.name);
+    if (dim.product_of.size() != 2 || merged == dims.end()) continue;
+    const auto inner = dims.find(dim.product_of.back());
+    if (inner != dims.end() && inner->second > 0 && merged->second % inner->second == 0)
+      dims.emplace(dim.product_of.front(), merged->second / inner->second);
+  }
   for (const auto& [name, extent] : c.dims) dims.emplace(name, extent);
   const auto passed = [&](const std::string& input) { return c.tensor(input) != nullptr; };
   for (const auto& name : dimsOfAbsentInputs(spec, passed)) dims.emplace(name, 0);
@@ -128,8 +135,9 @@ std::optional<std::size_t> axisOf(const ApiSpec& spec, const std::string& tensor
                                   const Shape& shape, const std::string& dim) {
   const TensorDecl* decl = spec.input(tensor) ? spec.input(tensor) : spec.output(tensor);
   if (!decl) return std::nullopt;
+  const std::ptrdiff_t copies_axis = decl->copies > 0 ? 1 : 0;  // a last axis of copies
   for (const auto& names : decl->shapes) {
-    if (std::ssize(names) != std::ssize(shape)) continue;
+    if (std::ssize(names) + copies_axis != std::ssize(shape)) continue;
     const auto it = std::find(names.begin(), names.end(), dim);
     if (it != names.end()) return static_cast<std::size_t>(it - names.begin());
   }
@@ -228,6 +236,11 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
               return v >= 0 && v < static_cast<double>(dim(r.below));
             });
           },
+          [&](const ParamRangeCheck& r) {
+            const auto value = c.param(r.param);
+            const double v = value ? asNumber(*value).value_or(0) : 0;
+            return !value || (v >= static_cast<double>(r.min) && v <= static_cast<double>(r.max));
+          },
       },
       check);
 }
@@ -319,6 +332,9 @@ std::string describeCheck(const Check& check) {
           [](const ActiveCheck& a) { return fmt::format("{} given", a.name); },
           [](const IndexRangeCheck& r) {
             return fmt::format("0 <= {}[...] < {}", r.tensor, r.below);
+          },
+          [](const ParamRangeCheck& r) {
+            return fmt::format("{} <= {} <= {}", r.min, r.param, r.max);
           },
       },
       check);

@@ -43,7 +43,29 @@ TEST(Mask, PrimitivesIntersect) {
   EXPECT_EQ(pattern(masks, 3, 3), "100\n110\n011\n");
 }
 
+// torch_npu's band: keys j with -pre <= j - i - offset <= next, on non-square shapes.
+TEST(Mask, BandTopLeftKeepsPreBeforeAndNextAfterTheDiagonal) {
+  EXPECT_EQ(pattern({BandMask{1, 0, Alignment::top_left}}, 3, 5), "10000\n11000\n01100\n");
+  EXPECT_EQ(pattern({BandMask{2147483647, 2147483647, Alignment::top_left}}, 2, 3), "111\n111\n");
+}
+
+TEST(Mask, BandWithNegativeNextLeavesOutTheDiagonal) {
+  EXPECT_EQ(pattern({BandMask{2, -1, Alignment::top_left}}, 3, 4), "0000\n1000\n1100\n");
+  EXPECT_TRUE(
+      rowFullyMasked(std::vector<MaskPrimitive>{BandMask{2, -1, Alignment::top_left}}, 0, 3, 4));
+}
+
+TEST(Mask, BandWithNegativePreStartsAfterTheDiagonal) {
+  EXPECT_EQ(pattern({BandMask{-1, 2, Alignment::top_left}}, 2, 5), "01100\n00110\n");
+}
+
+TEST(Mask, BandBottomRightAlignsTheLastQueryWithTheLastKey) {
+  EXPECT_EQ(pattern({BandMask{0, 0, Alignment::bottom_right}}, 2, 5), "00010\n00001\n");
+  EXPECT_EQ(pattern({BandMask{1, 0, Alignment::bottom_right}}, 3, 2), "00\n10\n11\n");
+}
+
 TEST(Mask, Describe) {
+  EXPECT_EQ(describe(BandMask{-1, 2, Alignment::top_left}), "band(-1,2,top_left)");
   EXPECT_EQ(describe(CausalMask{Alignment::top_left}), "causal(top_left)");
   EXPECT_EQ(describe(WindowMask{3, 0, Alignment::bottom_right}), "window(3,0,bottom_right)");
 }

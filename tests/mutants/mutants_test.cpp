@@ -2,6 +2,7 @@
 // passes the same property with the same seeds. A property that no mutant kills is untested.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -78,14 +79,18 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::rotary_query_at_cache_start, "Accuracy", "flash_attn_with_kvcache"},
       {PlantedFault::rotary_query_at_cache_start, "Accuracy", "flash_attn_with_kvcache_paged"},
       {PlantedFault::rotary_query_at_cache_start, "DecodeEqualsPrefill", "flash_attn_with_kvcache"},
+      {PlantedFault::bool_mask_inverted, "Accuracy", "npu_fusion_attention_bnsd"},
+      {PlantedFault::default_scale_rsqrt, "Accuracy", "npu_fusion_attention_bsh"},
+      {PlantedFault::softmax_sum_wrong_row, "Accuracy", "npu_fusion_attention_sbh"},
   };
   return table;
 }
 
 const spec::ApiSpec& specOf(const std::string& api) {
-  static std::map<std::string, spec::ApiSpec> loaded;
-  if (!loaded.contains(api)) loaded[api] = spec::loadSpec(spec::specFolder() / (api + ".yaml"));
-  return loaded.at(api);
+  static const std::vector<spec::ApiSpec> loaded = spec::loadSpecFolder(spec::specFolder());
+  const auto it = std::ranges::find(loaded, api, &spec::ApiSpec::api);
+  if (it == loaded.end()) throw std::logic_error("no spec " + api);
+  return *it;
 }
 
 RunConfig config() {

@@ -240,6 +240,19 @@ INSTANTIATE_TEST_SUITE_P(
                 "\nassumes:\n  - id: Short\n    source: mha_fwd\n    check: {dim: batch, max: 4}\n"
                 "    error: never\npaths:",
                 "assumes[0].error", "unknown key `error`", "error: never"},
+        Mistake{"ParamRangeUnknownParam", "check: {dim: nheads_k, divides: nheads}",
+                "check: {param: sparse_mode, min: 0, max: 8}", "rules[8].check.param",
+                "unknown param \"sparse_mode\"", "sparse_mode"},
+        Mistake{"StringParamWithoutFixedValue", "  causal: {type: bool, default: false}",
+                "  causal: {type: bool, default: false}\n  input_layout: {type: string}",
+                "params.input_layout.type", "needs `fixed", "input_layout"},
+        Mistake{"VariantSetsUnknownParam", "api: flash_attn_func",
+                "api: flash_attn_func\nvariants:\n  bnsd:\n    set: {input_layout: BNSD}",
+                "variants.bnsd.set.input_layout", "unknown param \"input_layout\"",
+                "{input_layout: BNSD}"},
+        Mistake{"VariantShapesUnknownTensor", "api: flash_attn_func",
+                "api: flash_attn_func\nvariants:\n  bshd:\n    shapes: {query: [batch]}",
+                "variants.bshd.shapes.query", "unknown tensor \"query\"", "{query: [batch]}"},
         Mistake{"BackwardPerDTypeUnknown", "tolerance: {baseline_factor: 3, ulp_factor: 4}",
                 "tolerance: {baseline_factor: 3, ulp_factor: 4, per_dtype: {fp99: {}}}",
                 "backward.tolerance.per_dtype.fp99", "unknown dtype \"fp99\"", "fp99"}),
@@ -290,6 +303,23 @@ TEST(Loader, DeclaredFallbackRegionsMayNameUnalignedDims) {
     EXPECT_EQ(inRegion(s, c, unaligned[0]), headdim == 60) << headdim;
   }
   EXPECT_EQ(describeRegion(unaligned[0]), "headdim % 8 != 0");
+}
+
+// A file with variants is one spec per variant: named <api>_<variant>, its `set` params fixed
+// (always passed), its `shapes` replacing the declared ones, its `relations` the promises'.
+TEST(Loader, VariantsAreSpecsOfTheirOwn) {
+  const auto specs = loadSpecs(specFolder() / "npu_fusion_attention.yaml");
+  ASSERT_EQ(specs.size(), 4U);
+  EXPECT_EQ(specs[0].api, "npu_fusion_attention_bnsd");
+  const ApiSpec& sbh = specs[3];
+  EXPECT_EQ(sbh.api, "npu_fusion_attention_sbh");
+  EXPECT_EQ(sbh.param("input_layout")->fixed, ParamValue(std::string("SBH")));
+  EXPECT_EQ(sbh.input("query")->shapes[0], (std::vector<std::string>{"s1", "b", "h1"}));
+  EXPECT_EQ(sbh.input("query")->covered_dtypes.size(), 3U);  // kept from the shared declaration
+  EXPECT_EQ(sbh.promises.relations, std::vector<Relation>{Relation::batch_independence});
+  EXPECT_EQ(specs[0].promises.relations.size(), 3U);
+  EXPECT_GT(sbh.input("query")->where.line, 0);
+  EXPECT_THROW(loadSpec(specFolder() / "npu_fusion_attention.yaml"), SpecError);
 }
 
 TEST(Loader, MissingFileIsReported) {

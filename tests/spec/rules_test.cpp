@@ -606,3 +606,78 @@ TEST_F(RotaryKvCacheRules, TablesAreCheckedAndTheQueriesMustBeNewTokens) {
 
 }  // namespace
 }  // namespace attnconf::spec
+
+namespace attnconf::spec {
+namespace {
+
+// torch_npu: the BSH layout split by head_num, scale 1.0 when left out, a mask whose true hides
+// the key, and sparse_mode picking what else masks.
+class NpuFusionAttention : public testing::Test {
+ protected:
+  std::vector<ApiSpec> variants = loadSpecs(specFolder() / "npu_fusion_attention.yaml");
+  const ApiSpec& bsh = variants[2];
+
+  Case call(std::int64_t sparse_mode, bool with_mask) const {
+    Case c;
+    c.api = bsh.api;
+    c.params = {{"head_num", std::int64_t{4}},
+                {"input_layout", std::string("BSH")},
+                {"sparse_mode", sparse_mode},
+                {"pre_tockens", std::int64_t{2}},
+                {"next_tockens", std::int64_t{-1}}};
+    c.tensors["query"] = Tensor::zeros(DType::fp16, {2, 3, 4 * 16});
+    c.tensors["key"] = Tensor::zeros(DType::fp16, {2, 5, 2 * 16});
+    c.tensors["value"] = Tensor::zeros(DType::fp16, {2, 5, 2 * 16});
+    if (with_mask)
+      c.tensors["atten_mask"] = Tensor{DType::boolean, {3, 5}, std::vector<double>(15)};
+    return c;
+  }
+};
+
+TEST_F(NpuFusionAttention, BindsTheHiddenLayoutAndTheDefaultScale) {
+  ASSERT_EQ(bsh.api, "npu_fusion_attention_bsh");
+  const Problem p = bindProblem(bsh, call(0, false));
+  EXPECT_EQ(p.heads_q, 4);
+  EXPECT_EQ(p.heads_kv, 2);
+  EXPECT_EQ(p.head_dim, 16);
+  EXPECT_DOUBLE_EQ(p.scale, 1.0);  // not 1/sqrt(16)
+  EXPECT_TRUE(p.masks.empty());    // without atten_mask no mode masks anything
+  EXPECT_FALSE(p.hasBias());
+}
+
+TEST_F(NpuFusionAttention, SparseModesPickTheirMasks) {
+  Problem p = bindProblem(bsh, call(0, true));  // the mask and the band, top-left
+  ASSERT_EQ(p.masks.size(), 1U);
+  EXPECT_EQ(p.masks[0], MaskPrimitive(BandMask{2, -1, Alignment::top_left}));
+  EXPECT_TRUE(p.hasBias());
+  p = bindProblem(bsh, call(1, true));  // the mask alone
+  EXPECT_TRUE(p.masks.empty());
+  EXPECT_TRUE(p.hasBias());
+  EXPECT_TRUE(brokenRules(bsh, call(1, true)).empty());
+  EXPECT_EQ(brokenRules(bsh, call(9, true)), std::vector<std::string>{"SparseModeOutOfRange"});
+}
+
+TEST_F(NpuFusionAttention, MaskTrueHidesTheKey) {
+  Case c = call(1, true);
+  c.tensors["atten_mask"].values[1] = 1;  // query 0, key 1
+  const Problem p = bindProblem(bsh, c);
+  EXPECT_EQ(p.bias.values[1], -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(p.bias.values[0], 0.0);
+}
+
+TEST_F(NpuFusionAttention, SoftmaxStatisticsAreTheRowMaxAndSumEightTimes) {
+  Case c = call(1, false);
+  c.tensors["query"].values.assign(c.tensors["query"].values.size(), 0.25);
+  c.tensors["key"].values[0] = 1.0;  // batch 0, key 0, kv head 0: query heads 0 and 1
+  const auto expected = expectedOutputs(bsh, c, reference::attention(bindProblem(bsh, c)));
+  const ExpectedOutput& row_max = expected.at("softmax_max");
+  const ExpectedOutput& row_sum = expected.at("softmax_sum");
+  EXPECT_EQ(row_max.exact.shape, (Shape{2, 4, 3, 8}));
+  EXPECT_DOUBLE_EQ(row_max.exact.values[0], 0.25);
+  EXPECT_DOUBLE_EQ(row_max.exact.values[7], 0.25);
+  EXPECT_NEAR(row_sum.exact.values[0], 1.0 + 4 * std::exp(-0.25), 1e-12);  // one key at 0.25
+  EXPECT_EQ(row_sum.role, "row_sum");
+}
+
+}  // namespace
+}  // namespace attnconf::spec

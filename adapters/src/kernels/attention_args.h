@@ -46,11 +46,19 @@ struct AttentionArgs {
   SeqView q{}, k{}, v{};
   OutView out{};
   double* lse = nullptr;  ///< (batch, heads, seqlen_q), written (also by APIs that drop it)
+  /// (batch, heads, seqlen_q), written when given: each row's score max, and its sum of
+  /// exp(score - max) (torch_npu's softmax_max and softmax_sum).
+  double* row_max = nullptr;
+  double* row_sum = nullptr;
   float scale = 1.0F;
   float softcap = 0.0F;
   bool causal = false;
   std::int64_t causal_offset = 0;  ///< causal keeps j <= i + causal_offset
   std::int64_t window_left = -1, window_right = -1, window_offset = 0;
+  /// Ascend's band: keeps i + band_offset - band_pre <= j <= i + band_offset + band_next (either
+  /// side may be negative).
+  bool band = false;
+  std::int64_t band_pre = 0, band_next = 0, band_offset = 0;
   std::vector<float> alibi_slopes{};  ///< empty, or batch * heads
   std::int64_t alibi_offset = 0;
   BiasView bias{};

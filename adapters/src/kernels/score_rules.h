@@ -22,6 +22,10 @@ inline std::pair<std::int64_t, std::int64_t> visibleKeys(const AttentionArgs& a,
   const std::int64_t widen = a.fault == PlantedFault::window_left_off_by_one ? 1 : 0;
   if (a.window_left >= 0) first = std::max(first, diagonal - a.window_left - widen);
   if (a.window_right >= 0) last = std::min(last, diagonal + a.window_right + 1);
+  if (a.band) {
+    first = std::max(first, i + a.band_offset - a.band_pre);
+    last = std::min(last, i + a.band_offset + a.band_next + 1);
+  }
   last = std::max<std::int64_t>(last, 0);
   return {std::min(first, last), last};
 }

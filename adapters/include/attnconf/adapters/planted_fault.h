@@ -28,21 +28,24 @@ enum class PlantedFault {
   batch_kv_stride_bug,          ///< every batch entry reads the keys and values of entry 0
   dk_wrong_scale,               ///< the backward leaves softmax_scale out of dK
   causal_bottom_right,          ///< SDPA: is_causal aligned bottom-right instead of top-left
-  bool_mask_inverted,           ///< SDPA: a boolean attn_mask's true hides the key
-  seq_lens_off_by_one,          ///< DIY: a shortened sequence runs one token too long
-  causal_ignores_past,          ///< ONNX: the causal diagonal is not moved past the cached keys
-  fully_masked_row_zero,        ///< JAX: a row that sees no key is 0, not the mean of the values
-  cu_seqlens_off_by_one,        ///< varlen: each sequence reads the first key of the next one
-  varlen_causal_padded,       ///< varlen: diagonals aligned by max_seqlen_q/k, not each sequence's
-  hidden_split_head_inner,    ///< ONNX 3-D: hidden split as (head_size, heads), heads innermost
-  cache_seqlens_ignored,      ///< KV cache: attends over the whole cache row, past cache_seqlens
-  append_to_batch_row,        ///< KV cache: new keys written to cache row b, not cache_batch_idx[b]
+  bool_mask_inverted,       ///< a boolean mask read the other way round (SDPA: true hides the key;
+                            ///< torch_npu: true keeps it)
+  seq_lens_off_by_one,      ///< DIY: a shortened sequence runs one token too long
+  causal_ignores_past,      ///< ONNX: the causal diagonal is not moved past the cached keys
+  fully_masked_row_zero,    ///< JAX: a row that sees no key is 0, not the mean of the values
+  cu_seqlens_off_by_one,    ///< varlen: each sequence reads the first key of the next one
+  varlen_causal_padded,     ///< varlen: diagonals aligned by max_seqlen_q/k, not each sequence's
+  hidden_split_head_inner,  ///< ONNX 3-D: hidden split as (head_size, heads), heads innermost
+  cache_seqlens_ignored,    ///< KV cache: attends over the whole cache row, past cache_seqlens
+  append_to_batch_row,      ///< KV cache: new keys written to cache row b, not cache_batch_idx[b]
   pages_assumed_consecutive,  ///< paged KV cache: page n of an entry is its first page + n
   split_combine_unweighted,  ///< split-KV: the pieces' outputs averaged, not weighted by their LSEs
   decode_drops_new_keys,     ///< KV cache: a one-query call reads cache_seqlens as counting the new
                              ///< keys, so it attends over the cached keys alone
   rotary_query_at_cache_start,  ///< KV cache rotary: every query rotated at cache_seqlens, even
                                 ///< when causal or local (where query i sits at cache_seqlens + i)
+  default_scale_rsqrt,          ///< torch_npu: scale left out means 1/sqrt(D), not 1.0
+  softmax_sum_wrong_row,        ///< torch_npu: softmax_sum of row i read from row i + 1
 };
 
 /// The name of a fault, e.g. "causal_top_left".

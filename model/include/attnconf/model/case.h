@@ -11,8 +11,9 @@
 
 namespace attnconf {
 
-/// A scalar or tuple argument of a vendor call, e.g. `causal=True`, `window_size=(-1, 0)`.
-using ParamValue = std::variant<bool, std::int64_t, double, std::vector<std::int64_t>>;
+/// A scalar, tuple or string argument of a vendor call, e.g. `causal=True`,
+/// `window_size=(-1, 0)`, `input_layout="BNSD"`.
+using ParamValue = std::variant<bool, std::int64_t, double, std::vector<std::int64_t>, std::string>;
 
 /// One call of a vendor API, in the vendor's own names: what a generator produces, an adapter
 /// runs and a case file stores. A parameter or tensor left out means the vendor's default

@@ -34,9 +34,19 @@ struct WindowMask {
   friend bool operator==(const WindowMask&, const WindowMask&) = default;
 };
 
+/// Ascend's band: query i sees keys j with -pre <= j - (i + offset) <= next. Both bounds are
+/// always bounded and either may be negative (a band that leaves out the diagonal); the default
+/// 2147483647 reaches every key.
+struct BandMask {
+  std::int64_t pre = 0;
+  std::int64_t next = 0;
+  Alignment alignment = Alignment::top_left;
+  friend bool operator==(const BandMask&, const BandMask&) = default;
+};
+
 /// One mask primitive of the fixed vocabulary; a problem's mask is the intersection of its
 /// primitives.
-using MaskPrimitive = std::variant<CausalMask, WindowMask>;
+using MaskPrimitive = std::variant<CausalMask, WindowMask, BandMask>;
 
 /// Whether one primitive lets query i see key j.
 bool keeps(const MaskPrimitive& mask, std::int64_t i, std::int64_t j, std::int64_t seqlen_q,

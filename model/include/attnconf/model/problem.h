@@ -66,6 +66,9 @@ struct Result {
   /// 1 where the spec leaves the LSE open (FullyMaskedRows::lse is nothing), else 0; the
   /// shape of `lse`, or empty when every LSE is specified.
   Tensor lse_unspecified;
+  /// [batch, heads_q, max seqlen_q]: each row's largest score (after the softcap, the bias and
+  /// the masks), the softmax's shift; 0 on rows that see no key.
+  Tensor row_max;
 };
 
 /// Gradients of a scalar loss with respect to q, k and v, in the problem's canonical layouts;

@@ -78,6 +78,9 @@ struct TensorDecl {
   /// Outputs: the concatenation of these inputs along the output's derived (sum_of) axis,
   /// returned exactly (ONNX's present_key = concat(past_key, K)).
   std::vector<std::string> concat;
+  /// Outputs: the value is stored this many times along a last axis not in `shapes`
+  /// (torch_npu's softmax_max, (B, N, Sq, 8)); 0 = no such axis.
+  std::int64_t copies = 0;
   /// Outputs: the input of the same name as the call leaves it (an API that writes into it, as
   /// flash-attn appends to its KV cache); expected exactly as the semantics say it becomes.
   bool in_place = false;
@@ -85,7 +88,7 @@ struct TensorDecl {
 };
 
 /// Parameter types in the vendor's terms.
-enum class ParamType { boolean, integer, floating, int_pair };
+enum class ParamType { boolean, integer, floating, int_pair, string };
 
 /// A scalar or tuple parameter of the API.
 struct ParamDecl {
@@ -97,6 +100,9 @@ struct ParamDecl {
   std::string unchecked;                    ///< non-empty: declared, never compared; says why
   /// The extent of this dim, always passed (flash-attn's max_seqlen_q); no default.
   std::string extent_of;
+  /// Always passed with this value (torch_npu's `input_layout="BNSD"` in the spec's BNSD
+  /// variant); takes no default or generate.
+  std::optional<ParamValue> fixed;
   Location where;
 };
 
@@ -164,10 +170,17 @@ struct IndexRangeCheck {
   std::string tensor, below;
 };
 
+/// The int parameter `param`, when the call gives it, lies in [min, max] (torch_npu's
+/// sparse_mode).
+struct ParamRangeCheck {
+  std::string param;
+  std::int64_t min = 0, max = 0;
+};
+
 /// The structured condition of a rule or of a path region: what must hold of a call.
 using Check = std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck,
                            DTypeCheck, SameDTypeCheck, ShapeCheck, NotTogetherCheck, TogetherCheck,
-                           ActiveCheck, IndexRangeCheck>;
+                           ActiveCheck, IndexRangeCheck, ParamRangeCheck>;
 
 /// One rule of the error contract: a call that breaks it must be rejected.
 struct Rule {
@@ -197,6 +210,17 @@ struct Paths {
   std::string source;
   std::vector<PathDecl> fast;
   std::vector<PathDecl> fallbacks;
+};
+
+/// One value of Ascend's `sparse_mode`: the masks a call with that mode applies, while it passes
+/// the mask tensor (without one, no mode masks anything).
+struct SparseMode {
+  std::int64_t value = 0;
+  /// The mask takes part as passed; otherwise it only marks the mode's own mask (the
+  /// compressed 2048x2048 triangle of modes 2-4).
+  bool mask_as_given = true;
+  std::optional<Alignment> causal;  ///< a causal mask with this alignment
+  std::optional<Alignment> band;    ///< the pre/next band, with this origin
 };
 
 /// How the vendor's names bind to the canonical problem.
@@ -233,8 +257,14 @@ struct Semantics {
   std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
   std::string bias_tensor;      ///< an additive score bias besides the mask (JAX's `bias`)
+  /// Ascend's sparse_mode: the int param that picks a SparseMode, and the band's int params.
+  std::string sparse_mode_param, band_pre_param, band_next_param;
+  std::vector<SparseMode> sparse_modes;
   FullyMaskedRows fully_masked_rows;
   std::string out, lse;  ///< output names
+  /// Outputs of the softmax statistics: each row's largest score and the sum of exp(score -
+  /// that max) (torch_npu's softmax_max and softmax_sum); empty when not returned.
+  std::string row_max, row_sum;
   Location where;
 
   bool hasKvCache() const { return !cache_seqlens.empty(); }

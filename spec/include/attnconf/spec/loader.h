@@ -21,10 +21,17 @@ class SpecError : public std::runtime_error {
   std::string field_;
 };
 
-/// Loads and validates one spec file; throws SpecError on the first mistake.
+/// Loads and validates one spec file, one spec per variant (a file without `variants` is one
+/// spec); throws SpecError on the first mistake.
+std::vector<ApiSpec> loadSpecs(const std::filesystem::path& file);
+
+/// Loads and validates one spec file without variants.
 ApiSpec loadSpec(const std::filesystem::path& file);
 
-/// Loads and validates spec text; `file` names it in errors.
+/// Loads and validates spec text, one spec per variant; `file` names it in errors.
+std::vector<ApiSpec> parseSpecs(const std::string& text, const std::string& file);
+
+/// Loads and validates spec text without variants.
 ApiSpec parseSpec(const std::string& text, const std::string& file);
 
 /// Fallbacks an implementation declares for an API, in the spec's `paths.fallbacks` format (a
