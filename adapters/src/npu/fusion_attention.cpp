@@ -95,7 +95,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   const Tensor& q = required(c, "query");
   const Tensor& k = required(c, "key");
   const Tensor& v = required(c, "value");
-  const std::string layout = paramOr<std::string>(c, "input_layout", "");
+  const auto layout = paramOr<std::string>(c, "input_layout", "");
   check(layout == "BNSD" || layout == "BSND" || layout == "BSH" || layout == "SBH",
         fmt::format("input_layout must be BSH, SBH, BSND or BNSD, got \"{}\"", layout));
   for (const Tensor* t : {&q, &k, &v}) {
@@ -103,7 +103,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
           "query, key and value must be float16, bfloat16 or float32");
   }
   check(k.dtype == q.dtype && v.dtype == q.dtype, "query, key and value must have the same dtype");
-  const std::int64_t head_num = paramOr<std::int64_t>(c, "head_num", 0);
+  const auto head_num = paramOr<std::int64_t>(c, "head_num", 0);
   check(head_num > 0, fmt::format("head_num must be positive, got {}", head_num));
   const bool hidden = layout == "BSH" || layout == "SBH";
   const std::int64_t query_head_dim =
@@ -140,7 +140,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   args.scale = static_cast<float>(paramOr(c, "scale", default_scale));
   check(qv.head_dim <= kMaxHeadDim,
         fmt::format("head dim {} is larger than {}", qv.head_dim, kMaxHeadDim));
-  const std::int64_t mode = paramOr<std::int64_t>(c, "sparse_mode", 0);
+  const auto mode = paramOr<std::int64_t>(c, "sparse_mode", 0);
   check(mode >= 0 && mode <= 8, fmt::format("sparse_mode must be in [0, 8], got {}", mode));
   Tensor converted_mask;
   if (const Tensor* mask = c.tensor("atten_mask")) {  // without one, no mode masks anything
