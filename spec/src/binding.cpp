@@ -208,17 +208,17 @@ std::int64_t cacheOffset(const Shape& strides, std::int64_t row, std::int64_t he
   return row * strides[0] + head * strides[1] + position * strides[2] + d * strides[3];
 }
 
-double numberParam(const Case& c, const std::string& name, double fallback) {
+// A param's value: as the call gives it, else the spec's default (torch_npu's scale 1.0), else
+// `fallback` (no such param, or a None default computed by the API).
+double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, double fallback) {
   if (name.empty()) return fallback;
-  const auto value = c.param(name);
+  const auto given = c.param(name);
+  const auto value = given ? given : spec.param(name)->default_value;
   return value ? asNumber(*value).value_or(fallback) : fallback;
 }
 
-// An int param's value: as the call gives it, else the spec's default.
 std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& name) {
-  const ParamDecl& decl = *spec.param(name);
-  const auto value = c.param(name) ? c.param(name) : decl.default_value;
-  return value ? static_cast<std::int64_t>(asNumber(*value).value_or(0)) : 0;
+  return static_cast<std::int64_t>(numberParam(spec, c, name, 0.0));
 }
 
 // The sparse mode a call picks, or nothing when the spec has none.
@@ -401,7 +401,7 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
 // what is local, so such a window is not.
 bool eachQueryAtItsPosition(const ApiSpec& spec, const Case& c, std::int64_t cache_length) {
   const Semantics& s = spec.semantics;
-  bool per_query = !s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0;
+  bool per_query = !s.causal_param.empty() && numberParam(spec, c, s.causal_param, 0.0) != 0.0;
   if (const auto window = s.window_param.empty() ? std::nullopt : c.param(s.window_param)) {
     for (const std::int64_t side : std::get<std::vector<std::int64_t>>(*window))
       per_query = per_query || (side >= 0 && side < cache_length);
@@ -567,15 +567,10 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   const Tensor past_k = has_past ? cacheToCanonical(spec, c, s.past_key, kKeyAxes) : Tensor{};
   const std::int64_t past = has_past ? past_k.shape[2] : 0;
   for (auto& length : p.seqlens_k) length += past;
-  // A scale left out is the spec's default (torch_npu's 1.0), or 1/sqrt(head_dim) for None.
-  const ParamDecl* scale = s.scale_param.empty() ? nullptr : spec.param(s.scale_param);
-  const double default_scale = scale && scale->default_value
-                                   ? asNumber(*scale->default_value).value_or(1.0)
-                                   : 1.0 / std::sqrt(static_cast<double>(p.head_dim));
-  p.scale = numberParam(c, s.scale_param, default_scale);
-  p.softcap = numberParam(c, s.softcap_param, 0.0);
+  p.scale = numberParam(spec, c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
+  p.softcap = numberParam(spec, c, s.softcap_param, 0.0);
   p.softcap_after_mask = s.softcap_after_mask;
-  if (!s.causal_param.empty() && numberParam(c, s.causal_param, 0.0) != 0.0) {
+  if (!s.causal_param.empty() && numberParam(spec, c, s.causal_param, 0.0) != 0.0) {
     p.masks.emplace_back(CausalMask{s.causal_alignment, s.causal_shift_by_past ? past : 0});
   }
   if (!s.window_param.empty()) {

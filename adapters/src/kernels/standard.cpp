@@ -16,10 +16,10 @@ using kernels::gather;
 using kernels::MatrixF;
 
 // The probabilities of query head h, every score and probability stored in the input dtype;
-// writes the LSE row by row when `lse` is given (a fully masked row: P 0, LSE +inf), and the
-// row statistics the call asks for when `stats` is (the kernel's first row of head h is 0).
+// writes the LSE row by row when `lse` is given (a fully masked row: P 0, LSE +inf), and with
+// `statistics` the row max and sum the call asks for (a.row_max, a.row_sum).
 MatrixF probabilities(const AttentionArgs& a, std::int64_t b, std::int64_t h, const MatrixF& scaled,
-                      double* lse, const AttentionArgs* stats = nullptr) {
+                      double* lse, bool statistics = false) {
   const std::int64_t row0 = (b * a.heads + h) * a.seqlen_q;
   MatrixF p(a.seqlen_q, a.seqlen_k);
   for (std::int64_t i = 0; i < a.seqlen_q; ++i) {
@@ -35,8 +35,8 @@ MatrixF probabilities(const AttentionArgs& a, std::int64_t b, std::int64_t h, co
     }
     p.row(i) = (p.row(i).array() - row_max).exp();
     const float sum = p.row(i).sum();
-    if (stats && stats->row_max) stats->row_max[row0 + i] = row_max;
-    if (stats && stats->row_sum) stats->row_sum[row0 + i] = sum;
+    if (statistics && a.row_max) a.row_max[row0 + i] = row_max;
+    if (statistics && a.row_sum) a.row_sum[row0 + i] = sum;
     if (lse) lse[i] = static_cast<double>(row_max + std::log(sum));
     for (std::int64_t j = 0; j < a.seqlen_k; ++j) p(i, j) = kernels::toDType(a, p(i, j) / sum);
   }
@@ -49,7 +49,7 @@ void attendHead(const AttentionArgs& a, std::int64_t b, std::int64_t h) {
                           gather(a.k, b, hk, a.seqlen_k, 0, a.head_dim).transpose()) *
                          a.scale;
   double* lse = a.lse + (b * a.heads + h) * a.seqlen_q;
-  const MatrixF p = probabilities(a, b, h, scaled, lse, &a);
+  const MatrixF p = probabilities(a, b, h, scaled, lse, /*statistics=*/true);
   kernels::store(a.partial_output ? DType::fp32 : a.dtype, a.out, b, h, 0,
                  p * gather(a.v, b, hk, a.seqlen_k, 0, a.head_dim_v));
   for (std::int64_t i = 0; i < a.seqlen_q; ++i) {  // rows that see no key

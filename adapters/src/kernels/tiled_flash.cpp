@@ -89,8 +89,8 @@ void writeRows(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::int6
     }
     float lse = empty ? std::numeric_limits<float>::infinity() : st.max(r) + std::log(st.sum(r));
     if (a.fault == PlantedFault::lse_base2 && !empty) lse /= std::log(2.0F);
-    a.lse[(b * a.heads + h) * a.seqlen_q + i0 + r] = static_cast<double>(lse);
     const std::int64_t row = (b * a.heads + h) * a.seqlen_q + i0 + r;
+    a.lse[row] = static_cast<double>(lse);
     if (a.row_max) a.row_max[row] = empty ? 0.0 : st.max(r);
     if (a.row_sum) a.row_sum[row] = st.sum(r);
   }

@@ -17,6 +17,11 @@ constexpr std::int64_t kCompressedMaskSide = 2048;
 // seed 002: "head_dim <= 768".
 constexpr std::int64_t kMaxHeadDim = 768;
 
+// BSH and SBH merge heads and channels into one hidden axis H = N * D.
+bool splitsHidden(const std::string& layout) {
+  return layout == "BSH" || layout == "SBH";
+}
+
 // A tensor read in one of torch_npu's layouts as (batch, seq, head, dim).
 struct LayoutView {
   std::int64_t batch = 0, seqlen = 0, heads = 0, head_dim = 0;
@@ -26,7 +31,7 @@ struct LayoutView {
 // `t` in `layout`; the hidden layouts (BSH, SBH) split H into heads of `head_dim` channels.
 LayoutView readLayout(const Tensor& t, const std::string& layout, std::int64_t head_dim,
                       const char* name) {
-  const bool hidden = layout == "BSH" || layout == "SBH";
+  const bool hidden = splitsHidden(layout);
   check(t.rank() == (hidden ? 3 : 4),
         fmt::format("{} must be {}-D in input_layout {}, got shape ({})", name, hidden ? 3 : 4,
                     layout, fmt::join(t.shape, ", ")));
@@ -105,7 +110,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   check(k.dtype == q.dtype && v.dtype == q.dtype, "query, key and value must have the same dtype");
   const auto head_num = paramOr<std::int64_t>(c, "head_num", 0);
   check(head_num > 0, fmt::format("head_num must be positive, got {}", head_num));
-  const bool hidden = layout == "BSH" || layout == "SBH";
+  const bool hidden = splitsHidden(layout);
   const std::int64_t query_head_dim =
       hidden && q.rank() == 3 && q.shape[2] % head_num == 0 ? q.shape[2] / head_num : 0;
   check(!hidden || query_head_dim > 0,
