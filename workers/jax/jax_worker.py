@@ -1,4 +1,5 @@
-"""attnconf worker for JAX: jax.nn.dot_product_attention on the CPU.
+"""attnconf worker for JAX: jax.nn.dot_product_attention on the CPU (workers/jax) or a CUDA GPU
+(workers/jax_cuda); JAX_PLATFORMS, set by the manifest, chooses.
 
 The default call (implementation=None) runs xla, which computes the full (B, N, T, S) logits; the
 spec (spec/jax_dot_product_attention.yaml) declares that path. The fast-path probe asks for
@@ -82,7 +83,8 @@ def fast_path_only(call):
 
 
 if __name__ == "__main__":
-    serve("jax", description="JAX jax.nn.dot_product_attention, implementation None (xla), CPU",
+    serve("jax", description=f"JAX jax.nn.dot_product_attention, implementation None (xla), "
+                             f"{jax.default_backend()}",
           versions={"jax": jax.__version__, "jaxlib": jax.lib.__version__,
                     "numpy": np.__version__, "backend": jax.default_backend()},
           apis={"jax_dot_product_attention": Api(forward=forward, fast_path_only=fast_path_only)})
