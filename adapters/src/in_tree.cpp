@@ -13,6 +13,7 @@
 #include "jax/dot_product_attention.h"
 #include "npu/fusion_attention.h"
 #include "onnx/attention.h"
+#include "onnx/multi_head_attention.h"
 #include "torch/scaled_dot_product_attention.h"
 
 namespace attnconf::adapters {
@@ -35,6 +36,7 @@ constexpr std::array kApis = {
     InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},
     InTreeApi{"onnx_attention_3d", &onnxAttention, "head_size"},
+    InTreeApi{"ort_multi_head_attention", &ortMultiHeadAttention, "head_size"},
     InTreeApi{"jax_dot_product_attention", &jaxDotProductAttention, "h"},
     InTreeApi{"npu_fusion_attention_bnsd", &npuFusionAttention, "d"},
     InTreeApi{"npu_fusion_attention_bsnd", &npuFusionAttention, "d"},

@@ -42,6 +42,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::rotary_query_at_cache_start, "rotary_query_at_cache_start"},
     std::pair{PlantedFault::default_scale_rsqrt, "default_scale_rsqrt"},
     std::pair{PlantedFault::softmax_sum_wrong_row, "softmax_sum_wrong_row"},
+    std::pair{PlantedFault::unidirectional_last_row_unmasked, "unidirectional_last_row_unmasked"},
 };
 
 }  // namespace

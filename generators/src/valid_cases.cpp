@@ -259,9 +259,22 @@ rc::Gen<std::map<std::string, std::uint32_t>> broadcastChoices(const ApiSpec& sp
     if (!decl.broadcast) continue;
     std::size_t rank = 0;
     for (const auto& shape : decl.shapes) rank = std::max(rank, shape.size());
+    // The axes that may be 1: those of the declared broadcast dims, or all.
+    std::uint32_t allowed = (1U << rank) - 1;
+    if (!decl.broadcast_dims.empty()) {
+      allowed = 0;
+      const auto& longest =
+          *std::ranges::max_element(decl.shapes, {}, &std::vector<std::string>::size);
+      for (std::size_t a = 0; a < longest.size(); ++a) {
+        if (std::ranges::find(decl.broadcast_dims, longest[a]) != decl.broadcast_dims.end())
+          allowed |= 1U << a;
+      }
+    }
     names.push_back(decl.name);
     picks.push_back(rc::gen::weightedOneOf<std::uint32_t>(
-        {{2, rc::gen::just(0U)}, {1, rc::gen::inRange<std::uint32_t>(0, 1U << rank)}}));
+        {{2, rc::gen::just(0U)},
+         {1, rc::gen::map(rc::gen::inRange<std::uint32_t>(0, 1U << rank),
+                          [allowed](std::uint32_t bits) { return bits & allowed; })}}));
   }
   return rc::gen::map(detail::sequence(std::move(picks)),
                       [names](const std::vector<std::uint32_t>& chosen) {

@@ -547,8 +547,13 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   p.heads_kv = canonical("heads_kv");
   p.head_dim = canonical("head_dim");
   p.head_dim_v = canonical("head_dim_v");
+  const bool has_past = !s.past_key.empty() && c.tensor(s.past_key);
+  const Tensor past_k = has_past ? cacheToCanonical(spec, c, s.past_key, kKeyAxes) : Tensor{};
+  const std::int64_t past = has_past ? past_k.shape[2] : 0;
   p.seqlens_q.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_q"));
-  p.seqlens_k.assign(static_cast<std::size_t>(p.batch), canonical("seqlen_k"));
+  // Every key attention sees: the past ones, then the new ones. A key lengths tensor counts them
+  // all (ORT's key_padding_mask).
+  p.seqlens_k.assign(static_cast<std::size_t>(p.batch), past + canonical("seqlen_k"));
   for (auto [name, seqlens] : {std::pair{&s.query_lengths_tensor, &p.seqlens_q},
                                std::pair{&s.key_lengths_tensor, &p.seqlens_k}}) {
     if (const Tensor* lengths = name->empty() ? nullptr : c.tensor(*name)) {
@@ -563,10 +568,6 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
       for (std::size_t b = 0; b < seqlens->size(); ++b) (*seqlens)[b] = offsets[b + 1] - offsets[b];
     }
   }
-  const bool has_past = !s.past_key.empty() && c.tensor(s.past_key);
-  const Tensor past_k = has_past ? cacheToCanonical(spec, c, s.past_key, kKeyAxes) : Tensor{};
-  const std::int64_t past = has_past ? past_k.shape[2] : 0;
-  for (auto& length : p.seqlens_k) length += past;
   p.scale = numberParam(spec, c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.softcap = numberParam(spec, c, s.softcap_param, 0.0);
   p.softcap_after_mask = s.softcap_after_mask;

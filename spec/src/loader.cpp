@@ -237,7 +237,17 @@ class SpecParser {
         decl.copies = copies->integer();
         if (decl.copies < 1) copies->fail("expected a positive number of copies");
       }
-      if (const auto broadcast = body.find("broadcast")) decl.broadcast = broadcast->boolean();
+      if (const auto broadcast = body.find("broadcast")) {
+        if (broadcast->isSequence()) {
+          decl.broadcast = true;
+          for (const Field& dim : broadcast->items()) {
+            requireDim(dim, dim.text());
+            decl.broadcast_dims.push_back(dim.text());
+          }
+        } else {
+          decl.broadcast = broadcast->boolean();
+        }
+      }
       const auto values = body.find("values");
       if (values && values->find("lengths_of")) {
         values->allowOnly({"lengths_of", "room_for"});
@@ -456,8 +466,9 @@ class SpecParser {
       mask->allowOnly({"tensor", "bool_true_means"});
       requireInput(mask->at("tensor"));
       s.mask_tensor = mask->at("tensor").text();
-      s.mask_true_keeps =
-          mask->at("bool_true_means").choice<bool>({{"keep", true}, {"mask_out", false}});
+      // A float mask (ORT's attention_bias) has no bool meaning to state.
+      if (const auto meaning = mask->find("bool_true_means"))
+        s.mask_true_keeps = meaning->choice<bool>({{"keep", true}, {"mask_out", false}});
     }
     if (const auto sparse = f.find("sparse_mode")) parseSparseModes(*sparse);
     parseFullyMaskedRows(f.at("fully_masked_rows"));

@@ -30,6 +30,21 @@ bool broadcastsTo(const Shape& shape, const Shape& target) {
                     [](std::int64_t got, std::int64_t e) { return got == e || got == 1; });
 }
 
+// Whether `shape` is the declared shape `names` (extents `target`), where only the axes of the
+// declaration's `broadcast_dims` may be 1 (any axis, and leading axes left out, without them).
+bool matchesDeclared(const TensorDecl& decl, const Shape& shape, const Shape& target,
+                     const std::vector<std::string>& names) {
+  if (!decl.broadcast) return shape == target;
+  if (decl.broadcast_dims.empty()) return broadcastsTo(shape, target);
+  if (shape.size() != target.size()) return false;
+  for (std::size_t a = 0; a < shape.size(); ++a) {
+    const bool may_be_one =
+        std::ranges::find(decl.broadcast_dims, names[a]) != decl.broadcast_dims.end();
+    if (shape[a] != target[a] && !(may_be_one && shape[a] == 1)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c) {
@@ -216,9 +231,11 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
             const Tensor* t = c.tensor(s.tensor);
             if (!t) return true;
             const TensorDecl& decl = *spec.input(s.tensor);
-            return std::ranges::any_of(expectedShapes(decl, dims), [&](const Shape& expected) {
-              return decl.broadcast ? broadcastsTo(t->shape, expected) : t->shape == expected;
-            });
+            const auto expected = expectedShapes(decl, dims);
+            for (std::size_t i = 0; i < expected.size(); ++i) {
+              if (matchesDeclared(decl, t->shape, expected[i], decl.shapes[i])) return true;
+            }
+            return false;
           },
           [&](const NotTogetherCheck& n) {
             return !std::all_of(n.names.begin(), n.names.end(),

@@ -82,6 +82,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::bool_mask_inverted, "Accuracy", "npu_fusion_attention_bnsd"},
       {PlantedFault::default_scale_rsqrt, "Accuracy", "npu_fusion_attention_bsh"},
       {PlantedFault::softmax_sum_wrong_row, "Accuracy", "npu_fusion_attention_sbh"},
+      {PlantedFault::unidirectional_last_row_unmasked, "Accuracy", "ort_multi_head_attention"},
   };
   return table;
 }

@@ -215,6 +215,43 @@ TEST_F(OnnxRules, BroadcastMaskAxesRepeat) {
   EXPECT_EQ(p.bias.values, (std::vector<double>{0.5, -1, 0.5, -1}));
 }
 
+class OrtMultiHeadAttentionRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "ort_multi_head_attention.yaml");
+
+  // Batch 2, 2 heads of size 1, one query, 2 new keys after 1 cached one.
+  Case call() {
+    Case c;
+    c.api = spec.api;
+    c.params["num_heads"] = std::int64_t{2};
+    c.tensors["query"] = Tensor::zeros(DType::fp32, {2, 1, 2});
+    c.tensors["key"] = Tensor::zeros(DType::fp32, {2, 2, 2});
+    c.tensors["value"] = Tensor::zeros(DType::fp32, {2, 2, 2});
+    c.tensors["past_key"] = Tensor::zeros(DType::fp32, {2, 2, 1, 1});
+    c.tensors["past_value"] = Tensor::zeros(DType::fp32, {2, 2, 1, 1});
+    return c;
+  }
+};
+
+TEST_F(OrtMultiHeadAttentionRules, AttentionBiasBroadcastsOverBatchAndHeadsOnly) {
+  using V = std::vector<std::string>;
+  Case c = call();
+  c.tensors["attention_bias"] = Tensor::zeros(DType::fp32, {1, 1, 1, 3});
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  c.tensors["attention_bias"].shape = {2, 2, 1, 1};  // one key for all: not in the schema
+  EXPECT_EQ(brokenRules(spec, c), V{"AttentionBiasShapeInvalid"});
+  c.tensors["attention_bias"].shape = {1, 3};  // leading axes left out
+  EXPECT_EQ(brokenRules(spec, c), V{"AttentionBiasShapeInvalid"});
+}
+
+TEST_F(OrtMultiHeadAttentionRules, KeyPaddingLengthsCountThePastKeys) {
+  Case c = call();
+  c.tensors["key_padding_mask"] = Tensor{DType::int32, {2}, {3, 1}};
+  EXPECT_EQ(bindProblem(spec, c).seqlens_k, (std::vector<std::int64_t>{3, 1}));
+  c.tensors.erase("key_padding_mask");
+  EXPECT_EQ(bindProblem(spec, c).seqlens_k, (std::vector<std::int64_t>{3, 3}));
+}
+
 class JaxRules : public testing::Test {
  protected:
   ApiSpec spec = loadSpec(specFolder() / "jax_dot_product_attention.yaml");

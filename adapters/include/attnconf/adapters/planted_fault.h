@@ -46,6 +46,8 @@ enum class PlantedFault {
                                 ///< when causal or local (where query i sits at cache_seqlens + i)
   default_scale_rsqrt,          ///< torch_npu: scale left out means 1/sqrt(D), not 1.0
   softmax_sum_wrong_row,        ///< torch_npu: softmax_sum of row i read from row i + 1
+  unidirectional_last_row_unmasked,  ///< ORT MultiHeadAttention: the last query row sees every
+                                     ///< key (onnxruntime 1.23.2's own behaviour)
 };
 
 /// The name of a fault, e.g. "causal_top_left".

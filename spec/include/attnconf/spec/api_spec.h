@@ -68,6 +68,9 @@ struct TensorDecl {
   /// Numpy broadcasting: the tensor broadcasts to a declared shape (any axis may have extent 1,
   /// leading axes may be left out); generated valid calls keep every axis (a mask).
   bool broadcast = false;
+  /// With `broadcast`: the dims whose axes alone may be 1, the rank kept (ORT's attention_bias);
+  /// empty: any axis, and leading axes may be left out.
+  std::vector<std::string> broadcast_dims;
   double uniform_lo = 0, uniform_hi = 0;  ///< values drawn uniformly if hi > lo
   std::string lengths_of;  ///< values are sequence lengths in [0, this dim] (edges favoured)
   /// With `lengths_of`: the lengths leave this dim's extent free (a cache keeps room for the
