@@ -219,9 +219,11 @@ int run(const RunOptions& options) {
     results.results.push_back(std::move(record));
     report::saveResults(options.results, results);
   }
+  const auto scope = options.apis.empty() && options.only.empty() ? report::RunScope::every_test
+                                                                  : report::RunScope::some_tests;
   std::vector<std::string> unmatched;
   for (const auto& e : expectations) {
-    for (auto& warning : report::staleExpectations(e, results))
+    for (auto& warning : report::staleExpectations(e, results, scope))
       unmatched.push_back(std::move(warning));
   }
   printSections(results, declared);

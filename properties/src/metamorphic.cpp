@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <numeric>
+#include <utility>
 
+#include "attnconf/model/mask.h"
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/report.h"
 #include "attnconf/properties/runner.h"
@@ -36,7 +39,7 @@ void onDim(const spec::ApiSpec& spec, Case& c, const std::string& dim, std::int6
 
 // The base output with each of `dims` sliced at its index (an output without the dim is kept).
 auto sliceOutput(const spec::ApiSpec& spec, std::map<std::string, std::int64_t> dims) {
-  return [&spec, dims](const std::string& output, Tensor t) {
+  return [&spec, dims = std::move(dims)](const std::string& output, Tensor t) {
     for (const auto& [dim, index] : dims) {
       if (const auto axis = spec::axisOf(spec, output, t.shape, dim))
         t = sliceAxis(t, *axis, index);
@@ -162,6 +165,60 @@ RelatedCalls withUnusedCacheFilled(const spec::ApiSpec& spec, const Case& c) {
   return r;
 }
 
+// The causal flag against the mask it stands for, over every key (cached ones too): the first
+// call sets the flag and passes no mask, the second passes the mask (a bool one where the spec
+// takes one, else 0 and -inf added to the scores) and leaves the flag out. Axes the mask may
+// broadcast, other than the query's and the keys' (its last two, in every spec), are 1.
+RelatedCalls causalAsMask(const spec::ApiSpec& spec, const Case& c,
+                          const std::map<std::string, std::int64_t>& dims) {
+  const auto& s = spec.semantics;
+  RelatedCalls r{c, c, same, "the causal mask passed as an explicit mask"};
+  r.base.params[s.causal_param] = true;
+  r.base.tensors.erase(s.mask_tensor);
+  r.transformed.params.erase(s.causal_param);
+  const spec::TensorDecl& decl = *spec.input(s.mask_tensor);
+  const auto alternative =
+      std::ranges::max_element(decl.shapes, {}, &std::vector<std::string>::size);
+  const auto& names = *alternative;
+  Shape shape = spec::expectedShapes(decl, dims)
+                    .at(static_cast<std::size_t>(alternative - decl.shapes.begin()));
+  const std::string &rows = s.canonical.at("seqlen_q"), &keys = s.canonical.at("seqlen_k");
+  const auto is_key_axis = [&](const std::string& name) {
+    const spec::Dim* dim = spec.dim(name);
+    return name == keys || std::ranges::find(dim->sum_of, keys) != dim->sum_of.end();
+  };
+  std::size_t row_axis = 0, key_axis = 0;
+  for (std::size_t a = 0; a < names.size(); ++a) {
+    const bool may_be_one = decl.broadcast && (decl.broadcast_dims.empty() ||
+                                               std::ranges::find(decl.broadcast_dims, names[a]) !=
+                                                   decl.broadcast_dims.end());
+    if (names[a] == rows) {
+      row_axis = a;
+    } else if (is_key_axis(names[a])) {
+      key_axis = a;
+    } else if (may_be_one) {
+      shape[a] = 1;
+    }
+  }
+  const std::int64_t seqlen_q = shape[row_axis], seqlen_k = shape[key_axis];
+  const CausalMask causal{s.causal_alignment,
+                          s.causal_shift_by_past ? seqlen_k - dims.at(keys) : 0};
+  const DType query_dtype = c.tensor(s.query)->dtype;
+  Tensor mask = Tensor::zeros(s.mask_may_be_bool ? DType::boolean : query_dtype, shape);
+  for (std::size_t at = 0; at < mask.values.size(); ++at) {
+    const std::int64_t j = static_cast<std::int64_t>(at) % seqlen_k;
+    const std::int64_t i = (static_cast<std::int64_t>(at) / seqlen_k) % seqlen_q;
+    const bool kept = keeps(MaskPrimitive{causal}, i, j, seqlen_q, seqlen_k);
+    if (s.mask_may_be_bool) {
+      mask.values[at] = kept == s.mask_true_keeps ? 1.0 : 0.0;
+    } else if (!kept) {
+      mask.values[at] = -std::numeric_limits<double>::infinity();
+    }
+  }
+  r.transformed.tensors[s.mask_tensor] = std::move(mask);
+  return r;
+}
+
 }  // namespace
 
 std::string relationPropertyName(Relation relation) {
@@ -245,6 +302,8 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       return decodeLastQuery(spec, c, dims);
     case Relation::unused_cache_ignored:
       return withUnusedCacheFilled(spec, c);
+    case Relation::causal_equals_mask:
+      return causalAsMask(spec, c, dims);
     case Relation::split_invariance: {
       // One piece against several: a call that splits is compared with one that does not.
       const std::string& param = spec.semantics.splits_param;

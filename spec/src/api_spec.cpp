@@ -71,6 +71,8 @@ std::string_view relationName(Relation relation) {
       return "unused_cache_ignored";
     case Relation::split_invariance:
       return "split_invariance";
+    case Relation::causal_equals_mask:
+      return "causal_equals_mask";
   }
   return "unknown";
 }
@@ -80,7 +82,8 @@ const std::vector<Relation>& allRelations() {
       Relation::batch_independence,      Relation::head_independence,
       Relation::gqa_equals_repeated_kv,  Relation::kv_permutation,
       Relation::paged_equals_contiguous, Relation::decode_equals_prefill,
-      Relation::unused_cache_ignored,    Relation::split_invariance};
+      Relation::unused_cache_ignored,    Relation::split_invariance,
+      Relation::causal_equals_mask};
   return all;
 }
 

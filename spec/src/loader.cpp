@@ -467,8 +467,10 @@ class SpecParser {
       requireInput(mask->at("tensor"));
       s.mask_tensor = mask->at("tensor").text();
       // A float mask (ORT's attention_bias) has no bool meaning to state.
-      if (const auto meaning = mask->find("bool_true_means"))
+      if (const auto meaning = mask->find("bool_true_means")) {
         s.mask_true_keeps = meaning->choice<bool>({{"keep", true}, {"mask_out", false}});
+        s.mask_may_be_bool = true;
+      }
     }
     if (const auto sparse = f.find("sparse_mode")) parseSparseModes(*sparse);
     parseFullyMaskedRows(f.at("fully_masked_rows"));
@@ -755,6 +757,9 @@ class SpecParser {
           item.fail(
               fmt::format("\"{}\" applies only to a paged KV cache (kv_cache.block_table)", name));
         const auto& s = spec_.semantics;
+        if (*it == Relation::causal_equals_mask &&
+            (s.causal_param.empty() || s.mask_tensor.empty()))
+          item.fail(fmt::format("\"{}\" needs `semantics.causal` and `semantics.mask`", name));
         if (*it == Relation::split_invariance && s.splits_param.empty())
           item.fail(
               fmt::format("\"{}\" needs `semantics.splits`, the param that splits the keys", name));

@@ -51,9 +51,13 @@ Expectations loadExpectations(const std::filesystem::path& file);
 /// (`ResultRecord::expected_failure`).
 void markExpected(const Expectations& expectations, ResultRecord& record);
 
+/// Whether a run chose every test of its specs and adapters, or only some (`--api`, `--only`).
+enum class RunScope { every_test, some_tests };
+
 /// The entries that matched no failure of a run, each with a note of whether its test passed
-/// ("expected failure passed") or did not run at all.
-std::vector<std::string> staleExpectations(const Expectations& expectations,
-                                           const Results& results);
+/// ("expected failure passed") or did not run at all (said only of a run of `every_test`: a
+/// filtered run leaves tests out on purpose).
+std::vector<std::string> staleExpectations(const Expectations& expectations, const Results& results,
+                                           RunScope scope);
 
 }  // namespace attnconf::report

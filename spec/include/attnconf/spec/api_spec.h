@@ -257,9 +257,10 @@ struct Semantics {
   /// cache before attention, and the keys are written into the cache rotated. Channel pairs
   /// (2i, 2i+1) when `rotary_interleaved_param` is true (GPT-J), else (i, i + rotary_dim / 2).
   std::string rotary_cos, rotary_sin, rotary_interleaved_param;
-  std::string mask_tensor;      ///< explicit mask: bool, or floating and added to the scores
-  bool mask_true_keeps = true;  ///< a bool mask's true lets the key take part (else hides it)
-  std::string bias_tensor;      ///< an additive score bias besides the mask (JAX's `bias`)
+  std::string mask_tensor;        ///< explicit mask: bool, or floating and added to the scores
+  bool mask_true_keeps = true;    ///< a bool mask's true lets the key take part (else hides it)
+  bool mask_may_be_bool = false;  ///< `bool_true_means` is declared (a float-only mask has none)
+  std::string bias_tensor;        ///< an additive score bias besides the mask (JAX's `bias`)
   /// Ascend's sparse_mode: the int param that picks a SparseMode, and the band's int params.
   std::string sparse_mode_param, band_pre_param, band_next_param;
   std::vector<SparseMode> sparse_modes;
@@ -309,6 +310,7 @@ enum class Relation {
   unused_cache_ignored,     ///< cache slots no entry reads (past its keys, spare rows or pages)
                             ///< filled with large values change nothing
   split_invariance,         ///< splitting the keys into another number of pieces changes nothing
+  causal_equals_mask,       ///< the causal flag gives what the explicit mask it stands for gives
 };
 
 /// The spec name of a relation, e.g. "batch_independence".
