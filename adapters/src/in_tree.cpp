@@ -13,6 +13,7 @@
 #include "jax/dot_product_attention.h"
 #include "npu/fusion_attention.h"
 #include "onnx/attention.h"
+#include "onnx/group_query_attention.h"
 #include "onnx/multi_head_attention.h"
 #include "torch/scaled_dot_product_attention.h"
 
@@ -37,6 +38,7 @@ constexpr std::array kApis = {
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},
     InTreeApi{"onnx_attention_3d", &onnxAttention, "head_size"},
     InTreeApi{"ort_multi_head_attention", &ortMultiHeadAttention, "head_size"},
+    InTreeApi{"ort_group_query_attention", &ortGroupQueryAttention, "head_size"},
     InTreeApi{"jax_dot_product_attention", &jaxDotProductAttention, "h"},
     InTreeApi{"npu_fusion_attention_bnsd", &npuFusionAttention, "d"},
     InTreeApi{"npu_fusion_attention_bsnd", &npuFusionAttention, "d"},

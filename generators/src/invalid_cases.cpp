@@ -92,7 +92,7 @@ void breakShape(const ApiSpec& spec, const std::string& name, const Recipe& base
     Case c = valid;
     Tensor& t = c.tensors.at(name);
     t.shape = shape;
-    fillValues(spec, name, r.data_seed, r.magnitude, t);
+    fillInput(spec, name, valid.dims, r.data_seed, r.magnitude, t);
     m.tryCase(std::move(c));
   }
 }
@@ -186,7 +186,7 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           for (const std::int64_t v : {check.min - 1, check.max + 1}) {
             Recipe r = valid;
             r.params[check.param] = v;
-            m.tryRecipe(std::move(r));
+            m.tryRecipe(r);
           }
         } else if constexpr (std::is_same_v<T, spec::TogetherCheck>) {
           for (const auto& alone : check.names) {  // each given without the others

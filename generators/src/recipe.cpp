@@ -101,6 +101,20 @@ void drawPackedDims(const spec::ApiSpec& spec, const Recipe& recipe, Case& c) {
 
 }  // namespace
 
+void fillInput(const spec::ApiSpec& spec, const std::string& name,
+               const std::map<std::string, std::int64_t>& dims, std::uint64_t seed,
+               double magnitude, Tensor& t) {
+  fillValues(spec, name, seed, magnitude, t);
+  const spec::TensorDecl& decl = *spec.input(name);
+  if (!decl.lengths_of.empty()) {
+    const std::int64_t room = decl.room_for.empty() ? 0 : dims.at(decl.room_for);
+    fillLengths(std::max<std::int64_t>(0, dims.at(decl.lengths_of) - room), seed, t);
+  }
+  if (!decl.indices_of.empty()) fillIndices(dims.at(decl.indices_of), seed, t);
+  if (!decl.extent_of.empty())
+    std::ranges::fill(t.values, static_cast<double>(dims.at(decl.extent_of) + decl.extent_plus));
+}
+
 Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
   Case c;
   c.api = spec.api;
@@ -123,13 +137,7 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
         if (bits->second & (1U << a)) t.shape[a] = 1;
       }
     }
-    fillValues(spec, decl.name, recipe.data_seed, recipe.magnitude, t);
-    if (!decl.lengths_of.empty()) {
-      const std::int64_t room = decl.room_for.empty() ? 0 : c.dims.at(decl.room_for);
-      fillLengths(std::max<std::int64_t>(0, c.dims.at(decl.lengths_of) - room), recipe.data_seed,
-                  t);
-    }
-    if (!decl.indices_of.empty()) fillIndices(c.dims.at(decl.indices_of), recipe.data_seed, t);
+    fillInput(spec, decl.name, c.dims, recipe.data_seed, recipe.magnitude, t);
     c.tensors[decl.name] = std::move(t);
   }
   return c;

@@ -65,8 +65,9 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
   }
   const auto kept = [&](const spec::Rule& rule) {
     const auto read = spec::dimsRead(rule.check);
+    // A rule under dim conditions is left to validRecipes' filter.
     const bool applies =
-        rule.unless.empty() &&
+        rule.unless.empty() && rule.if_dims.empty() &&
         std::ranges::all_of(rule.if_given, [&](const auto& in) { return carries(spec, in, dim); });
     const bool decidable =
         applies &&

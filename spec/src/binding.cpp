@@ -394,6 +394,13 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
   return ExpectedOutput{decl.name, "copy", exact.dtype, std::move(exact), names, {}};
 }
 
+// Whether the call's causal mask applies: always, or while its param is true.
+bool causalApplies(const ApiSpec& spec, const Case& c) {
+  const Semantics& s = spec.semantics;
+  return s.causal_always ||
+         (!s.causal_param.empty() && numberParam(spec, c, s.causal_param, 0.0) != 0.0);
+}
+
 // docstring: "If causal or local (i.e., window_size != (-1, -1)), q is rotated by rotary_cos and
 // rotary_sin at indices cache_seqlens, cache_seqlens + 1, etc. If not causal and not local, the
 // query q will be rotated by rotary_cos and rotary_sin at indices cache_seqlens only".
@@ -401,7 +408,7 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
 // what is local, so such a window is not.
 bool eachQueryAtItsPosition(const ApiSpec& spec, const Case& c, std::int64_t cache_length) {
   const Semantics& s = spec.semantics;
-  bool per_query = !s.causal_param.empty() && numberParam(spec, c, s.causal_param, 0.0) != 0.0;
+  bool per_query = causalApplies(spec, c);
   if (const auto window = s.window_param.empty() ? std::nullopt : c.param(s.window_param)) {
     for (const std::int64_t side : std::get<std::vector<std::int64_t>>(*window))
       per_query = per_query || (side >= 0 && side < cache_length);
@@ -571,7 +578,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   p.scale = numberParam(spec, c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.softcap = numberParam(spec, c, s.softcap_param, 0.0);
   p.softcap_after_mask = s.softcap_after_mask;
-  if (!s.causal_param.empty() && numberParam(spec, c, s.causal_param, 0.0) != 0.0) {
+  if (causalApplies(spec, c)) {
     p.masks.emplace_back(CausalMask{s.causal_alignment, s.causal_shift_by_past ? past : 0});
   }
   if (!s.window_param.empty()) {

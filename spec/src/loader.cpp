@@ -257,12 +257,17 @@ class SpecParser {
           requireDim(*room, room->text());
           decl.room_for = room->text();
         }
+      } else if (values && values->find("extent_of")) {
+        values->allowOnly({"extent_of", "plus"});
+        requireDim(values->at("extent_of"), values->at("extent_of").text());
+        decl.extent_of = values->at("extent_of").text();
+        if (const auto plus = values->find("plus")) decl.extent_plus = plus->integer();
       } else if (values && values->find("indices_of")) {
         values->allowOnly({"indices_of"});
         requireDim(values->at("indices_of"), values->at("indices_of").text());
         decl.indices_of = values->at("indices_of").text();
       } else if (values) {
-        values->allowOnly({"uniform", "lengths_of", "indices_of"});
+        values->allowOnly({"uniform", "lengths_of", "indices_of", "extent_of"});
         const auto range = values->at("uniform").items();
         if (range.size() != 2 || range[0].number() >= range[1].number()) {
           values->at("uniform").fail("expected [lo, hi] with lo < hi");
@@ -429,8 +434,13 @@ class SpecParser {
     }
     if (const auto causal = f.find("causal")) {
       causal->allowOnly({"param", "alignment", "shift_by_past"});
-      requireParam(causal->at("param"), ParamType::boolean);
-      s.causal_param = causal->at("param").text();
+      // Without a param every call is causal (ORT's GroupQueryAttention).
+      if (const auto param = causal->find("param")) {
+        requireParam(*param, ParamType::boolean);
+        s.causal_param = param->text();
+      } else {
+        s.causal_always = true;
+      }
       s.causal_alignment = parseAlignment(causal->at("alignment"));
       if (const auto shift = causal->find("shift_by_past"))
         s.causal_shift_by_past = shift->boolean();
@@ -684,10 +694,15 @@ class SpecParser {
         requireGiven(*unless);
         rule.unless = unless->text();
       }
-      if (const auto if_given = item.find("if")) {  // a name, or a list of names all given
-        for (const Field& name : if_given->isList() ? if_given->items() : std::vector{*if_given}) {
-          requireGiven(name);
-          rule.if_given.push_back(name.text());
+      // A name, a dim check, or a list of them that must all hold.
+      if (const auto if_given = item.find("if")) {
+        for (const Field& term : if_given->isList() ? if_given->items() : std::vector{*if_given}) {
+          if (term.isMap()) {
+            rule.if_dims.push_back(parseDimCheck(term, false));
+            continue;
+          }
+          requireGiven(term);
+          rule.if_given.push_back(term.text());
         }
       }
       rule.where = item.where();
@@ -757,6 +772,9 @@ class SpecParser {
           item.fail(
               fmt::format("\"{}\" applies only to a paged KV cache (kv_cache.block_table)", name));
         const auto& s = spec_.semantics;
+        if (*it == Relation::kv_permutation && s.causal_always)
+          item.fail(fmt::format(
+              "\"{}\" needs calls without the causal mask, and this spec's is always on", name));
         if (*it == Relation::causal_equals_mask &&
             (s.causal_param.empty() || s.mask_tensor.empty()))
           item.fail(fmt::format("\"{}\" needs `semantics.causal` and `semantics.mask`", name));

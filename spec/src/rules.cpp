@@ -174,6 +174,8 @@ bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
   if (!rule.unless.empty() && isGiven(spec, c, rule.unless)) return true;
   const auto given = [&](const std::string& name) { return isGiven(spec, c, name); };
   if (!std::ranges::all_of(rule.if_given, given)) return true;
+  const auto dims_hold = [&](const Check& check) { return holds(spec, c, check); };
+  if (!std::ranges::all_of(rule.if_dims, dims_hold)) return true;
   return holds(spec, c, rule.check);
 }
 
@@ -362,6 +364,7 @@ std::string describeRule(const Rule& rule) {
   if (!rule.if_given.empty())
     text += fmt::format(" when {} {} given", fmt::join(rule.if_given, " and "),
                         rule.if_given.size() > 1 ? "are" : "is");
+  for (const auto& condition : rule.if_dims) text += fmt::format(" when {}", describeCheck(condition));
   if (!rule.unless.empty()) text += fmt::format(" unless {} is given", rule.unless);
   return text;
 }

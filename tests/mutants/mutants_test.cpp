@@ -83,6 +83,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::default_scale_rsqrt, "Accuracy", "npu_fusion_attention_bsh"},
       {PlantedFault::softmax_sum_wrong_row, "Accuracy", "npu_fusion_attention_sbh"},
       {PlantedFault::unidirectional_last_row_unmasked, "Accuracy", "ort_multi_head_attention"},
+      {PlantedFault::causal_ignores_past, "Accuracy", "ort_group_query_attention"},
       {PlantedFault::unidirectional_last_row_unmasked, "CausalEqualsMask",
        "ort_multi_head_attention"},
       {PlantedFault::causal_bottom_right, "CausalEqualsMask", "scaled_dot_product_attention"},

@@ -252,6 +252,43 @@ TEST_F(OrtMultiHeadAttentionRules, KeyPaddingLengthsCountThePastKeys) {
   EXPECT_EQ(bindProblem(spec, c).seqlens_k, (std::vector<std::int64_t>{3, 3}));
 }
 
+class OrtGroupQueryAttentionRules : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "ort_group_query_attention.yaml");
+
+  // Batch 2, 2 query heads of size 8 over one kv head, `queries` new tokens after 1 cached one.
+  Case call(std::int64_t queries) {
+    Case c;
+    c.api = spec.api;
+    c.params = {{"num_heads", std::int64_t{2}}, {"kv_num_heads", std::int64_t{1}}};
+    c.tensors["query"] = Tensor::zeros(DType::fp32, {2, queries, 16});
+    c.tensors["key"] = Tensor::zeros(DType::fp32, {2, queries, 8});
+    c.tensors["value"] = Tensor::zeros(DType::fp32, {2, queries, 8});
+    c.tensors["past_key"] = Tensor::zeros(DType::fp32, {2, 1, 1, 8});
+    c.tensors["past_value"] = Tensor::zeros(DType::fp32, {2, 1, 1, 8});
+    const auto total = static_cast<double>(queries + 1);
+    c.tensors["seqlens_k"] = Tensor{DType::int32, {2}, {total - 1, total - 1}};
+    c.tensors["total_sequence_length"] = Tensor{DType::int32, {}, {total}};
+    return c;
+  }
+};
+
+TEST_F(OrtGroupQueryAttentionRules, APromptAfterAPastNeedsABatchOfOne) {
+  EXPECT_TRUE(brokenRules(spec, call(1)).empty());  // decoding takes any batch
+  EXPECT_EQ(brokenRules(spec, call(2)), std::vector<std::string>{"PromptAfterPastBatchNotOne"});
+  Case first_prompt = call(2);
+  first_prompt.tensors.erase("past_key");
+  first_prompt.tensors.erase("past_value");
+  EXPECT_TRUE(brokenRules(spec, first_prompt).empty());
+}
+
+TEST_F(OrtGroupQueryAttentionRules, EveryCallIsCausalAfterThePast) {
+  const Problem p = bindProblem(spec, call(2));  // 2 queries over 1 cached and 2 new keys
+  EXPECT_TRUE(keeps(p.masks, 0, 1, 2, 3));
+  EXPECT_FALSE(keeps(p.masks, 0, 2, 2, 3));
+  EXPECT_TRUE(keeps(p.masks, 1, 2, 2, 3));
+}
+
 class JaxRules : public testing::Test {
  protected:
   ApiSpec spec = loadSpec(specFolder() / "jax_dot_product_attention.yaml");

@@ -1,7 +1,8 @@
 """attnconf worker for ONNX Runtime on the CPU: the ONNX Attention operator (opset 23), in its
 4-D form (spec/onnx_attention.yaml) and its 3-D form (spec/onnx_attention_3d.yaml: the same node,
 with the q_num_heads / kv_num_heads attributes the call passes), and the contrib operator
-com.microsoft MultiHeadAttention (spec/ort_multi_head_attention.yaml).
+com.microsoft MultiHeadAttention (spec/ort_multi_head_attention.yaml) and GroupQueryAttention
+(spec/ort_group_query_attention.yaml).
 
 Each call builds a one-node model in memory (cached by operator, input types and attributes) and
 runs it with the CPUExecutionProvider. onnxruntime's CPU kernel for Attention computes the full
@@ -16,7 +17,8 @@ rule, checked against what ran: each call also runs in a session made with
 ORT_DISABLE_FLASH_ATTENTION=1 (which the kernel reads when it is made), and an output that
 differs from that forced standard one bit for bit can only come from the flash kernel.
 
-Not exposed: com.microsoft GroupQueryAttention (no spec yet).
+GroupQueryAttention's CPU kernel (contrib_ops/cpu/bert/gqa_attention_base.h) always computes the
+full (batch, num_heads, sequence_length, total_sequence_length) probabilities: the standard path.
 """
 
 import os
@@ -55,6 +57,7 @@ class Operator:
     attributes: dict      # attribute -> its Python type
     outputs: dict         # output -> the input whose type it has
     present: dict         # with a past: present output -> the input whose type it has
+    present_required: bool = False  # the schema asks for the present outputs even without a past
 
 
 ATTENTION = Operator(
@@ -68,6 +71,13 @@ MULTI_HEAD_ATTENTION = Operator(
      "past_value"],
     {"num_heads": int, "scale": float, "unidirectional": int, "mask_filter_value": float},
     {"output": "query"}, {"present_key": "key", "present_value": "value"})
+GROUP_QUERY_ATTENTION = Operator(
+    "GroupQueryAttention", "com.microsoft",
+    ["query", "key", "value", "past_key", "past_value", "seqlens_k", "total_sequence_length"],
+    {"num_heads": int, "kv_num_heads": int, "scale": float, "softcap": float,
+     "local_window_size": int, "do_rotary": int, "rotary_interleaved": int,
+     "smooth_softmax": int},
+    {"output": "query"}, {"present_key": "key", "present_value": "value"}, present_required=True)
 
 _sessions = {}
 
@@ -77,8 +87,10 @@ def _model(op: Operator, call) -> onnx.ModelProto:
     names = [n if n in call.tensors else "" for n in op.inputs]
     while names[-1] == "":
         names.pop()
-    # onnxruntime returns the present cache only with a past one (both or neither).
-    outputs = op.outputs | (op.present if "past_key" in call.tensors else {})
+    # onnxruntime returns the present cache only with a past one (both or neither), unless the
+    # schema requires it (GroupQueryAttention; _run drops it again).
+    with_present = "past_key" in call.tensors or op.present_required
+    outputs = op.outputs | (op.present if with_present else {})
     attributes = {k: op.attributes[k](v) for k, v in call.params.items() if k in op.attributes}
     node = helper.make_node(op.name, names, list(outputs), domain=op.domain, **attributes)
     graph = helper.make_graph(
@@ -119,7 +131,8 @@ def _session(op: Operator, call, disable_flash: bool = False) -> ort.InferenceSe
 def _short(error: Exception) -> str:
     """onnxruntime's message without the C++ signature of the failing check."""
     text = str(error)
-    return text.split("was false.", 1)[1].strip() if "was false." in text else text
+    # An ORT_ENFORCE without a message keeps its condition ("kv_num_heads > 0 was false.").
+    return text.split("was false.", 1)[1].strip() or text if "was false." in text else text
 
 
 class OrtError(Exception):
@@ -142,7 +155,9 @@ def _run(op: Operator, call, disable_flash: bool = False) -> dict:
         results = session.run(None, feeds)
     except Exception as e:
         raise OrtError(_short(e)) from None
-    return {o.name: r for o, r in zip(session.get_outputs(), results)}
+    named = {o.name: r for o, r in zip(session.get_outputs(), results)}
+    # The specs ask for the present cache only with a past one.
+    return {n: r for n, r in named.items() if n not in op.present or "past_key" in call.tensors}
 
 
 def _tensors(results: dict) -> dict:
@@ -197,13 +212,22 @@ def multi_head_attention(call):
     return _tensors(results), path | {"detail": f"{rule}; the output {seen}"}
 
 
+def group_query_attention(call):
+    results = _memory.measure(lambda: _run(GROUP_QUERY_ATTENTION, call))
+    return _tensors(results), {"path": "standard", "kernel": "GQAAttentionBase::ApplyAttention",
+                               "detail": "the CPU kernel computes the full probabilities "
+                                         "(gqa_attention_base.h)"}
+
+
 if __name__ == "__main__":
-    serve("ort", description="ONNX Runtime Attention-23 and com.microsoft MultiHeadAttention on "
-                             "the CPUExecutionProvider",
+    serve("ort", description="ONNX Runtime Attention-23 and com.microsoft MultiHeadAttention and "
+                             "GroupQueryAttention on the CPUExecutionProvider",
           versions={"onnxruntime": ort.__version__, "onnx": onnx.__version__,
                     "numpy": np.__version__},
           apis={"onnx_attention": Api(forward=attention, dtypes=["fp16", "fp32"]),
                 "onnx_attention_3d": Api(forward=attention, dtypes=["fp16", "fp32"]),
                 "ort_multi_head_attention": Api(forward=multi_head_attention,
-                                                dtypes=["fp16", "fp32"])},
+                                                dtypes=["fp16", "fp32"]),
+                "ort_group_query_attention": Api(forward=group_query_attention,
+                                                 dtypes=["fp16", "fp32"])},
           memory=_memory)

@@ -4,6 +4,12 @@
 #include <limits>
 
 namespace attnconf::adapters {
+
+Tensor withPast(const Tensor* past, const Tensor& fresh) {
+  if (!past) return fresh;
+  return concatAxis(std::array{past, &fresh}, 2);
+}
+
 namespace {
 
 using front_end::check;
@@ -28,12 +34,6 @@ void checkShape(const Tensor& t, const Shape& expected, const char* name, const 
   check(t.shape == expected,
         fmt::format("inconsistent {}: {} has shape ({}), expected ({})", what, name,
                     fmt::join(t.shape, ", "), fmt::join(expected, ", ")));
-}
-
-// The cache and the new keys (or values), one after the other on the sequence axis.
-Tensor withPast(const Tensor* past, const Tensor& fresh) {
-  if (!past) return fresh;
-  return concatAxis(std::array{past, &fresh}, 2);
 }
 
 std::map<std::string, Tensor> attention4d(const Case& c, PlantedFault fault,

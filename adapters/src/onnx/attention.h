@@ -4,6 +4,10 @@
 
 namespace attnconf::adapters {
 
+/// The cache and the new keys (or values), one after the other on the sequence axis of a
+/// (batch, heads, sequence, head_size) tensor: ONNX's and ORT's present cache.
+Tensor withPast(const Tensor* past, const Tensor& fresh);
+
 /// The ONNX Attention operator's (opset 23) front end for 4-D inputs, or 3-D ones split into
 /// heads by the q_num_heads / kv_num_heads attributes, with an optional past key/value cache,
 /// written from the operator's text and reference implementation, with onnxruntime's messages. It

@@ -30,4 +30,10 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe);
 void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_t seed,
                 double magnitude, Tensor& t);
 
+/// Fills an input's values as fillValues does, then as its `values` declare: lengths, indices
+/// or a dim's extent, read from `dims`.
+void fillInput(const spec::ApiSpec& spec, const std::string& name,
+               const std::map<std::string, std::int64_t>& dims, std::uint64_t seed,
+               double magnitude, Tensor& t);
+
 }  // namespace attnconf::gen

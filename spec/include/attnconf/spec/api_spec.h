@@ -77,6 +77,9 @@ struct TensorDecl {
   /// keys the call appends), so they lie in [0, lengths_of - room_for].
   std::string room_for;
   std::string indices_of;  ///< values are distinct indices in [0, this dim) (cache rows)
+  /// Every value is this dim's extent plus `extent_plus` (ORT's seqlens_k, the key count - 1).
+  std::string extent_of;
+  std::int64_t extent_plus = 0;
   std::string when;        ///< outputs: the bool param or input that asks for it
   /// Outputs: the concatenation of these inputs along the output's derived (sum_of) axis,
   /// returned exactly (ONNX's present_key = concat(past_key, K)).
@@ -195,6 +198,9 @@ struct Rule {
   std::string unless;  ///< a param or input; while it is given, the rule does not apply
   /// Params or inputs; the rule applies only while the call gives all of them.
   std::vector<std::string> if_given;
+  /// Dim checks; the rule applies only while all hold (ORT's batch of 1 for a prompt after a
+  /// past: `if: [past_key, {dim: sequence_length, min: 2}]`).
+  std::vector<Check> if_dims;
   Location where;        ///< the rule's entry
   Location check_where;  ///< its `check`, where contradictions are reported
 };
@@ -235,6 +241,7 @@ struct Semantics {
   std::string splits_param;   ///< int param: pieces the keys are split into (0: the kernel picks)
   bool softcap_after_mask = false;  ///< ONNX's order: the softcap after the mask bias and masks
   std::string causal_param;         ///< bool param that turns the causal mask on
+  bool causal_always = false;       ///< a causal mask without a param: every call is causal
   Alignment causal_alignment = Alignment::bottom_right;
   bool causal_shift_by_past = false;  ///< the diagonal moves right by the past keys (ONNX)
   std::string window_param;           ///< int_pair param (left, right); -1 = unbounded
