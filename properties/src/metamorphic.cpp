@@ -167,8 +167,9 @@ RelatedCalls withUnusedCacheFilled(const spec::ApiSpec& spec, const Case& c) {
 
 // The causal flag against the mask it stands for, over every key (cached ones too): the first
 // call sets the flag and passes no mask, the second passes the mask (a bool one where the spec
-// takes one, else 0 and -inf added to the scores) and leaves the flag out. Axes the mask may
-// broadcast, other than the query's and the keys' (its last two, in every spec), are 1.
+// takes one, else 0 and -inf added to the scores) and leaves the flag out. The mask has its
+// smallest declared shape at full extents, which every implementation must take, so the
+// relation does not lean on broadcasting; its last two axes are the query's and the keys'.
 RelatedCalls causalAsMask(const spec::ApiSpec& spec, const Case& c,
                           const std::map<std::string, std::int64_t>& dims) {
   const auto& s = spec.semantics;
@@ -177,32 +178,13 @@ RelatedCalls causalAsMask(const spec::ApiSpec& spec, const Case& c,
   r.base.tensors.erase(s.mask_tensor);
   r.transformed.params.erase(s.causal_param);
   const spec::TensorDecl& decl = *spec.input(s.mask_tensor);
-  const auto alternative =
-      std::ranges::max_element(decl.shapes, {}, &std::vector<std::string>::size);
-  const auto& names = *alternative;
-  Shape shape = spec::expectedShapes(decl, dims)
-                    .at(static_cast<std::size_t>(alternative - decl.shapes.begin()));
-  const std::string &rows = s.canonical.at("seqlen_q"), &keys = s.canonical.at("seqlen_k");
-  const auto is_key_axis = [&](const std::string& name) {
-    const spec::Dim* dim = spec.dim(name);
-    return name == keys || std::ranges::find(dim->sum_of, keys) != dim->sum_of.end();
-  };
-  std::size_t row_axis = 0, key_axis = 0;
-  for (std::size_t a = 0; a < names.size(); ++a) {
-    const bool may_be_one = decl.broadcast && (decl.broadcast_dims.empty() ||
-                                               std::ranges::find(decl.broadcast_dims, names[a]) !=
-                                                   decl.broadcast_dims.end());
-    if (names[a] == rows) {
-      row_axis = a;
-    } else if (is_key_axis(names[a])) {
-      key_axis = a;
-    } else if (may_be_one) {
-      shape[a] = 1;
-    }
-  }
-  const std::int64_t seqlen_q = shape[row_axis], seqlen_k = shape[key_axis];
-  const CausalMask causal{s.causal_alignment,
-                          s.causal_shift_by_past ? seqlen_k - dims.at(keys) : 0};
+  const auto smallest = std::ranges::min_element(decl.shapes, {}, &std::vector<std::string>::size);
+  const Shape shape =
+      spec::expectedShapes(decl, dims).at(static_cast<std::size_t>(smallest - decl.shapes.begin()));
+  const std::int64_t seqlen_q = shape[shape.size() - 2], seqlen_k = shape.back();
+  const CausalMask causal{s.causal_alignment, s.causal_shift_by_past
+                                                  ? seqlen_k - dims.at(s.canonical.at("seqlen_k"))
+                                                  : 0};
   const DType query_dtype = c.tensor(s.query)->dtype;
   Tensor mask = Tensor::zeros(s.mask_may_be_bool ? DType::boolean : query_dtype, shape);
   for (std::size_t at = 0; at < mask.values.size(); ++at) {
