@@ -10,6 +10,11 @@ Tensor withPast(const Tensor* past, const Tensor& fresh) {
   return concatAxis(std::array{past, &fresh}, 2);
 }
 
+void checkThreeDimensional(const Tensor& t, const char* name) {
+  front_end::check(t.rank() == 3, fmt::format("Input '{}' is expected to have 3 dimensions, got {}",
+                                              name, t.rank()));
+}
+
 namespace {
 
 using front_end::check;

@@ -20,12 +20,17 @@ Tensor headsFirst(const Tensor& t, std::int64_t heads) {
   return permuteAxes(split, std::array<std::size_t, 4>{0, 2, 1, 3});
 }
 
-// group_query_attention_helper.h's checks of the cache, the lengths and the batch.
-void checkPast(const Tensor* past_key, const Tensor* past_value, const Shape& expected) {
+// group_query_attention_helper.h's checks of the cache: both or neither, of the query's type,
+// (batch, kv_num_heads, any length, head_size) as `expected` gives them (its axis 2 is unread).
+void checkPast(const Tensor* past_key, const Tensor* past_value, const Shape& expected,
+               DType dtype) {
   check((past_key == nullptr) == (past_value == nullptr),
         "Input 'past_key' and 'past_value' shall be both present or both absent.");
   if (!past_key) return;
   for (const auto& [past, name] : {std::pair{past_key, "past_key"}, {past_value, "past_value"}}) {
+    check(past->dtype == dtype,
+          fmt::format("Type Error: Type parameter (T) bound to different types ({} and query)",
+                      name));
     check(past->rank() == 4 && past->shape[0] == expected[0] && past->shape[1] == expected[1] &&
               past->shape[3] == expected[3],
           fmt::format("Input '{}' of shape ({}) does not match (batch_size, kv_num_heads, "
@@ -36,6 +41,7 @@ void checkPast(const Tensor* past_key, const Tensor* past_value, const Shape& ex
         "Input 'past_key' and 'past_value' shall have the same past_sequence_length");
 }
 
+// The lengths: int32, seqlens_k (batch_size), a scalar total, and every entry using its whole past.
 void checkLengths(const Case& c, std::int64_t batch, std::int64_t total) {
   const Tensor& seqlens = required(c, "seqlens_k");
   const Tensor& total_tensor = required(c, "total_sequence_length");
@@ -75,8 +81,7 @@ std::map<std::string, Tensor> ortGroupQueryAttention(const Case& c, PlantedFault
   const Tensor& k = required(c, "key");
   const Tensor& v = required(c, "value");
   for (const auto& [t, name] : {std::pair{&q, "query"}, {&k, "key"}, {&v, "value"}}) {
-    check(t->rank() == 3,
-          fmt::format("Input '{}' is expected to have 3 dimensions, got {}", name, t->rank()));
+    checkThreeDimensional(*t, name);
     check(t->dtype == q.dtype, "Type Error: Type parameter (T) bound to different types");
   }
   const std::int64_t batch = q.shape[0], seqlen = q.shape[1];
@@ -93,11 +98,7 @@ std::map<std::string, Tensor> ortGroupQueryAttention(const Case& c, PlantedFault
                                         fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
   const Tensor* past_key = c.tensor("past_key");
   const Tensor* past_value = c.tensor("past_value");
-  checkPast(past_key, past_value, {batch, heads_k, 0, head_size});
-  for (const Tensor* past : {past_key, past_value}) {
-    check(!past || past->dtype == q.dtype,
-          "Type Error: Type parameter (T) bound to different types (past_key and query)");
-  }
+  checkPast(past_key, past_value, {batch, heads_k, 0, head_size}, q.dtype);
   const std::int64_t past = past_key ? past_key->shape[2] : 0;
   check(!past_key || seqlen == 1 || batch == 1,
         "batch_size must be 1 when sequence_length > 1 and past context is given.");

@@ -61,10 +61,8 @@ std::map<std::string, Tensor> ortMultiHeadAttention(const Case& c, PlantedFault 
   const Tensor& q = required(c, "query");
   const Tensor& k = required(c, "key");
   const Tensor& v = required(c, "value");
-  for (const auto& [t, name] : {std::pair{&q, "query"}, {&k, "key"}, {&v, "value"}}) {
-    check(t->rank() == 3,
-          fmt::format("Input '{}' is expected to have 3 dimensions, got {}", name, t->rank()));
-  }
+  for (const auto& [t, name] : {std::pair{&q, "query"}, {&k, "key"}, {&v, "value"}})
+    checkThreeDimensional(*t, name);
   checkDim(q, "query", k, "key", 0, "batch_size");
   checkDim(q, "query", k, "key", 2, "hidden_size");
   checkDim(k, "key", v, "value", 0, "batch_size");
