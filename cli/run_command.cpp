@@ -102,12 +102,19 @@ void printSections(const report::Results& results,
     for (const auto& [path, example] : r.verdict.path_examples)
       fmt::print("    {} e.g. {}\n", path, example);
   }
-  if (any([](const auto& r) { return !r.verdict.evidence.empty(); })) {
-    fmt::print("\nresource signatures (measured side by side with standard attention):\n");
-  }
-  for (const auto& r : results.results) {
-    if (!r.verdict.evidence.empty())
-      fmt::print("  {} x {}: {}\n", r.api, r.adapter, r.verdict.evidence);
+  for (const auto& [kind, heading] :
+       {std::pair{"signature",
+                  "resource signatures (measured side by side with standard attention)"},
+        std::pair{"repeatability",
+                  "spread between two identical calls (where the spec does not "
+                  "promise determinism)"}}) {
+    const auto has_evidence = [kind](const auto& r) {
+      return r.kind == kind && !r.verdict.evidence.empty();
+    };
+    if (any(has_evidence)) fmt::print("\n{}:\n", heading);
+    for (const auto& r : results.results) {
+      if (has_evidence(r)) fmt::print("  {} x {}: {}\n", r.api, r.adapter, r.verdict.evidence);
+    }
   }
   for (const auto& r : results.results) {
     if (!r.verdict.ok() && r.expected_failure.empty()) {

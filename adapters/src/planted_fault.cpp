@@ -43,6 +43,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::default_scale_rsqrt, "default_scale_rsqrt"},
     std::pair{PlantedFault::softmax_sum_wrong_row, "softmax_sum_wrong_row"},
     std::pair{PlantedFault::unidirectional_last_row_unmasked, "unidirectional_last_row_unmasked"},
+    std::pair{PlantedFault::sbh_output_in_bsh_order, "sbh_output_in_bsh_order"},
+    std::pair{PlantedFault::nan_row_max_dropped, "nan_row_max_dropped"},
 };
 
 }  // namespace

@@ -165,11 +165,88 @@ RelatedCalls withUnusedCacheFilled(const spec::ApiSpec& spec, const Case& c) {
   return r;
 }
 
+// What a mask of `dtype` holds for a key a query keeps or not: a bool, or the 0 or -inf added
+// to the score.
+double maskValue(const spec::Semantics& s, DType dtype, bool kept) {
+  if (dtype == DType::boolean) return kept == s.mask_true_keeps ? 1.0 : 0.0;
+  return kept ? 0.0 : -std::numeric_limits<double>::infinity();
+}
+
+// Sets every entry at index `first` or later on `axis` to `value`.
+void fillFrom(Tensor& t, std::size_t axis, std::int64_t first, double value) {
+  std::int64_t inner = 1;
+  for (std::size_t a = axis + 1; a < t.shape.size(); ++a) inner *= t.shape[a];
+  for (std::size_t at = 0; at < t.values.size(); ++at) {
+    if ((static_cast<std::int64_t>(at) / inner) % t.shape[axis] >= first) t.values[at] = value;
+  }
+}
+
+// The axes of a layout with each merged dim (BSH's H = N * D) split into its parts.
+std::vector<std::string> splitMerged(const spec::ApiSpec& spec,
+                                     const std::vector<std::string>& layout) {
+  std::vector<std::string> parts;
+  for (const auto& name : layout) {
+    const spec::Dim* d = spec.dim(name);
+    if (d && !d->product_of.empty()) {
+      parts.insert(parts.end(), d->product_of.begin(), d->product_of.end());
+    } else {
+      parts.push_back(name);
+    }
+  }
+  return parts;
+}
+
+// `t`, laid out by `from`, moved into the layout `to`: the same dims in another order, merged
+// dims split or joined (a merged axis is its parts, outermost first). Nothing if the layouts do
+// not hold the same dims once split.
+std::optional<Tensor> relayout(const spec::ApiSpec& spec, const Tensor& t,
+                               const std::vector<std::string>& from,
+                               const std::vector<std::string>& to,
+                               const std::map<std::string, std::int64_t>& dims) {
+  if (from == to) return t;
+  const auto a = splitMerged(spec, from), b = splitMerged(spec, to);
+  if (a.size() != b.size()) return std::nullopt;
+  Shape split, joined;
+  for (const auto& name : a) split.push_back(dims.at(name));
+  for (const auto& name : to) joined.push_back(dims.at(name));
+  std::vector<std::size_t> perm;
+  for (const auto& name : b) {
+    const auto it = std::ranges::find(a, name);
+    if (it == a.end()) return std::nullopt;
+    perm.push_back(static_cast<std::size_t>(it - a.begin()));
+  }
+  Tensor parts = t;
+  parts.shape = split;
+  if (numel(split) != t.size()) return std::nullopt;
+  Tensor moved = permuteAxes(parts, perm);
+  moved.shape = joined;
+  return moved;
+}
+
+// An explicit mask in its smallest declared shape at full extents, which every implementation
+// must take, so a relation does not lean on broadcasting: a bool one where the spec takes one,
+// else 0 and -inf added to the scores. Its last two axes are the query's and the keys'.
+Tensor explicitMask(const spec::ApiSpec& spec, const Case& c,
+                    const std::map<std::string, std::int64_t>& dims,
+                    const std::function<bool(std::int64_t i, std::int64_t j, const Shape&)>& kept) {
+  const auto& s = spec.semantics;
+  const spec::TensorDecl& decl = *spec.input(s.mask_tensor);
+  const auto smallest = std::ranges::min_element(decl.shapes, {}, &std::vector<std::string>::size);
+  const Shape shape =
+      spec::expectedShapes(decl, dims).at(static_cast<std::size_t>(smallest - decl.shapes.begin()));
+  const std::int64_t seqlen_q = shape[shape.size() - 2], seqlen_k = shape.back();
+  const DType query_dtype = c.tensor(s.query)->dtype;
+  Tensor mask = Tensor::zeros(s.mask_may_be_bool ? DType::boolean : query_dtype, shape);
+  for (std::size_t at = 0; at < mask.values.size(); ++at) {
+    const std::int64_t j = static_cast<std::int64_t>(at) % seqlen_k;
+    const std::int64_t i = (static_cast<std::int64_t>(at) / seqlen_k) % seqlen_q;
+    mask.values[at] = maskValue(s, mask.dtype, kept(i, j, shape));
+  }
+  return mask;
+}
+
 // The causal flag against the mask it stands for, over every key (cached ones too): the first
-// call sets the flag and passes no mask, the second passes the mask (a bool one where the spec
-// takes one, else 0 and -inf added to the scores) and leaves the flag out. The mask has its
-// smallest declared shape at full extents, which every implementation must take, so the
-// relation does not lean on broadcasting; its last two axes are the query's and the keys'.
+// call sets the flag and passes no mask, the second passes the mask and leaves the flag out.
 RelatedCalls causalAsMask(const spec::ApiSpec& spec, const Case& c,
                           const std::map<std::string, std::int64_t>& dims) {
   const auto& s = spec.semantics;
@@ -177,30 +254,133 @@ RelatedCalls causalAsMask(const spec::ApiSpec& spec, const Case& c,
   r.base.params[s.causal_param] = true;
   r.base.tensors.erase(s.mask_tensor);
   r.transformed.params.erase(s.causal_param);
-  const spec::TensorDecl& decl = *spec.input(s.mask_tensor);
-  const auto smallest = std::ranges::min_element(decl.shapes, {}, &std::vector<std::string>::size);
-  const Shape shape =
-      spec::expectedShapes(decl, dims).at(static_cast<std::size_t>(smallest - decl.shapes.begin()));
-  const std::int64_t seqlen_q = shape[shape.size() - 2], seqlen_k = shape.back();
-  const CausalMask causal{s.causal_alignment, s.causal_shift_by_past
-                                                  ? seqlen_k - dims.at(s.canonical.at("seqlen_k"))
-                                                  : 0};
-  const DType query_dtype = c.tensor(s.query)->dtype;
-  Tensor mask = Tensor::zeros(s.mask_may_be_bool ? DType::boolean : query_dtype, shape);
-  for (std::size_t at = 0; at < mask.values.size(); ++at) {
-    const std::int64_t j = static_cast<std::int64_t>(at) % seqlen_k;
-    const std::int64_t i = (static_cast<std::int64_t>(at) / seqlen_k) % seqlen_q;
-    const bool kept = keeps(MaskPrimitive{causal}, i, j, seqlen_q, seqlen_k);
-    if (s.mask_may_be_bool) {
-      mask.values[at] = kept == s.mask_true_keeps ? 1.0 : 0.0;
-    } else if (!kept) {
-      mask.values[at] = -std::numeric_limits<double>::infinity();
-    }
-  }
-  r.transformed.tensors[s.mask_tensor] = std::move(mask);
+  r.transformed.tensors[s.mask_tensor] =
+      explicitMask(spec, c, dims, [&](std::int64_t i, std::int64_t j, const Shape& shape) {
+        const std::int64_t seqlen_q = shape[shape.size() - 2], seqlen_k = shape.back();
+        const std::int64_t past =
+            s.causal_shift_by_past ? seqlen_k - dims.at(s.canonical.at("seqlen_k")) : 0;
+        return keeps(MaskPrimitive{CausalMask{s.causal_alignment, past}}, i, j, seqlen_q, seqlen_k);
+      });
   return r;
 }
 
+// The same problem in another layout variant of the API (the spec's first; the second for the
+// first): every input moved into that layout, the outputs moved back before they are judged.
+std::optional<RelatedCalls> inOtherLayout(const spec::ApiSpec& spec, const Case& c,
+                                          const std::map<std::string, std::int64_t>& dims) {
+  const spec::Variant& other = spec.other_variants.front();
+  RelatedCalls r{c, c, same, fmt::format("the same problem in {}", other.api)};
+  r.transformed.api = other.api;
+  for (const auto& [param, value] : other.fixed) r.transformed.params[param] = value;
+  const auto declared = [](const spec::TensorDecl* decl) {
+    return decl && decl->shapes.size() == 1 ? &decl->shapes.front() : nullptr;
+  };
+  for (auto& [name, t] : r.transformed.tensors) {
+    const auto* from = declared(spec.input(name));
+    const auto to = other.shapes.find(name);
+    if (!from || to == other.shapes.end()) continue;
+    auto moved = relayout(spec, t, *from, to->second, dims);
+    if (!moved) return std::nullopt;
+    t = std::move(*moved);
+  }
+  r.outputs_in_base_layout = [&spec, &other, dims, declared](const std::string& output,
+                                                             const Tensor& t) {
+    const auto* to = declared(spec.output(output));
+    const auto from = other.shapes.find(output);
+    if (!to || from == other.shapes.end()) return t;
+    return relayout(spec, t, from->second, *to, dims).value_or(t);
+  };
+  return r;
+}
+
+// One packed sequence run alone: the first with rows on every packed axis, its rows cut out of
+// each, its offsets [0, length] and the batch 1; its rows of the packed call are what it must
+// return.
+std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Case& c) {
+  std::vector<const spec::Dim*> packed;
+  for (const auto& d : spec.dims) {
+    if (!d.packs.empty()) packed.push_back(&d);
+  }
+  const auto rows = [&c](const spec::Dim& d, std::int64_t b) {
+    const auto& offsets = c.tensor(d.offsets)->values;
+    return positions(static_cast<std::int64_t>(offsets.at(static_cast<std::size_t>(b))),
+                     static_cast<std::int64_t>(offsets.at(static_cast<std::size_t>(b + 1))));
+  };
+  const std::string& batch = packed.front()->packs[0];
+  const std::int64_t batch_size = spec::observedDims(spec, c).at(batch);
+  std::int64_t b = 0;
+  while (b < batch_size &&
+         std::ranges::any_of(packed, [&](const auto* d) { return rows(*d, b).empty(); }))
+    ++b;
+  if (b == batch_size) return std::nullopt;
+  RelatedCalls r{c, c, same, fmt::format("sequence {} run alone", b)};
+  for (const spec::Dim* d : packed) {
+    const auto taken = rows(*d, b);
+    const auto length = std::ssize(taken);
+    onDim(spec, r.transformed, d->name, length,
+          [&](const Tensor& t, std::size_t axis) { return takeAxis(t, axis, taken); });
+    onDim(spec, r.transformed, d->packs[1], length, [](const Tensor& t, std::size_t) { return t; });
+    Tensor& offsets = r.transformed.tensors.at(d->offsets);
+    offsets = Tensor{offsets.dtype, {2}, {0.0, static_cast<double>(length)}};
+    r.transformed.dims[spec.input(d->offsets)->shapes.front().front()] = 2;
+  }
+  onDim(spec, r.transformed, batch, 1,
+        [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, b); });
+  r.expected = [&spec, packed, rows, b](const std::string& output, Tensor t) {
+    for (const spec::Dim* d : packed) {
+      if (const auto axis = spec::axisOf(spec, output, t.shape, d->name))
+        t = takeAxis(t, *axis, rows(*d, b));
+    }
+    return t;
+  };
+  return r;
+}
+
+// Keys appended behind the mask, hidden from every query: their key rows copy the first keys
+// (scores like the real ones) and their values are far off, so a key that leaks shows. Causal
+// and window masks, softcap (ONNX applies it after the mask), position bias, key lengths and
+// cached keys all tie queries to key positions or change what a hidden key scores: the first
+// call leaves them out.
+std::optional<RelatedCalls> withMaskedKeysAppended(const spec::ApiSpec& spec, const Case& c) {
+  constexpr std::int64_t kAppended = 7;  // off every tile size
+  constexpr double kFarValue = 1000.0;   // exact in fp16 and bf16
+  const auto& s = spec.semantics;
+  RelatedCalls r{c, c, same, fmt::format("{} keys appended, hidden by the mask", kAppended)};
+  for (const auto& param : {s.causal_param, s.window_param, s.softcap_param})
+    r.base.params.erase(param);
+  for (const auto& tensor : {s.alibi_tensor, s.bias_tensor, s.query_lengths_tensor,
+                             s.key_lengths_tensor, s.past_key, s.past_value})
+    r.base.tensors.erase(tensor);
+  const auto dims = spec::observedDims(spec, r.base);
+  const std::string& keys = s.canonical.at("seqlen_k");
+  const std::int64_t seqlen_k = dims.at(keys);
+  if (seqlen_k == 0) return std::nullopt;
+  if (!r.base.tensor(s.mask_tensor)) {
+    r.base.tensors[s.mask_tensor] = explicitMask(
+        spec, r.base, dims, [](std::int64_t, std::int64_t, const Shape&) { return true; });
+  }
+  // The mask over the new keys alone, at full extent: a past's part (in front) is cut off, a
+  // broadcast keys axis spelled out.
+  Tensor& mask = r.base.tensors.at(s.mask_tensor);
+  const std::size_t last = mask.shape.size() - 1;
+  const std::int64_t masked = mask.shape.back();
+  if (masked == 1 && seqlen_k != 1) mask = repeatAxis(mask, last, seqlen_k);
+  if (masked > seqlen_k) mask = takeAxis(mask, last, positions(masked - seqlen_k, masked));
+  r.transformed = r.base;
+  std::vector<std::int64_t> order = positions(0, seqlen_k);
+  for (std::int64_t a = 0; a < kAppended; ++a) order.push_back(a % seqlen_k);
+  onDim(spec, r.transformed, keys, seqlen_k + kAppended,
+        [&](const Tensor& t, std::size_t axis) { return takeAxis(t, axis, order); });
+  Tensor& value = r.transformed.tensors.at(s.value);
+  fillFrom(value, *spec::axisOf(spec, s.value, value.shape, keys), seqlen_k, kFarValue);
+  Tensor& hiding = r.transformed.tensors.at(s.mask_tensor);
+  if (hiding.shape.back() == seqlen_k)  // its keys axis has another name (ONNX's total length)
+    hiding = takeAxis(hiding, last, order);
+  fillFrom(hiding, last, seqlen_k, maskValue(s, hiding.dtype, false));
+  // The values far off scale the reference's bounds, yet no output may see them.
+  r.bounds_of_base = true;
+  return r;
+}
 }  // namespace
 
 std::string relationPropertyName(Relation relation) {
@@ -286,6 +466,12 @@ std::optional<RelatedCalls> relate(const spec::ApiSpec& spec, Relation relation,
       return withUnusedCacheFilled(spec, c);
     case Relation::causal_equals_mask:
       return causalAsMask(spec, c, dims);
+    case Relation::layout_equivalence:
+      return inOtherLayout(spec, c, dims);
+    case Relation::varlen_equals_per_sequence:
+      return oneSequenceAlone(spec, c);
+    case Relation::masked_keys_appended:
+      return withMaskedKeysAppended(spec, c);
     case Relation::split_invariance: {
       // One piece against several: a call that splits is compared with one that does not.
       const std::string& param = spec.semantics.splits_param;
@@ -321,14 +507,20 @@ Verdict checkRelation(const spec::ApiSpec& spec, Relation relation, adapters::Ad
                                          related->describe, other.rejection().message),
                              c));
         }
-        ReferenceOutputs expected = referenceOutputs(spec, related->transformed);
+        // Outputs in another layout are judged in the first call's, against its reference.
+        const bool relaid = static_cast<bool>(related->outputs_in_base_layout);
+        ReferenceOutputs expected =
+            referenceOutputs(spec, relaid ? related->base : related->transformed);
         if (related->bounds_of_base) expected.bounds = referenceOutputs(spec, related->base).bounds;
         for (auto& [name, e] : expected.exact) {
           e.exact = related->expected(name, base.outputs().at(name));
           expected.bounds[name] *= 2;
         }
-        const AccuracyReport report =
-            compareOutputs(expected.exact, other.outputs(), expected.bounds);
+        std::map<std::string, Tensor> outputs = other.outputs();
+        if (relaid) {
+          for (auto& [name, t] : outputs) t = related->outputs_in_base_layout(name, t);
+        }
+        const AccuracyReport report = compareOutputs(expected.exact, outputs, expected.bounds);
         if (report.passed()) return Judgement::pass(report.max_ratio);
         const std::string what =
             !report.problems.empty()

@@ -9,6 +9,7 @@
 #include "attnconf/properties/metamorphic.h"
 #include "attnconf/properties/repeatability.h"
 #include "attnconf/properties/signature.h"
+#include "attnconf/properties/special_values.h"
 #include "attnconf/spec/rules.h"
 
 namespace attnconf::props {
@@ -54,6 +55,11 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
           return checkGradients(spec, a, cfg);
         });
   }
+  add("NonFiniteQueryRow", "special_values",
+      "a NaN or infinite query row reaches its own outputs as IEEE arithmetic says, and no other",
+      [&spec](adapters::Adapter& a, const RunConfig& cfg) {
+        return checkNonFiniteQueryRow(spec, a, cfg);
+      });
   add("Determinism", "repeatability",
       spec.promises.deterministic_forward ? "the same call twice is bitwise identical"
                                           : "the spread between two identical calls is reported",

@@ -5,7 +5,9 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 
+#include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/report.h"
 #include "attnconf/properties/runner.h"
 #include "attnconf/spec/rules.h"
@@ -32,12 +34,33 @@ std::optional<std::string> firstDifference(const std::string& name, const Tensor
   return std::nullopt;
 }
 
+// How far the second call drifted from the first: the largest |first - second| of any output
+// over that output's bound, so a spread reads like an accuracy ratio (1 = a whole bound).
+double spread(const spec::ApiSpec& spec, const Case& c, const adapters::Outcome& first,
+              const adapters::Outcome& second) {
+  const auto bounds = referenceOutputs(spec, c).bounds;
+  double worst = 0;
+  for (const auto& [name, t] : first.outputs()) {
+    const Tensor& other = second.outputs().at(name);
+    if (other.shape != t.shape) return std::numeric_limits<double>::infinity();
+    const auto bound = bounds.find(name);
+    for (std::size_t i = 0; i < t.values.size(); ++i) {
+      if (std::isnan(t.values[i]) && std::isnan(other.values[i])) continue;  // payloads may differ
+      const double difference = std::abs(t.values[i] - other.values[i]);
+      if (std::isnan(difference)) return std::numeric_limits<double>::infinity();
+      if (bound != bounds.end() && bound->second > 0)
+        worst = std::max(worst, difference / bound->second);
+    }
+  }
+  return worst;
+}
+
 }  // namespace
 
 Verdict checkDeterminism(const spec::ApiSpec& spec, adapters::Adapter& adapter,
                          const RunConfig& config) {
   const bool promised = spec.promises.deterministic_forward;
-  return runCases(
+  Verdict verdict = runCases(
       fmt::format("{}.Determinism_{}", spec.api, adapter.name()),
       gen::validCases(spec, config.limits), config.accuracy_cases, config,
       [&spec](const Case& c) { return gen::caseTags(spec, c); },
@@ -51,10 +74,17 @@ Verdict checkDeterminism(const spec::ApiSpec& spec, adapters::Adapter& adapter,
                 failureMessage(spec.api, "promises.deterministic_forward",
                                fmt::format("{}, but should be bitwise identical", *difference), c));
           }
-          if (difference) return Judgement::pass(0, "nondeterministic");  // reported, not failed
+          if (difference)  // reported with its spread, not failed
+            return Judgement::pass(spread(spec, c, first, second), "nondeterministic");
         }
         return Judgement::pass(0, "bitwise identical");
       });
+  if (const auto differed = verdict.paths.find("nondeterministic"); differed != verdict.paths.end())
+    verdict.evidence = fmt::format(
+        "{} of {} cases differed between two identical calls, by up to {:.3g} of the output's "
+        "bound (p99 {:.3g})",
+        differed->second, verdict.cases, verdict.max_ratio, verdict.p99_ratio);
+  return verdict;
 }
 
 Verdict checkInputImmutability(const spec::ApiSpec& spec, adapters::Adapter& adapter,

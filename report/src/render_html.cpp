@@ -107,7 +107,7 @@ std::string detailSection(const Results& results) {
     } else if (r.kind == "fallback") {
       measured = describePaths(v);
       plot = pathBar(v);
-    } else if (r.kind == "signature") {
+    } else if (!v.evidence.empty()) {  // signatures, determinism spreads
       measured = v.evidence;
     } else {
       continue;

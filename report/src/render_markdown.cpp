@@ -49,8 +49,8 @@ std::string renderMarkdown(const Results& results) {
           r.adapter, v.cases, v.max_ratio, v.p99_ratio, v.median_ratio);
     } else if (r.kind == "fallback") {
       out += fmt::format("- {} x {} fallback map: {}\n", r.api, r.adapter, describePaths(v));
-    } else if (r.kind == "signature" && !v.evidence.empty()) {
-      out += fmt::format("- {} x {} resource signature: {}\n", r.api, r.adapter, v.evidence);
+    } else if (!v.evidence.empty()) {  // signatures, determinism spreads
+      out += fmt::format("- {} x {} {}: {}\n", r.api, r.adapter, r.property, v.evidence);
     }
   }
   out += "\n## Failures\n\n";

@@ -73,17 +73,24 @@ std::string_view relationName(Relation relation) {
       return "split_invariance";
     case Relation::causal_equals_mask:
       return "causal_equals_mask";
+    case Relation::layout_equivalence:
+      return "layout_equivalence";
+    case Relation::varlen_equals_per_sequence:
+      return "varlen_equals_per_sequence";
+    case Relation::masked_keys_appended:
+      return "masked_keys_appended";
   }
   return "unknown";
 }
 
 const std::vector<Relation>& allRelations() {
   static const std::vector<Relation> all{
-      Relation::batch_independence,      Relation::head_independence,
-      Relation::gqa_equals_repeated_kv,  Relation::kv_permutation,
-      Relation::paged_equals_contiguous, Relation::decode_equals_prefill,
-      Relation::unused_cache_ignored,    Relation::split_invariance,
-      Relation::causal_equals_mask};
+      Relation::batch_independence,         Relation::head_independence,
+      Relation::gqa_equals_repeated_kv,     Relation::kv_permutation,
+      Relation::paged_equals_contiguous,    Relation::decode_equals_prefill,
+      Relation::unused_cache_ignored,       Relation::split_invariance,
+      Relation::causal_equals_mask,         Relation::layout_equivalence,
+      Relation::varlen_equals_per_sequence, Relation::masked_keys_appended};
   return all;
 }
 

@@ -783,6 +783,14 @@ class SpecParser {
               fmt::format("\"{}\" needs `semantics.splits`, the param that splits the keys", name));
         if (*it == Relation::unused_cache_ignored && !s.hasKvCache())
           item.fail(fmt::format("\"{}\" applies only to a KV cache (kv_cache)", name));
+        if (*it == Relation::varlen_equals_per_sequence && !packed)
+          item.fail(
+              fmt::format("\"{}\" applies only to packed sequences (a dim with `packs`)", name));
+        if (*it == Relation::masked_keys_appended && (s.mask_tensor.empty() || s.causal_always))
+          item.fail(
+              fmt::format("\"{}\" needs `semantics.mask` and calls without a causal mask "
+                          "(appended keys would move its diagonal)",
+                          name));
         if (*it == Relation::decode_equals_prefill && (!s.hasKvCache() || s.append_key.empty()))
           item.fail(fmt::format(
               "\"{}\" applies only to a KV cache that takes new keys (kv_cache.append)", name));
@@ -1048,17 +1056,49 @@ YAML::Node variantRoot(const std::string& text, const std::string& file, const s
   return root;
 }
 
+// `spec` as a sibling variant sees it.
+Variant asVariant(const ApiSpec& spec) {
+  Variant v{spec.api, {}, {}};
+  for (const auto& p : spec.params) {
+    if (p.fixed) v.fixed[p.name] = *p.fixed;
+  }
+  for (const auto* tensors : {&spec.inputs, &spec.outputs}) {
+    for (const auto& t : *tensors) {
+      if (t.shapes.size() == 1) v.shapes[t.name] = t.shapes.front();
+    }
+  }
+  return v;
+}
+
+// layout_equivalence relates a variant to its siblings: a file without variants has none.
+void requireVariantsForLayoutEquivalence(const YAML::Node& root, const std::string& file) {
+  const Field relations(root["promises"]["relations"], "promises.relations", file);
+  if (!relations.isSequence()) return;  // the spec parser reports it
+  for (const auto& item : relations.items()) {
+    if (item.isScalar() && item.text() == relationName(Relation::layout_equivalence))
+      item.fail("\"layout_equivalence\" needs `variants` (the same API in other layouts)");
+  }
+}
+
 }  // namespace
 
 std::vector<ApiSpec> parseSpecs(const std::string& text, const std::string& file) {
   const YAML::Node root = parseDocument(text, file);
-  if (!root["variants"]) return {parseRoot(root, text, file)};
+  if (!root["variants"]) {
+    requireVariantsForLayoutEquivalence(root, file);
+    return {parseRoot(root, text, file)};
+  }
   const Field variants(root["variants"], "variants", file);
   if (!variants.isMap() || variants.members().empty())
     variants.fail("expected a map of variants, each {set, shapes}");
   std::vector<ApiSpec> specs;
   for (const auto& [name, body] : variants.members())
     specs.push_back(parseRoot(variantRoot(text, file, name), text, file));
+  for (auto& spec : specs) {
+    for (const auto& sibling : specs) {
+      if (sibling.api != spec.api) spec.other_variants.push_back(asVariant(sibling));
+    }
+  }
   return specs;
 }
 

@@ -364,7 +364,8 @@ std::string describeRule(const Rule& rule) {
   if (!rule.if_given.empty())
     text += fmt::format(" when {} {} given", fmt::join(rule.if_given, " and "),
                         rule.if_given.size() > 1 ? "are" : "is");
-  for (const auto& condition : rule.if_dims) text += fmt::format(" when {}", describeCheck(condition));
+  for (const auto& condition : rule.if_dims)
+    text += fmt::format(" when {}", describeCheck(condition));
   if (!rule.unless.empty()) text += fmt::format(" unless {} is given", rule.unless);
   return text;
 }

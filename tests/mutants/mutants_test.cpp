@@ -88,6 +88,13 @@ const std::vector<Mutant>& mutants() {
        "ort_multi_head_attention"},
       {PlantedFault::causal_bottom_right, "CausalEqualsMask", "scaled_dot_product_attention"},
       {PlantedFault::causal_ignores_past, "CausalEqualsMask", "onnx_attention"},
+      {PlantedFault::sbh_output_in_bsh_order, "Accuracy", "npu_fusion_attention_sbh"},
+      {PlantedFault::sbh_output_in_bsh_order, "LayoutEquivalence", "npu_fusion_attention_sbh"},
+      {PlantedFault::cu_seqlens_off_by_one, "VarlenEqualsPerSequence", "flash_attn_varlen_func"},
+      {PlantedFault::varlen_causal_padded, "VarlenEqualsPerSequence", "flash_attn_varlen_func"},
+      {PlantedFault::bool_mask_inverted, "MaskedKeysAppended", "scaled_dot_product_attention"},
+      {PlantedFault::bool_mask_inverted, "MaskedKeysAppended", "npu_fusion_attention_bsnd"},
+      {PlantedFault::nan_row_max_dropped, "NonFiniteQueryRow"},
   };
   return table;
 }
@@ -159,14 +166,31 @@ TEST_P(AccuracyAlone, MissesIt) {
   EXPECT_EQ(v.status, Verdict::Status::pass) << v.message;
 }
 
-INSTANTIATE_TEST_SUITE_P(CpuFlash, AccuracyAlone,
-                         testing::Values(PlantedFault::nondeterministic_reduction,
-                                         PlantedFault::dk_wrong_scale,
-                                         PlantedFault::silent_fallback_ragged_keys,
-                                         PlantedFault::hidden_fallback_ragged_keys),
-                         [](const auto& param_info) {
-                           return std::string(adapters::faultName(param_info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    CpuFlash, AccuracyAlone,
+    testing::Values(PlantedFault::nondeterministic_reduction, PlantedFault::nan_row_max_dropped,
+                    PlantedFault::dk_wrong_scale, PlantedFault::silent_fallback_ragged_keys,
+                    PlantedFault::hidden_fallback_ragged_keys),
+    [](const auto& param_info) { return std::string(adapters::faultName(param_info.param)); });
+
+// Where the spec does not promise determinism, two calls that differ pass, and the verdict says
+// how often and by how much (in bounds of the output's tolerance).
+TEST(Determinism, ReportsTheSpreadWhereNotPromised) {
+  const std::string api = "npu_fusion_attention_bnsd";
+  ASSERT_FALSE(specOf(api).promises.deterministic_forward);
+  InTreeAdapter mutant(InTreeKernel::tiled_flash, PlantedFault::nondeterministic_reduction);
+  const Verdict v = runProperty("Determinism", mutant, api);
+  EXPECT_EQ(v.status, Verdict::Status::pass) << v.message;
+  EXPECT_GT(v.paths.at("nondeterministic"), 0);
+  EXPECT_GT(v.max_ratio, 0);
+  EXPECT_LT(v.max_ratio, 1);  // reversing the key tiles only reorders roundings
+  EXPECT_NE(v.evidence.find("differed between two identical calls"), std::string::npos);
+
+  InTreeAdapter faithful(InTreeKernel::tiled_flash);
+  const Verdict same = runProperty("Determinism", faithful, api);
+  EXPECT_FALSE(same.paths.contains("nondeterministic"));
+  EXPECT_EQ(same.evidence, "");
+}
 
 TEST(Mutants, EveryPlantedFaultIsInTheTable) {
   std::set<PlantedFault> tested;
@@ -183,8 +207,9 @@ TEST(Mutants, EveryPropertyKindKillsSomeMutant) {
       if (check.name == m.property) kinds.insert(check.kind);
     }
   }
-  EXPECT_EQ(kinds, (std::set<std::string>{"accuracy", "error_contract", "fallback", "signature",
-                                          "metamorphic", "repeatability", "gradient"}));
+  EXPECT_EQ(kinds,
+            (std::set<std::string>{"accuracy", "error_contract", "fallback", "signature",
+                                   "metamorphic", "repeatability", "gradient", "special_values"}));
 }
 
 }  // namespace

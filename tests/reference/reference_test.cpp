@@ -115,6 +115,24 @@ TEST(Reference, CausalBottomRightShortKeysGivesDeclaredFullyMaskedRows) {
   EXPECT_EQ(other.lse.values[0], -kInf);
 }
 
+// IEEE arithmetic decides what a non-finite query gives: a NaN score makes its row NaN (a max
+// that dropped it, as fmax does, would see a row of -inf and call it empty), and a key the mask
+// hides keeps its NaN out of rows that cannot see it.
+TEST(Reference, NanQueryRowIsNanWhereItSeesAKey) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Problem p = problem(2, 2, {nan, 1.0}, {1.0, 1.0}, {3.0, 6.0});
+  p.masks = {CausalMask{Alignment::top_left}};  // row 0 sees key 0 only, hidden key 1 scores -inf
+  const Result r = attention(p);
+  EXPECT_TRUE(std::isnan(r.out.values[0]));
+  EXPECT_TRUE(std::isnan(r.lse.values[0]));
+  EXPECT_TRUE(std::isnan(r.row_max.values[0]));
+  EXPECT_NEAR(r.out.values[1], 4.5, 1e-12);  // the other row is untouched
+
+  p.masks = {CausalMask{Alignment::top_left, -1}};  // now row 0 sees nothing
+  p.fully_masked_rows = {0.0, kInf};
+  EXPECT_EQ(attention(p).out.values[0], 0.0);
+}
+
 TEST(Reference, CausalTopLeft) {
   Problem p = uniformScores(2, 5);
   p.masks = {CausalMask{Alignment::top_left}};

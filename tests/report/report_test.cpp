@@ -153,5 +153,16 @@ TEST(Render, MarkdownAndHtmlShowTheMatrix) {
   EXPECT_EQ(html.find("http"), std::string::npos) << "the page must not reach the network";
 }
 
+// What a property measured beyond a ratio (a signature, a determinism spread) is in both reports.
+TEST(Render, EvidenceOfEveryKindIsShown) {
+  Results r = run("cpu_flash", Status::pass);
+  ResultRecord spread = record("cpu_flash", "Determinism", "repeatability", Status::pass);
+  spread.verdict.evidence = "3 of 60 cases differed between two identical calls";
+  r.results.push_back(spread);
+  EXPECT_NE(renderMarkdown(r).find("cpu_flash Determinism: 3 of 60 cases differed"),
+            std::string::npos);
+  EXPECT_NE(renderHtml(r).find("3 of 60 cases differed"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace attnconf::report

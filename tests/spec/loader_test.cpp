@@ -127,6 +127,14 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"CausalRelationWithoutMask", "    - kv_permutation", "    - causal_equals_mask",
                 "promises.relations[3]", "needs `semantics.causal` and `semantics.mask`",
                 "causal_equals_mask"},
+        Mistake{"LayoutRelationWithoutVariants", "    - kv_permutation", "    - layout_equivalence",
+                "promises.relations[3]", "needs `variants`", "layout_equivalence"},
+        Mistake{"VarlenRelationWithoutPackedDim", "    - kv_permutation",
+                "    - varlen_equals_per_sequence", "promises.relations[3]",
+                "applies only to packed sequences", "varlen_equals_per_sequence"},
+        Mistake{"AppendedMaskedKeysWithoutMask", "    - kv_permutation",
+                "    - masked_keys_appended", "promises.relations[3]", "needs `semantics.mask`",
+                "masked_keys_appended"},
         Mistake{"KeyPermutationUnderAlwaysCausal",
                 "causal: {param: causal, alignment: bottom_right}",
                 "causal: {alignment: bottom_right}", "promises.relations[3]",
@@ -329,8 +337,18 @@ TEST(Loader, VariantsAreSpecsOfTheirOwn) {
   EXPECT_EQ(sbh.param("input_layout")->fixed, ParamValue(std::string("SBH")));
   EXPECT_EQ(sbh.input("query")->shapes[0], (std::vector<std::string>{"s1", "b", "h1"}));
   EXPECT_EQ(sbh.input("query")->covered_dtypes.size(), 3U);  // kept from the shared declaration
-  EXPECT_EQ(sbh.promises.relations, std::vector<Relation>{Relation::batch_independence});
-  EXPECT_EQ(specs[0].promises.relations.size(), 3U);
+  EXPECT_EQ(sbh.promises.relations,
+            (std::vector<Relation>{Relation::batch_independence, Relation::layout_equivalence,
+                                   Relation::masked_keys_appended}));
+  EXPECT_EQ(specs[0].promises.relations.size(), 5U);
+  // Each knows its siblings in file order, their fixed params and shapes (layout_equivalence).
+  ASSERT_EQ(sbh.other_variants.size(), 3U);
+  EXPECT_EQ(sbh.other_variants.front().api, "npu_fusion_attention_bnsd");
+  EXPECT_EQ(specs[0].other_variants.front().api, "npu_fusion_attention_bsnd");
+  EXPECT_EQ(sbh.other_variants.front().fixed.at("input_layout"), ParamValue(std::string("BNSD")));
+  EXPECT_EQ(sbh.other_variants.front().shapes.at("attention_out"),
+            (std::vector<std::string>{"b", "n1", "s1", "d"}));
+  EXPECT_FALSE(sbh.other_variants.front().shapes.contains("atten_mask"));  // two forms
   EXPECT_GT(sbh.input("query")->where.line, 0);
   EXPECT_THROW(loadSpec(specFolder() / "npu_fusion_attention.yaml"), SpecError);
 }

@@ -66,8 +66,9 @@ def _forward(Q, K, V, Out, SeqLens, scale, stride_b, stride_h, stride_s, heads, 
         acc = acc * rescale[:, None] + tl.dot(p.to(v.dtype).to(v_dot.dtype), v_dot,
                                               input_precision=PRECISION)
         row_max = new_max
-    live = (rows[:, None] < length) & (row_sum[:, None] > 0)
-    out = tl.where(live, acc / tl.where(row_sum > 0, row_sum, 1.0)[:, None], 0.0)
+    # A row that saw no key has sum 0; a NaN sum (a NaN query) is no empty row and stays NaN.
+    live = (rows[:, None] < length) & (row_sum[:, None] != 0)
+    out = tl.where(live, acc / tl.where(row_sum != 0, row_sum, 1.0)[:, None], 0.0)
     tl.store(Out + base + rows[:, None] * stride_s + dims[None, :], out.to(Out.dtype.element_ty),
              mask=rows[:, None] < seq_len)
 

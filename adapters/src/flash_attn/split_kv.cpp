@@ -48,9 +48,9 @@ void splitKvForward(const AttentionArgs& args, std::int64_t splits, const Forwar
   for (std::int64_t h = 0; h < args.heads; ++h) {
     for (std::int64_t i = 0; i < args.seqlen_q; ++i) {
       const auto at = static_cast<std::size_t>(h * args.seqlen_q + i);
-      double top = -inf;  // the largest LSE of a piece that saw a key
+      double top = -inf;  // the largest LSE of a piece that saw a key; NaN if one is NaN
       for (const Partial& p : pieces)
-        if (p.lse[at] != inf) top = std::max(top, p.lse[at]);
+        if (p.lse[at] != inf) top = std::isnan(p.lse[at]) ? p.lse[at] : std::max(top, p.lse[at]);
       double* out = args.out.row(0, i, h);
       if (top == -inf) {
         std::fill_n(out, args.head_dim_v, args.empty_row_value);

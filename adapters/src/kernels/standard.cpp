@@ -27,7 +27,7 @@ MatrixF probabilities(const AttentionArgs& a, std::int64_t b, std::int64_t h, co
       p(i, j) = kernels::toDType(
           a, kernels::finalScore(a, b, h, i, j, kernels::toDType(a, scaled(i, j))));
     }
-    const float row_max = p.row(i).maxCoeff();
+    const float row_max = p.row(i).maxCoeff<Eigen::PropagateNaN>();  // a NaN score is no key
     if (row_max == kernels::kMinusInf) {
       p.row(i).setZero();
       if (lse) lse[i] = std::numeric_limits<double>::infinity();

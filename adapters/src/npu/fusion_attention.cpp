@@ -164,7 +164,11 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
 
   std::map<std::string, Tensor> outputs;
   Tensor& out = outputs["attention_out"] = Tensor::zeros(q.dtype, q.shape);
-  const SeqView& o = qv.view;
+  SeqView o = qv.view;
+  if (fault == PlantedFault::sbh_output_in_bsh_order && layout == "SBH") {
+    o.batch_stride = qv.seqlen * q.shape[2];
+    o.seq_stride = q.shape[2];
+  }
   args.out = OutView{out.values.data(), o.batch_stride, o.seq_stride, o.head_stride};
   std::vector<double> lse(static_cast<std::size_t>(args.batch * args.heads * args.seqlen_q));
   std::vector<double> row_max(lse.size()), row_sum(lse.size());

@@ -87,10 +87,11 @@ struct Softmax {
 
 inline Softmax softmax(const Matrix& s) {
   // A row of no keys (a key length of 0) is fully masked.
-  Softmax out{Matrix::Zero(s.rows(), s.cols()),
-              s.cols() == 0 ? Eigen::VectorXd::Constant(s.rows(), kMinusInf)
-                            : Eigen::VectorXd(s.rowwise().maxCoeff()),
+  // A NaN score makes the row max NaN (IEEE max would drop it and could call the row empty).
+  Softmax out{Matrix::Zero(s.rows(), s.cols()), Eigen::VectorXd::Constant(s.rows(), kMinusInf),
               Eigen::VectorXd::Zero(s.rows())};
+  for (Eigen::Index i = 0; i < s.rows() && s.cols() > 0; ++i)
+    out.row_max(i) = s.row(i).maxCoeff<Eigen::PropagateNaN>();
   for (Eigen::Index i = 0; i < s.rows(); ++i) {
     if (out.row_max(i) == kMinusInf) continue;
     out.prob.row(i) = (s.row(i).array() - out.row_max(i)).exp();

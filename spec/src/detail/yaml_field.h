@@ -29,6 +29,7 @@ class Field {
   bool isMap() const { return node_.IsMap(); }
   bool isSequence() const { return node_.IsSequence(); }
   bool isNull() const { return node_.IsNull(); }
+  bool isScalar() const { return node_.IsScalar(); }
 
   /// The member `key`, which must exist.
   Field at(std::string_view key) const;

@@ -48,6 +48,9 @@ enum class PlantedFault {
   softmax_sum_wrong_row,        ///< torch_npu: softmax_sum of row i read from row i + 1
   unidirectional_last_row_unmasked,  ///< ORT MultiHeadAttention: the last query row sees every
                                      ///< key (onnxruntime 1.23.2's own behaviour)
+  sbh_output_in_bsh_order,  ///< torch_npu SBH: the output written with BSH strides (batch outer)
+  nan_row_max_dropped,  ///< the running row max drops a NaN score (IEEE max), so a NaN query row
+                        ///< looks empty and returns 0 (PyTorch's CPU SDPA does this)
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -20,6 +20,9 @@ struct RelatedCalls {
   /// The transformed call holds values no output may see (unused cache slots): its bounds are
   /// the first call's, not scaled by those values.
   bool bounds_of_base = false;
+  /// Set where the transformed call lays its outputs out otherwise (another layout variant):
+  /// moves them into the first call's layout, where both are judged.
+  std::function<Tensor(const std::string& output, const Tensor& t)> outputs_in_base_layout = {};
 };
 
 /// The related calls of a relation for a valid call, or nothing where it does not apply.

@@ -80,7 +80,7 @@ struct TensorDecl {
   /// Every value is this dim's extent plus `extent_plus` (ORT's seqlens_k, the key count - 1).
   std::string extent_of;
   std::int64_t extent_plus = 0;
-  std::string when;        ///< outputs: the bool param or input that asks for it
+  std::string when;  ///< outputs: the bool param or input that asks for it
   /// Outputs: the concatenation of these inputs along the output's derived (sum_of) axis,
   /// returned exactly (ONNX's present_key = concat(past_key, K)).
   std::vector<std::string> concat;
@@ -310,14 +310,19 @@ enum class Relation {
   gqa_equals_repeated_kv,  ///< GQA equals MHA with each kv head repeated for its query heads
   kv_permutation,  ///< without masks or position bias, permuting keys and values together changes
                    ///< nothing
-  paged_equals_contiguous,  ///< a paged cache with its pages moved into table order (the memory
-                            ///< of a contiguous cache) gives the same outputs
-  decode_equals_prefill,    ///< the last query decoded alone, the other new keys already cached,
-                            ///< gives the last query row of the call that appends them all
-  unused_cache_ignored,     ///< cache slots no entry reads (past its keys, spare rows or pages)
-                            ///< filled with large values change nothing
-  split_invariance,         ///< splitting the keys into another number of pieces changes nothing
-  causal_equals_mask,       ///< the causal flag gives what the explicit mask it stands for gives
+  paged_equals_contiguous,     ///< a paged cache with its pages moved into table order (the memory
+                               ///< of a contiguous cache) gives the same outputs
+  decode_equals_prefill,       ///< the last query decoded alone, the other new keys already cached,
+                               ///< gives the last query row of the call that appends them all
+  unused_cache_ignored,        ///< cache slots no entry reads (past its keys, spare rows or pages)
+                               ///< filled with large values change nothing
+  split_invariance,            ///< splitting the keys into another number of pieces changes nothing
+  causal_equals_mask,          ///< the causal flag gives what the explicit mask it stands for gives
+  layout_equivalence,          ///< the same problem in the spec's first layout variant (the second,
+                               ///< for the first) gives the same outputs, moved into that layout
+  varlen_equals_per_sequence,  ///< a packed sequence run alone gives its rows of the packed call
+  masked_keys_appended,        ///< keys appended behind the mask, hidden from every query, change
+                               ///< nothing
 };
 
 /// The spec name of a relation, e.g. "batch_independence".
@@ -352,6 +357,14 @@ struct Backward {
 };
 
 /// A loaded, validated spec of one API.
+/// Another variant of the same spec file: the same API in another layout.
+struct Variant {
+  std::string api;
+  std::map<std::string, ParamValue> fixed;  ///< the params the variant sets
+  /// The shape of each tensor (inputs and outputs) that has a single form.
+  std::map<std::string, std::vector<std::string>> shapes;
+};
+
 struct ApiSpec {
   std::string api;
   std::string title;
@@ -372,6 +385,8 @@ struct ApiSpec {
   Paths paths;
   Promises promises;
   Backward backward;
+  /// The other variants of the spec's file, in file order; empty for a file without variants.
+  std::vector<Variant> other_variants;
 
   const Dim* dim(const std::string& name) const;
   const TensorDecl* input(const std::string& name) const;
