@@ -120,7 +120,7 @@ Tensor sdpa(const json& params, const std::map<std::string, Tensor>& t) {
             if (mask->dtype != "bool") score += m;
           }
           if (score == -std::numeric_limits<double>::infinity()) continue;
-          const double new_max = std::max(running_max, score);
+          const double new_max = std::isnan(score) ? score : std::max(running_max, score);
           const double rescale = std::exp(running_max - new_max), p = std::exp(score - new_max);
           sum = sum * rescale + p;
           const double* vj = &v.values[std::size_t(((b * h + kv) * s + j) * ev)];
@@ -130,7 +130,7 @@ Tensor sdpa(const json& params, const std::map<std::string, Tensor>& t) {
         }
         double* row = &out.values[std::size_t(((b * hq + head) * l + i) * ev)];
         for (std::int64_t d = 0; d < ev; ++d)
-          row[d] = sum > 0 ? acc[std::size_t(d)] / sum : 0.0;  // empty row: 0
+          row[d] = sum != 0 ? acc[std::size_t(d)] / sum : 0.0;  // empty row: 0; a NaN stays
       }
     }
   return out;
