@@ -128,6 +128,17 @@ ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c) {
   return out;
 }
 
+std::map<std::string, spec::ExpectedOutput> exactOutputs(const spec::ApiSpec& spec, const Case& c) {
+  return spec::expectedOutputs(spec, c, reference::attention(spec::bindProblem(spec, c)));
+}
+
+std::string describeMismatch(const AccuracyReport& report) {
+  if (!report.problems.empty()) return report.problems.front();
+  const WorstElement& w = *report.worst;
+  return fmt::format("{}[{}]={}, but should be {} ± {} (err/bound {:.2f})", w.output, w.index,
+                     num(w.actual), num(w.expected), num(w.bound), w.ratio);
+}
+
 AccuracyReport compareOutputs(const std::map<std::string, spec::ExpectedOutput>& expected,
                               const std::map<std::string, Tensor>& actual,
                               const std::map<std::string, double>& bounds) {

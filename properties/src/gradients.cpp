@@ -72,10 +72,7 @@ std::optional<std::string> judgeGradients(const spec::ApiSpec& spec, const Case&
   const AccuracyReport report = compareOutputs(exact, outcome.outputs(), bounds);
   ratio = report.max_ratio;
   if (report.passed()) return std::nullopt;
-  if (!report.problems.empty()) return report.problems.front();
-  const WorstElement& w = *report.worst;
-  return fmt::format("{}[{}]={}, but should be {} ± {} (err/bound {:.2f})", w.output, w.index,
-                     num(w.actual), num(w.expected), num(w.bound), w.ratio);
+  return describeMismatch(report);
 }
 
 Verdict checkGradients(const spec::ApiSpec& spec, adapters::Adapter& adapter,

@@ -228,7 +228,8 @@ std::optional<Tensor> relayout(const spec::ApiSpec& spec, const Tensor& t,
 // else 0 and -inf added to the scores. Its last two axes are the query's and the keys'.
 Tensor explicitMask(const spec::ApiSpec& spec, const Case& c,
                     const std::map<std::string, std::int64_t>& dims,
-                    const std::function<bool(std::int64_t i, std::int64_t j, const Shape&)>& kept) {
+                    const std::function<bool(std::int64_t i, std::int64_t j, std::int64_t seqlen_q,
+                                             std::int64_t seqlen_k)>& kept) {
   const auto& s = spec.semantics;
   const spec::TensorDecl& decl = *spec.input(s.mask_tensor);
   const auto smallest = std::ranges::min_element(decl.shapes, {}, &std::vector<std::string>::size);
@@ -240,7 +241,7 @@ Tensor explicitMask(const spec::ApiSpec& spec, const Case& c,
   for (std::size_t at = 0; at < mask.values.size(); ++at) {
     const std::int64_t j = static_cast<std::int64_t>(at) % seqlen_k;
     const std::int64_t i = (static_cast<std::int64_t>(at) / seqlen_k) % seqlen_q;
-    mask.values[at] = maskValue(s, mask.dtype, kept(i, j, shape));
+    mask.values[at] = maskValue(s, mask.dtype, kept(i, j, seqlen_q, seqlen_k));
   }
   return mask;
 }
@@ -254,9 +255,9 @@ RelatedCalls causalAsMask(const spec::ApiSpec& spec, const Case& c,
   r.base.params[s.causal_param] = true;
   r.base.tensors.erase(s.mask_tensor);
   r.transformed.params.erase(s.causal_param);
-  r.transformed.tensors[s.mask_tensor] =
-      explicitMask(spec, c, dims, [&](std::int64_t i, std::int64_t j, const Shape& shape) {
-        const std::int64_t seqlen_q = shape[shape.size() - 2], seqlen_k = shape.back();
+  r.transformed.tensors[s.mask_tensor] = explicitMask(
+      spec, c, dims,
+      [&](std::int64_t i, std::int64_t j, std::int64_t seqlen_q, std::int64_t seqlen_k) {
         const std::int64_t past =
             s.causal_shift_by_past ? seqlen_k - dims.at(s.canonical.at("seqlen_k")) : 0;
         return keeps(MaskPrimitive{CausalMask{s.causal_alignment, past}}, i, j, seqlen_q, seqlen_k);
@@ -356,8 +357,7 @@ std::optional<RelatedCalls> withMaskedKeysAppended(const spec::ApiSpec& spec, co
   const std::int64_t seqlen_k = dims.at(keys);
   if (seqlen_k == 0) return std::nullopt;
   if (!r.base.tensor(s.mask_tensor)) {
-    r.base.tensors[s.mask_tensor] = explicitMask(
-        spec, r.base, dims, [](std::int64_t, std::int64_t, const Shape&) { return true; });
+    r.base.tensors[s.mask_tensor] = explicitMask(spec, r.base, dims, [](auto...) { return true; });
   }
   // The mask over the new keys alone, at full extent: a past's part (in front) is cut off, a
   // broadcast keys axis spelled out.

@@ -47,15 +47,15 @@ Case withQueryRow(const spec::ApiSpec& spec, const Case& c, std::int64_t row, Op
 // whether a non-finite query reaches it depends on how the mask hides keys (added -inf: NaN;
 // replaced scores, JAX's `where`: the declared value): such outputs are left open. They are the
 // non-finite outputs that do not move when the clean row is doubled (a row that sees a single
-// key does not move either, and is left open too: the check only weakens there).
-std::map<std::string, spec::ExpectedOutput> expectedWithPoison(const spec::ApiSpec& spec,
-                                                               const Case& clean,
-                                                               const Case& poisoned,
-                                                               std::int64_t row) {
-  auto expected = referenceOutputs(spec, poisoned).exact;
-  const auto before = referenceOutputs(spec, clean).exact;
+// key does not move either, and is left open too: the check only weakens there). `before` holds
+// the clean call's exact outputs.
+std::map<std::string, spec::ExpectedOutput> expectedWithPoison(
+    const spec::ApiSpec& spec, const Case& clean,
+    const std::map<std::string, spec::ExpectedOutput>& before, const Case& poisoned,
+    std::int64_t row) {
+  auto expected = exactOutputs(spec, poisoned);
   const auto doubled =
-      referenceOutputs(spec, withQueryRow(spec, clean, row, [](double x) { return 2 * x; })).exact;
+      exactOutputs(spec, withQueryRow(spec, clean, row, [](double x) { return 2 * x; }));
   for (auto& [name, e] : expected) {
     const auto& was = before.at(name).exact.values;
     const auto& moved = doubled.at(name).exact.values;
@@ -89,20 +89,15 @@ Verdict checkNonFiniteQueryRow(const spec::ApiSpec& spec, adapters::Adapter& ada
         const adapters::Outcome outcome = adapter.run(poisoned);
         if (outcome.rejected()) return Judgement::pass();  // Accuracy reports a rejected valid call
         // The bounds are the clean call's: the poisoned one's baseline error is not a number.
+        const ReferenceOutputs clean = referenceOutputs(spec, c);
         const AccuracyReport report =
-            compareOutputs(expectedWithPoison(spec, c, poisoned, *row), outcome.outputs(),
-                           referenceOutputs(spec, c).bounds);
+            compareOutputs(expectedWithPoison(spec, c, clean.exact, poisoned, *row),
+                           outcome.outputs(), clean.bounds);
         if (report.passed()) return Judgement::pass(report.max_ratio);
-        const std::string what =
-            !report.problems.empty()
-                ? report.problems.front()
-                : fmt::format("{}[{}]={}, but should be {} ± {}", report.worst->output,
-                              report.worst->index, num(report.worst->actual),
-                              num(report.worst->expected), num(report.worst->bound));
         return Judgement::fail(
             failureMessage(spec.api, "semantics",
-                           fmt::format("{} with query row {} (of its last axis) set to {}", what,
-                                       *row, num(poison)),
+                           fmt::format("{} with query row {} (of its last axis) set to {}",
+                                       describeMismatch(report), *row, num(poison)),
                            c),
             report.max_ratio);
       });

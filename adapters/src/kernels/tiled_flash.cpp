@@ -61,10 +61,10 @@ void attendKeyTile(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::
   MatrixF s = (q * k.middleRows(j0, cols).transpose()) * a.scale;
   finishScores(a, b, h, i0, j0, s);
   // NaN-propagating maxima (IEEE max drops a NaN): a NaN score must not leave the row empty.
+  const bool drop_nan = a.fault == PlantedFault::nan_row_max_dropped;
   VectorF new_max(s.rows());
   for (std::int64_t r = 0; r < s.rows(); ++r) {
     const float tile_max = s.row(r).maxCoeff<Eigen::PropagateNaN>();
-    const bool drop_nan = a.fault == PlantedFault::nan_row_max_dropped;
     new_max(r) = std::isnan(tile_max) && !drop_nan ? tile_max : std::max(st.max(r), tile_max);
   }
   for (std::int64_t r = 0; r < s.rows(); ++r) {

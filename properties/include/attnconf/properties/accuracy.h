@@ -28,6 +28,10 @@ struct AccuracyReport {
   bool passed() const { return problems.empty() && max_ratio <= 1.0; }
 };
 
+/// What a failed report found first: its first problem, else the worst element, e.g.
+/// "out[0,1,0,0]=0.5, but should be 0.25 ± 0.01 (err/bound 25.00)".
+std::string describeMismatch(const AccuracyReport& report);
+
 /// The exact outputs of a valid call and the spec's bound for each (from the reference run
 /// exactly and in the input dtype).
 struct ReferenceOutputs {
@@ -42,6 +46,9 @@ double toleranceBound(const spec::ToleranceRule& rule, const spec::ExpectedOutpu
 
 /// Runs the reference on a valid call.
 ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c);
+
+/// The exact outputs alone (no baseline, so no bounds): for calls judged with another's bounds.
+std::map<std::string, spec::ExpectedOutput> exactOutputs(const spec::ApiSpec& spec, const Case& c);
 
 /// Judges outputs against expected ones, each within its bound; non-finite expected values
 /// must match exactly.
