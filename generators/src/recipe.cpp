@@ -5,6 +5,10 @@
 #include <numeric>
 #include <random>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "attnconf/spec/rules.h"
 
 namespace attnconf::gen {
@@ -72,6 +76,19 @@ void fillOffsets(std::int64_t longest, std::uint64_t seed, Tensor& t) {
   std::partial_sum(lengths.values.begin(), lengths.values.end(), t.values.begin() + 1);
 }
 
+// A compressed mask is 32 MiB. glibc maps each block that large afresh and unmaps it when
+// freed, so every copy of a case pays its page faults again (most of a generator's time);
+// blocks kept on the heap are reused instead.
+void keepLargeBlocksOnTheHeap() {
+#ifdef __GLIBC__
+  static const bool kept = [] {
+    constexpr int kLarge = 1 << 28;  // 256 MiB
+    return mallopt(M_MMAP_THRESHOLD, kLarge) == 1 && mallopt(M_TRIM_THRESHOLD, 2 * kLarge) == 1;
+  }();
+  (void)kept;
+#endif
+}
+
 // The recipe's dims with those that only absent inputs carry set to 0 (no past keys without
 // past_key), and derived dims computed again. A packed or merged dim carries its parts.
 std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const Recipe& recipe) {
@@ -115,6 +132,18 @@ void fillInput(const spec::ApiSpec& spec, const std::string& name,
     std::ranges::fill(t.values, static_cast<double>(dims.at(decl.extent_of) + decl.extent_plus));
 }
 
+Tensor compressedMask(DType dtype, const Shape& shape) {
+  keepLargeBlocksOnTheHeap();
+  Tensor t = Tensor::zeros(dtype, shape);
+  const std::int64_t columns = shape.empty() ? 1 : shape.back();  // any rank, as rows x columns
+  const std::int64_t rows = columns > 0 ? t.size() / columns : 0;
+  for (std::int64_t i = 0; i < rows && i + 1 < columns; ++i) {
+    const auto row = t.values.begin() + i * columns;
+    std::fill(row + i + 1, row + columns, 1.0);
+  }
+  return t;
+}
+
 Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
   Case c;
   c.api = spec.api;
@@ -139,6 +168,11 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
     }
     fillInput(spec, decl.name, c.dims, recipe.data_seed, recipe.magnitude, t);
     c.tensors[decl.name] = std::move(t);
+  }
+  const auto compressed = spec::compressedMaskShape(spec, c);
+  if (compressed && c.tensor(spec.semantics.mask_tensor)) {
+    Tensor& mask = c.tensors.at(spec.semantics.mask_tensor);
+    mask = compressedMask(mask.dtype, *compressed);
   }
   return c;
 }

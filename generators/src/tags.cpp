@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "attnconf/generators/cases.h"
 #include "attnconf/spec/binding.h"
@@ -49,6 +50,12 @@ void maskTags(const spec::ApiSpec& spec, const Case& c, std::vector<std::string>
   }
   if (!spec.semantics.bias_tensor.empty() && c.tensor(spec.semantics.bias_tensor))
     tags.emplace_back("bias");
+  // Ascend's mode, where it masks anything (with the mask passed); "compressed_mask" with it.
+  const spec::SparseMode* mode = spec::sparseModeOf(spec, c);
+  if (mode && c.tensor(spec.semantics.mask_tensor)) {
+    tags.push_back("sparse_mode_" + std::to_string(mode->value));
+    if (!mode->mask_as_given) tags.emplace_back("compressed_mask");
+  }
 }
 
 // "appends_kv" when new keys are written into a KV cache, "cache_batch_idx" when entries pick

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <iterator>
+#include <numeric>
 #include <optional>
 
 #include "attnconf/generators/cases.h"
@@ -176,11 +177,20 @@ rc::Gen<MaybeParam> paramChoice(const spec::ParamDecl& p, const Dims& dims) {
   switch (p.type) {
     case spec::ParamType::boolean:
       return rc::gen::oneOf(rc::gen::just(MaybeParam()), some(rc::gen::arbitrary<bool>()));
-    case spec::ParamType::integer:
-      return rc::gen::oneOf(
-          rc::gen::just(MaybeParam()),
-          some(rc::gen::inRange<std::int64_t>(static_cast<std::int64_t>(p.generate_lo),
-                                              static_cast<std::int64_t>(p.generate_hi) + 1)));
+    case spec::ParamType::integer: {
+      const auto lo = static_cast<std::int64_t>(p.generate_lo);
+      const auto hi = static_cast<std::int64_t>(p.generate_hi);
+      // A short range is a choice among modes (torch_npu's sparse_mode): each as likely at any
+      // size, where inRange favours the small values while the size is small.
+      constexpr std::int64_t kModes = 8;
+      std::vector<std::int64_t> modes(
+          static_cast<std::size_t>(std::max<std::int64_t>(hi - lo + 1, 0)));
+      std::iota(modes.begin(), modes.end(), lo);
+      return rc::gen::oneOf(rc::gen::just(MaybeParam()),
+                            hi >= lo && hi - lo < kModes
+                                ? some(rc::gen::elementOf(modes))
+                                : some(rc::gen::inRange<std::int64_t>(lo, hi + 1)));
+    }
     case spec::ParamType::floating: {
       const double lo = p.generate_lo, hi = p.generate_hi;
       // Three significant steps per decade are plenty and keep counterexamples readable.

@@ -338,16 +338,19 @@ std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Ca
 }
 
 // Keys appended behind the mask, hidden from every query: their key rows copy the first keys
-// (scores like the real ones) and their values are far off, so a key that leaks shows. Causal
-// and window masks, softcap (ONNX applies it after the mask), position bias, key lengths and
-// cached keys all tie queries to key positions or change what a hidden key scores: the first
-// call leaves them out.
+// (scores like the real ones) and their values are far off, so a key that leaks shows. Causal,
+// window and sparse-mode masks, softcap (ONNX applies it after the mask), position bias, key
+// lengths and cached keys all tie queries to key positions or change what a hidden key scores: the
+// first call leaves them out.
 std::optional<RelatedCalls> withMaskedKeysAppended(const spec::ApiSpec& spec, const Case& c) {
   constexpr std::int64_t kAppended = 7;  // off every tile size
   constexpr double kFarValue = 1000.0;   // exact in fp16 and bf16
   const auto& s = spec.semantics;
   RelatedCalls r{c, c, same, fmt::format("{} keys appended, hidden by the mask", kAppended)};
-  for (const auto& param : {s.causal_param, s.window_param, s.softcap_param})
+  // A compressed mask marks a sparse mode's own causal or band mask: the mask goes with the mode.
+  if (spec::compressedMaskShape(spec, c)) r.base.tensors.erase(s.mask_tensor);
+  for (const auto& param : {s.causal_param, s.window_param, s.softcap_param, s.sparse_mode_param,
+                            s.band_pre_param, s.band_next_param})
     r.base.params.erase(param);
   for (const auto& tensor : {s.alibi_tensor, s.bias_tensor, s.query_lengths_tensor,
                              s.key_lengths_tensor, s.past_key, s.past_value})

@@ -208,36 +208,20 @@ std::int64_t cacheOffset(const Shape& strides, std::int64_t row, std::int64_t he
   return row * strides[0] + head * strides[1] + position * strides[2] + d * strides[3];
 }
 
-// A param's value: as the call gives it, else the spec's default (torch_npu's scale 1.0), else
-// `fallback` (no such param, or a None default computed by the API).
-double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, double fallback) {
-  if (name.empty()) return fallback;
-  const auto given = c.param(name);
-  const auto value = given ? given : spec.param(name)->default_value;
-  return value ? asNumber(*value).value_or(fallback) : fallback;
-}
-
 std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& name) {
   return static_cast<std::int64_t>(numberParam(spec, c, name, 0.0));
-}
-
-// The sparse mode a call picks, or nothing when the spec has none.
-const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c) {
-  const Semantics& s = spec.semantics;
-  if (s.sparse_modes.empty()) return nullptr;
-  const std::int64_t value = intParam(spec, c, s.sparse_mode_param);
-  const auto it = std::ranges::find(s.sparse_modes, value, &SparseMode::value);
-  if (it == s.sparse_modes.end())
-    throw std::logic_error(fmt::format("semantics: sparse_mode {} is not declared", value));
-  return &*it;
 }
 
 // §sparse_mode: while the call passes the mask, its mode adds a causal mask or the pre/next band.
 // Whether the mask itself takes part as passed.
 bool bindSparseMode(const ApiSpec& spec, const Case& c, Problem& p) {
-  const SparseMode* mode = sparseModeOf(spec, c);
-  if (!mode) return true;
   const Semantics& s = spec.semantics;
+  if (s.sparse_modes.empty()) return true;
+  const SparseMode* mode = sparseModeOf(spec, c);
+  if (!mode) {
+    throw std::logic_error(fmt::format("semantics: sparse_mode {} is not declared",
+                                       intParam(spec, c, s.sparse_mode_param)));
+  }
   if (!c.tensor(s.mask_tensor)) return false;  // without a mask no mode masks anything
   if (mode->causal) p.masks.emplace_back(CausalMask{*mode->causal});
   if (mode->band) {

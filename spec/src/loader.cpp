@@ -495,10 +495,11 @@ class SpecParser {
     }
   }
 
-  // `{param, pre, next, modes: [{value, mask: as_given|compressed, causal: A, band: A}]}`.
+  // `{param, pre, next, compressed_mask: [ROWS, COLS],
+  //   modes: [{value, mask: as_given|compressed, causal: A, band: A}]}`.
   void parseSparseModes(const Field& f) {
     Semantics& s = spec_.semantics;
-    f.allowOnly({"param", "pre", "next", "modes"});
+    f.allowOnly({"param", "pre", "next", "compressed_mask", "modes"});
     if (s.mask_tensor.empty()) f.fail("`sparse_mode` needs `mask` (the modes combine with it)");
     for (auto [key, target] :
          {std::pair{"param", &s.sparse_mode_param}, std::pair{"pre", &s.band_pre_param},
@@ -519,6 +520,14 @@ class SpecParser {
       s.sparse_modes.push_back(mode);
     }
     if (s.sparse_modes.empty()) f.at("modes").fail("expected at least one mode");
+    const bool compressed =
+        std::ranges::any_of(s.sparse_modes, [](const SparseMode& m) { return !m.mask_as_given; });
+    if (!compressed) return;
+    const Field shape = f.at("compressed_mask");  // what a compressed mode's mask must be
+    for (const auto& extent : shape.items()) s.compressed_mask_shape.push_back(extent.integer());
+    if (s.compressed_mask_shape.size() != 2 ||
+        std::ranges::any_of(s.compressed_mask_shape, [](std::int64_t e) { return e < 1; }))
+      shape.fail("expected two positive extents, [rows, columns]");
   }
 
   // `{seqlens: T, batch_index: U, append: {key: K, value: V}}`: the semantics' key and value

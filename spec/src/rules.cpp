@@ -135,6 +135,28 @@ bool isConstantPart(const std::string& part) {
   return !part.empty() && std::ranges::all_of(part, [](char ch) { return ch >= '0' && ch <= '9'; });
 }
 
+double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, double fallback) {
+  if (name.empty()) return fallback;
+  const auto given = c.param(name);
+  const auto value = given ? given : spec.param(name)->default_value;
+  return value ? asNumber(*value).value_or(fallback) : fallback;
+}
+
+const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c) {
+  const Semantics& s = spec.semantics;
+  if (s.sparse_modes.empty()) return nullptr;
+  const double value = numberParam(spec, c, s.sparse_mode_param, 0.0);
+  const auto it = std::ranges::find_if(
+      s.sparse_modes, [&](const SparseMode& m) { return static_cast<double>(m.value) == value; });
+  return it == s.sparse_modes.end() ? nullptr : &*it;
+}
+
+std::optional<Shape> compressedMaskShape(const ApiSpec& spec, const Case& c) {
+  const SparseMode* mode = sparseModeOf(spec, c);
+  if (!mode || mode->mask_as_given) return std::nullopt;
+  return spec.semantics.compressed_mask_shape;
+}
+
 std::vector<Shape> expectedShapes(const TensorDecl& decl,
                                   const std::map<std::string, std::int64_t>& dims) {
   std::vector<Shape> shapes;
@@ -232,6 +254,9 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
           [&](const ShapeCheck& s) {
             const Tensor* t = c.tensor(s.tensor);
             if (!t) return true;
+            if (const auto compressed = compressedMaskShape(spec, c);
+                compressed && s.tensor == spec.semantics.mask_tensor)
+              return t->shape == *compressed;
             const TensorDecl& decl = *spec.input(s.tensor);
             const auto expected = expectedShapes(decl, dims);
             for (std::size_t i = 0; i < expected.size(); ++i) {

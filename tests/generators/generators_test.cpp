@@ -153,8 +153,28 @@ INSTANTIATE_TEST_SUITE_P(
         Edges{"jax_dot_product_attention",
               {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "window", "bool_mask", "bias",
                "gqa", "mqa", "padded_lengths", "empty_sequence", "fully_masked_rows",
-               "broadcast_mask"}}),
+               "broadcast_mask"}},
+        Edges{"npu_fusion_attention_bnsd",
+              {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "window", "bool_mask", "gqa",
+               "mqa", "fully_masked_rows", "broadcast_mask", "sparse_mode_0", "sparse_mode_1",
+               "sparse_mode_2", "sparse_mode_3", "sparse_mode_4", "compressed_mask"}}),
     [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
+
+// torch_npu's modes 2-4 take the compressed mask: 2048 x 2048, true (hidden) above the diagonal.
+TEST(NpuCases, CompressedModesPassTheUpperTriangle) {
+  const auto& spec = specOf("npu_fusion_attention_bnsd");
+  rc::check("compressed masks", [&] {
+    const Case c = *validCases(spec);
+    const Tensor* mask = c.tensor("atten_mask");
+    const auto mode = std::get<std::int64_t>(c.param("sparse_mode").value_or(std::int64_t{0}));
+    if (!mask || mode < 2) return;
+    RC_TAG(mode);
+    RC_ASSERT(mask->shape == (Shape{2048, 2048}));
+    for (const std::int64_t at : std::vector<std::int64_t>{0, 1, 2048 * 5 + 5, 2048 * 5 + 6,
+                                                           2048 * 2048 - 1, 2048 * 2047 - 2})
+      RC_ASSERT(mask->values[static_cast<std::size_t>(at)] == (at % 2048 > at / 2048 ? 1.0 : 0.0));
+  });
+}
 
 TEST(KvCacheCases, AppendWithinTheCacheAndPickDistinctRows) {
   const auto& spec = specOf("flash_attn_with_kvcache");

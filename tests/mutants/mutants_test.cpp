@@ -95,6 +95,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::bool_mask_inverted, "MaskedKeysAppended", "scaled_dot_product_attention"},
       {PlantedFault::bool_mask_inverted, "MaskedKeysAppended", "npu_fusion_attention_bsnd"},
       {PlantedFault::nan_row_max_dropped, "NonFiniteQueryRow"},
+      {PlantedFault::sparse_mode3_top_left, "Accuracy", "npu_fusion_attention_bnsd"},
   };
   return table;
 }

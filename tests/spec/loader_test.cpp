@@ -353,6 +353,27 @@ TEST(Loader, VariantsAreSpecsOfTheirOwn) {
   EXPECT_THROW(loadSpec(specFolder() / "npu_fusion_attention.yaml"), SpecError);
 }
 
+// torch_npu's modes 2-4 read the mask as a marker of a fixed shape, which the spec must give.
+TEST(Loader, CompressedModesNeedTheMarkerShape) {
+  std::ifstream in(specFolder() / "npu_fusion_attention.yaml");
+  std::stringstream good;
+  good << in.rdbuf();
+  const std::string line = "    compressed_mask: [2048, 2048]\n";
+  for (const auto& [replacement, expected] :
+       {std::pair{std::string(), "missing key `compressed_mask`"},
+        std::pair{std::string("    compressed_mask: [2048]\n"), "expected two positive extents"}}) {
+    std::string text = good.str();
+    text.replace(text.find(line), line.size(), replacement);
+    try {
+      parseSpecs(text, "npu.yaml");
+      FAIL() << "accepted compressed modes with " << replacement;
+    } catch (const SpecError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+      EXPECT_EQ(e.field().rfind("semantics.sparse_mode", 0), 0U) << e.field();
+    }
+  }
+}
+
 TEST(Loader, MissingFileIsReported) {
   EXPECT_THROW(loadSpec("/nonexistent/x.yaml"), SpecError);
 }

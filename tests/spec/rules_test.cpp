@@ -731,6 +731,18 @@ TEST_F(NpuFusionAttention, SparseModesPickTheirMasks) {
   EXPECT_EQ(brokenRules(bsh, call(9, true)), std::vector<std::string>{"SparseModeOutOfRange"});
 }
 
+TEST_F(NpuFusionAttention, CompressedModesTakeTheTriangleMarkerAlone) {
+  EXPECT_EQ(brokenRules(bsh, call(3, true)), std::vector<std::string>{"AttenMaskShapeInvalid"});
+  Case c = call(3, true);
+  c.tensors["atten_mask"] = Tensor::zeros(DType::boolean, {2048, 2048});
+  EXPECT_TRUE(brokenRules(bsh, c).empty());
+  const Problem p = bindProblem(bsh, c);  // the marker is no mask of its own
+  EXPECT_EQ(p.masks, std::vector<MaskPrimitive>{CausalMask{Alignment::bottom_right}});
+  EXPECT_FALSE(p.hasBias());
+  c.params["sparse_mode"] = std::int64_t{1};  // modes that take the mask as given reject it
+  EXPECT_EQ(brokenRules(bsh, c), std::vector<std::string>{"AttenMaskShapeInvalid"});
+}
+
 TEST_F(NpuFusionAttention, MaskTrueHidesTheKey) {
   Case c = call(1, true);
   c.tensors["atten_mask"].values[1] = 1;  // query 0, key 1

@@ -66,7 +66,8 @@ void applySparseMode(const Case& c, const Tensor& mask, std::int64_t mode, Atten
   const std::int64_t bottom_right = args.seqlen_k - args.seqlen_q;
   if (mode == 2 || mode == 3) {
     args.causal = true;
-    args.causal_offset = mode == 3 ? bottom_right : 0;
+    const bool right_down = mode == 3 && args.fault != PlantedFault::sparse_mode3_top_left;
+    args.causal_offset = right_down ? bottom_right : 0;
   }
   if (mode == 0 || mode == 4) {
     args.band = true;
@@ -147,6 +148,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
         fmt::format("head dim {} is larger than {}", qv.head_dim, kMaxHeadDim));
   const auto mode = paramOr<std::int64_t>(c, "sparse_mode", 0);
   check(mode >= 0 && mode <= 8, fmt::format("sparse_mode must be in [0, 8], got {}", mode));
+  args.fault = fault;
   Tensor converted_mask;
   if (const Tensor* mask = c.tensor("atten_mask")) {  // without one, no mode masks anything
     check(mask->dtype == DType::boolean, "atten_mask must be bool");
@@ -160,7 +162,6 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
           *mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted, converted_mask);
     }
   }
-  args.fault = fault;
 
   std::map<std::string, Tensor> outputs;
   Tensor& out = outputs["attention_out"] = Tensor::zeros(q.dtype, q.shape);

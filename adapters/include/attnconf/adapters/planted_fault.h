@@ -49,8 +49,9 @@ enum class PlantedFault {
   unidirectional_last_row_unmasked,  ///< ORT MultiHeadAttention: the last query row sees every
                                      ///< key (onnxruntime 1.23.2's own behaviour)
   sbh_output_in_bsh_order,  ///< torch_npu SBH: the output written with BSH strides (batch outer)
-  nan_row_max_dropped,  ///< the running row max drops a NaN score (IEEE max), so a NaN query row
-                        ///< looks empty and returns 0 (PyTorch's CPU SDPA does this)
+  nan_row_max_dropped,    ///< the running row max drops a NaN score (IEEE max), so a NaN query row
+                          ///< looks empty and returns 0 (PyTorch's CPU SDPA does this)
+  sparse_mode3_top_left,  ///< torch_npu: sparse_mode 3 (rightDownCausal) aligned top-left
 };
 
 /// The name of a fault, e.g. "causal_top_left".

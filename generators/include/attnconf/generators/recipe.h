@@ -36,4 +36,8 @@ void fillInput(const spec::ApiSpec& spec, const std::string& name,
                const std::map<std::string, std::int64_t>& dims, std::uint64_t seed,
                double magnitude, Tensor& t);
 
+/// torch_npu's compressed mask of `shape`: true (hidden) above the diagonal, where the key comes
+/// after the query; the sparse mode places the triangle, the tensor only marks it.
+Tensor compressedMask(DType dtype, const Shape& shape);
+
 }  // namespace attnconf::gen

@@ -271,6 +271,9 @@ struct Semantics {
   /// Ascend's sparse_mode: the int param that picks a SparseMode, and the band's int params.
   std::string sparse_mode_param, band_pre_param, band_next_param;
   std::vector<SparseMode> sparse_modes;
+  /// The shape of the mask a `compressed` mode takes: its upper triangle (key past query) true,
+  /// hidden, the rest false (torch_npu's 2048 x 2048).
+  Shape compressed_mask_shape;
   FullyMaskedRows fully_masked_rows;
   std::string out, lse;  ///< output names
   /// Outputs of the softmax statistics: each row's largest score and the sum of exp(score -

@@ -32,6 +32,17 @@ bool isConstantPart(const std::string& part);
 /// leaves (a KV cache's room before the new keys). Sums are then recomputed from their parts.
 std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c);
 
+/// A numeric param's value: as the call gives it, else the spec's default (torch_npu's scale
+/// 1.0), else `fallback` (no such param, or a None default the API computes).
+double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, double fallback);
+
+/// The sparse mode the call picks; nullptr when the spec has none or does not declare the value.
+const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c);
+
+/// The shape the mask must have when the call's sparse mode reads it compressed (torch_npu's
+/// 2048 x 2048 triangle of modes 2-4); nothing when it is read as given.
+std::optional<Shape> compressedMaskShape(const ApiSpec& spec, const Case& c);
+
 /// The declared shapes of a tensor with dims substituted.
 std::vector<Shape> expectedShapes(const TensorDecl& decl,
                                   const std::map<std::string, std::int64_t>& dims);
