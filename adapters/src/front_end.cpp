@@ -77,6 +77,13 @@ BiasView maskBias(const Tensor& mask, bool true_keeps, Tensor& converted) {
   return BiasView{values->values.data(), strides[0], strides[1], strides[2], strides[3]};
 }
 
+void addScoreBias(Tensor& scores_bias, const BiasView& view, double factor) {
+  for (std::int64_t flat = 0; flat < scores_bias.size(); ++flat) {
+    const Shape i = unflattenIndex(scores_bias.shape, flat);
+    scores_bias.values[static_cast<std::size_t>(flat)] += factor * view.at(i[0], i[1], i[2], i[3]);
+  }
+}
+
 std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
                                         const std::array<GradName, 3>& names,
                                         const char* grad_output, const Tensor& out,

@@ -83,6 +83,10 @@ bool maskBroadcasts(const Shape& shape, const Shape& full);
 /// `converted` (true keeps the key when `true_keeps`), a floating one is used as it is.
 BiasView maskBias(const Tensor& mask, bool true_keeps, Tensor& converted);
 
+/// Adds `factor` times a score bias view to `scores_bias`, a dense (batch, heads, seqlen_q,
+/// seqlen_k) tensor: the terms of one score bias for the kernel.
+void addScoreBias(Tensor& scores_bias, const BiasView& view, double factor = 1.0);
+
 /// An input and the name of its gradient.
 struct GradName {
   const char* input;

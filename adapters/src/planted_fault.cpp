@@ -46,6 +46,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::sbh_output_in_bsh_order, "sbh_output_in_bsh_order"},
     std::pair{PlantedFault::nan_row_max_dropped, "nan_row_max_dropped"},
     std::pair{PlantedFault::sparse_mode3_top_left, "sparse_mode3_top_left"},
+    std::pair{PlantedFault::pse_after_scale, "pse_after_scale"},
 };
 
 }  // namespace

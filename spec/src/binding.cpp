@@ -600,6 +600,9 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
     const Tensor* t = name->empty() ? nullptr : c.tensor(*name);
     if (!t || (name == &s.mask_tensor && !mask_as_given)) continue;
     Tensor bias = scoreBias(spec, *name, *t, {p.batch, p.heads_q, p.maxSeqlenQ(), p.maxSeqlenK()});
+    if (name == &s.bias_tensor && s.bias_before_scale) {  // scale * (QK^T + bias)
+      for (double& b : bias.values) b *= p.scale;
+    }
     if (!p.hasBias()) {
       p.bias = std::move(bias);
       continue;

@@ -468,9 +468,10 @@ class SpecParser {
     }
     if (const auto lengths = f.find("lengths")) parseLengths(*lengths);
     if (const auto bias = f.find("bias")) {
-      bias->allowOnly({"tensor"});
+      bias->allowOnly({"tensor", "before_scale"});
       requireInput(bias->at("tensor"));
       s.bias_tensor = bias->at("tensor").text();
+      if (const auto before = bias->find("before_scale")) s.bias_before_scale = before->boolean();
     }
     if (const auto mask = f.find("mask")) {
       mask->allowOnly({"tensor", "bool_true_means"});
@@ -524,7 +525,7 @@ class SpecParser {
         std::ranges::any_of(s.sparse_modes, [](const SparseMode& m) { return !m.mask_as_given; });
     if (!compressed) return;
     const Field shape = f.at("compressed_mask");  // what a compressed mode's mask must be
-    for (const auto& extent : shape.items()) s.compressed_mask_shape.push_back(extent.integer());
+    s.compressed_mask_shape = shape.integers();
     if (s.compressed_mask_shape.size() != 2 ||
         std::ranges::any_of(s.compressed_mask_shape, [](std::int64_t e) { return e < 1; }))
       shape.fail("expected two positive extents, [rows, columns]");

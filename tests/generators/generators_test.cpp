@@ -157,7 +157,7 @@ INSTANTIATE_TEST_SUITE_P(
         Edges{"npu_fusion_attention_bnsd",
               {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "window", "bool_mask", "gqa",
                "mqa", "fully_masked_rows", "broadcast_mask", "sparse_mode_0", "sparse_mode_1",
-               "sparse_mode_2", "sparse_mode_3", "sparse_mode_4", "compressed_mask"}}),
+               "sparse_mode_2", "sparse_mode_3", "sparse_mode_4", "compressed_mask", "bias"}}),
     [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
 
 // torch_npu's modes 2-4 take the compressed mask: 2048 x 2048, true (hidden) above the diagonal.

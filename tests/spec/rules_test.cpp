@@ -743,6 +743,20 @@ TEST_F(NpuFusionAttention, CompressedModesTakeTheTriangleMarkerAlone) {
   EXPECT_EQ(brokenRules(bsh, c), std::vector<std::string>{"AttenMaskShapeInvalid"});
 }
 
+TEST_F(NpuFusionAttention, PseIsAddedBeforeTheScale) {
+  Case c = call(1, false);
+  c.params["scale"] = 0.5;
+  c.tensors["pse"] = Tensor{DType::fp16, {1, 4, 1, 5}, std::vector<double>(20, 0.0)};
+  c.tensors["pse"].values[6] = 3.0;  // head 1, key 1; broadcast over batch and queries
+  EXPECT_TRUE(brokenRules(bsh, c).empty());
+  const Problem p = bindProblem(bsh, c);
+  ASSERT_TRUE(p.hasBias());
+  EXPECT_DOUBLE_EQ(p.bias.values[(1 * 3 + 2) * 5 + 1], 1.5);  // 0.5 * (3 + QK^T)
+  EXPECT_DOUBLE_EQ(p.bias.values[(1 * 3 + 2) * 5 + 0], 0.0);
+  c.tensors["pse"].shape = {1, 1, 1, 5};  // no head axis of 1: not a documented form
+  EXPECT_EQ(brokenRules(bsh, c), std::vector<std::string>{"PseShapeInvalid"});
+}
+
 TEST_F(NpuFusionAttention, MaskTrueHidesTheKey) {
   Case c = call(1, true);
   c.tensors["atten_mask"].values[1] = 1;  // query 0, key 1

@@ -50,11 +50,7 @@ Tensor combinedBias(const Tensor* mask, const Tensor* bias, const Shape& full) {
           fmt::format("Incompatible shapes for broadcasting: ({}) and ({})",
                       fmt::join(t->shape, ", "), fmt::join(full, ", ")));
     Tensor converted;
-    const BiasView view = front_end::maskBias(*t, /*true_keeps=*/true, converted);
-    for (std::int64_t flat = 0; flat < combined.size(); ++flat) {
-      const Shape i = unflattenIndex(full, flat);
-      combined.values[static_cast<std::size_t>(flat)] += view.at(i[0], i[1], i[2], i[3]);
-    }
+    front_end::addScoreBias(combined, front_end::maskBias(*t, /*true_keeps=*/true, converted));
   }
   return combined;
 }

@@ -77,6 +77,23 @@ void applySparseMode(const Case& c, const Tensor& mask, std::int64_t mode, Atten
   }
 }
 
+// §pse: scale * pse, over (B, N1, S1, S2), as the score bias; the batch and query axes may be 1
+// (the documented BNSS, BN1S and 1NSS forms).
+Tensor positionBias(const Tensor& pse, const AttentionArgs& args, double scale) {
+  check(pse.dtype == args.dtype, "pse must have the dtype of query");
+  const Shape full{args.batch, args.heads, args.seqlen_q, args.seqlen_k};
+  const auto fits = [&](std::size_t axis, bool may_be_one) {
+    return pse.shape[axis] == full[axis] || (may_be_one && pse.shape[axis] == 1);
+  };
+  check(pse.rank() == 4 && fits(0, true) && fits(1, false) && fits(2, true) && fits(3, false),
+        fmt::format("pse of shape ({}) is none of BNSS, BN1S, 1NSS for ({})",
+                    fmt::join(pse.shape, ", "), fmt::join(full, ", ")));
+  Tensor bias = Tensor::zeros(DType::fp64, full);
+  Tensor unused;  // a floating pse is read as it is
+  front_end::addScoreBias(bias, front_end::maskBias(pse, /*true_keeps=*/true, unused), scale);
+  return bias;
+}
+
 // softmax_max and softmax_sum: each row's value stored 8 times, fp32 (B, N, Sq, 8).
 Tensor rowStatistic(const std::vector<double>& per_row, const AttentionArgs& args,
                     std::int64_t shift_rows = 0) {
@@ -143,7 +160,8 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   const double default_scale = fault == PlantedFault::default_scale_rsqrt
                                    ? 1.0 / std::sqrt(static_cast<double>(qv.head_dim))
                                    : 1.0;
-  args.scale = static_cast<float>(paramOr(c, "scale", default_scale));
+  const double scale = paramOr(c, "scale", default_scale);
+  args.scale = static_cast<float>(scale);
   check(qv.head_dim <= kMaxHeadDim,
         fmt::format("head dim {} is larger than {}", qv.head_dim, kMaxHeadDim));
   const auto mode = paramOr<std::int64_t>(c, "sparse_mode", 0);
@@ -161,6 +179,13 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
       args.bias = front_end::maskBias(
           *mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted, converted_mask);
     }
+  }
+  Tensor scores_bias;
+  if (const Tensor* pse = c.tensor("pse")) {
+    scores_bias = positionBias(*pse, args, fault == PlantedFault::pse_after_scale ? 1.0 : scale);
+    if (args.bias.data) front_end::addScoreBias(scores_bias, args.bias);  // the mask's -inf
+    args.bias = BiasView{scores_bias.values.data(), args.heads * args.seqlen_q * args.seqlen_k,
+                         args.seqlen_q * args.seqlen_k, args.seqlen_k, 1};
   }
 
   std::map<std::string, Tensor> outputs;

@@ -52,6 +52,7 @@ enum class PlantedFault {
   nan_row_max_dropped,    ///< the running row max drops a NaN score (IEEE max), so a NaN query row
                           ///< looks empty and returns 0 (PyTorch's CPU SDPA does this)
   sparse_mode3_top_left,  ///< torch_npu: sparse_mode 3 (rightDownCausal) aligned top-left
+  pse_after_scale,        ///< torch_npu: pse added after the scale, not to QK^T before it
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -268,6 +268,7 @@ struct Semantics {
   bool mask_true_keeps = true;    ///< a bool mask's true lets the key take part (else hides it)
   bool mask_may_be_bool = false;  ///< `bool_true_means` is declared (a float-only mask has none)
   std::string bias_tensor;        ///< an additive score bias besides the mask (JAX's `bias`)
+  bool bias_before_scale = false;  ///< added to QK^T before the scale (torch_npu's `pse`)
   /// Ascend's sparse_mode: the int param that picks a SparseMode, and the band's int params.
   std::string sparse_mode_param, band_pre_param, band_next_param;
   std::vector<SparseMode> sparse_modes;
