@@ -183,13 +183,13 @@ rc::Gen<MaybeParam> paramChoice(const spec::ParamDecl& p, const Dims& dims) {
       // A short range is a choice among modes (torch_npu's sparse_mode): each as likely at any
       // size, where inRange favours the small values while the size is small.
       constexpr std::int64_t kModes = 8;
-      std::vector<std::int64_t> modes(
-          static_cast<std::size_t>(std::max<std::int64_t>(hi - lo + 1, 0)));
+      if (hi < lo || hi - lo >= kModes) {
+        return rc::gen::oneOf(rc::gen::just(MaybeParam()),
+                              some(rc::gen::inRange<std::int64_t>(lo, hi + 1)));
+      }
+      std::vector<std::int64_t> modes(static_cast<std::size_t>(hi - lo + 1));
       std::iota(modes.begin(), modes.end(), lo);
-      return rc::gen::oneOf(rc::gen::just(MaybeParam()),
-                            hi >= lo && hi - lo < kModes
-                                ? some(rc::gen::elementOf(modes))
-                                : some(rc::gen::inRange<std::int64_t>(lo, hi + 1)));
+      return rc::gen::oneOf(rc::gen::just(MaybeParam()), some(rc::gen::elementOf(modes)));
     }
     case spec::ParamType::floating: {
       const double lo = p.generate_lo, hi = p.generate_hi;
