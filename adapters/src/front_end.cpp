@@ -47,6 +47,16 @@ OutView writable(Tensor& t, Layout layout) {
   return OutView{t.values.data(), v.batch_stride, v.seq_stride, v.head_stride};
 }
 
+SeqView packedRows(const Tensor& t, std::int64_t start) {
+  const std::int64_t row = t.shape[1] * t.shape[2];
+  return SeqView{t.values.data() + start * row, 0, row, t.shape[2]};
+}
+
+OutView packedRows(Tensor& t, std::int64_t start) {
+  const std::int64_t row = t.shape[1] * t.shape[2];
+  return OutView{t.values.data() + start * row, 0, row, t.shape[2]};
+}
+
 bool maskBroadcasts(const Shape& shape, const Shape& full) {
   if (shape.size() != 2 && shape.size() != 4) return false;
   const std::size_t skip = full.size() - shape.size();

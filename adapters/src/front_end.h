@@ -75,6 +75,11 @@ View batchEntry(View view, std::int64_t b) {
   return view;
 }
 
+/// Rows [start, ...) of a packed (total, heads, dim) tensor as batch entry 0 (one sequence of
+/// varlen attention).
+SeqView packedRows(const Tensor& t, std::int64_t start);
+OutView packedRows(Tensor& t, std::int64_t start);
+
 /// Whether a mask of `shape` broadcasts to `full` = (batch, heads, seqlen_q, seqlen_k): rank 2
 /// (the last two axes) or 4, each axis the full extent or 1.
 bool maskBroadcasts(const Shape& shape, const Shape& full);

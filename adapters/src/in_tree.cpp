@@ -44,6 +44,7 @@ constexpr std::array kApis = {
     InTreeApi{"npu_fusion_attention_bsnd", &npuFusionAttention, "d"},
     InTreeApi{"npu_fusion_attention_bsh", &npuFusionAttention, "d"},
     InTreeApi{"npu_fusion_attention_sbh", &npuFusionAttention, "d"},
+    InTreeApi{"npu_fusion_attention_tnd", &npuFusionAttention, "d"},
 };
 
 const InTreeApi* findApi(std::string_view api) {

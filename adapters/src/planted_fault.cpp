@@ -47,6 +47,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::nan_row_max_dropped, "nan_row_max_dropped"},
     std::pair{PlantedFault::sparse_mode3_top_left, "sparse_mode3_top_left"},
     std::pair{PlantedFault::pse_after_scale, "pse_after_scale"},
+    std::pair{PlantedFault::tnd_end_inclusive, "tnd_end_inclusive"},
 };
 
 }  // namespace

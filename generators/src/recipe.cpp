@@ -62,18 +62,27 @@ void fillIndices(std::int64_t count, std::uint64_t seed, Tensor& t) {
   for (std::size_t i = 0; i < t.values.size(); ++i) t.values[i] = all[i % all.size()];
 }
 
-// Offsets of sequences laid end to end, lengths drawn as fillLengths draws them; one sequence
-// (picked by the seed) is `longest` long, so that the dim is the longest length, as flash-attn's
-// max_seqlen_q is.
-void fillOffsets(std::int64_t longest, std::uint64_t seed, Tensor& t) {
-  Tensor lengths = t;
-  lengths.values.resize(t.values.size() - 1);
-  fillLengths(longest, seed, lengths);
-  if (!lengths.values.empty() && std::ranges::max(lengths.values) < static_cast<double>(longest)) {
-    lengths.values[seed % lengths.values.size()] = static_cast<double>(longest);
+// Where each of `count` sequences laid end to end starts, and the total; lengths drawn as
+// fillLengths draws them, one sequence (picked by the seed) `longest` long, so that the dim is
+// the longest length, as flash-attn's max_seqlen_q is. With `keys` (the same sequences' key
+// offsets), a sequence without keys has no queries either, and the longest has keys.
+std::vector<std::int64_t> drawOffsets(std::int64_t count, std::int64_t longest, std::uint64_t seed,
+                                      const std::vector<std::int64_t>* keys) {
+  Tensor drawn = Tensor::zeros(DType::int64, {count});
+  fillLengths(longest, seed, drawn);
+  std::vector<std::int64_t> lengths(drawn.values.begin(), drawn.values.end());
+  const auto has_keys = [&](std::size_t b) { return !keys || (*keys)[b + 1] > (*keys)[b]; };
+  for (std::size_t b = 0; b < lengths.size(); ++b) {
+    if (!has_keys(b)) lengths[b] = 0;
   }
-  t.values.front() = 0;
-  std::partial_sum(lengths.values.begin(), lengths.values.end(), t.values.begin() + 1);
+  if (!lengths.empty() && std::ranges::max(lengths) < longest) {
+    std::size_t b = seed % lengths.size();
+    while (!has_keys(b)) b = (b + 1) % lengths.size();  // the longest key sequence has keys
+    lengths[b] = longest;
+  }
+  std::vector<std::int64_t> offsets{0};
+  for (const std::int64_t length : lengths) offsets.push_back(offsets.back() + length);
+  return offsets;
 }
 
 // A compressed mask is 32 MiB. glibc maps each block that large afresh and unmaps it when
@@ -103,16 +112,24 @@ std::map<std::string, std::int64_t> presentDims(const spec::ApiSpec& spec, const
   return dims;
 }
 
-// Draws the offsets input of every packed dim, which sets that dim's extent: the total.
+// Draws the offsets input of every packed dim, which sets that dim's extent: the total. A dim
+// whose sequences need keys (`keys_in`) is drawn after the keys' dim.
 void drawPackedDims(const spec::ApiSpec& spec, const Recipe& recipe, Case& c) {
+  std::vector<const spec::Dim*> order;
   for (const auto& dim : spec.dims) {
-    const auto dtype = recipe.dtypes.find(dim.offsets);
-    if (dim.packs.empty() || dtype == recipe.dtypes.end()) continue;
-    Tensor offsets = Tensor::zeros(dtype->second, {c.dims.at(dim.packs[0]) + 1});
-    fillOffsets(c.dims.at(dim.packs[1]), recipe.data_seed ^ std::hash<std::string>{}(dim.name),
-                offsets);
-    c.dims[dim.name] = static_cast<std::int64_t>(offsets.values.back());
-    c.tensors[dim.offsets] = std::move(offsets);
+    if (!dim.packs.empty() && recipe.dtypes.contains(dim.offsets)) order.push_back(&dim);
+  }
+  std::stable_partition(order.begin(), order.end(),
+                        [](const spec::Dim* d) { return d->keys_in.empty(); });
+  std::map<std::string, std::vector<std::int64_t>> drawn;
+  for (const spec::Dim* dim : order) {
+    const auto keys = drawn.find(dim->keys_in);
+    const auto& offsets = drawn[dim->name] =
+        drawOffsets(c.dims.at(dim->packs[0]), c.dims.at(dim->packs[1]),
+                    recipe.data_seed ^ std::hash<std::string>{}(dim->name),
+                    keys == drawn.end() ? nullptr : &keys->second);
+    c.dims[dim->name] = offsets.back();
+    c.tensors[dim->offsets] = spec::offsetsInput(*dim, recipe.dtypes.at(dim->offsets), offsets);
   }
 }
 

@@ -34,8 +34,11 @@ std::string formatParam(const ParamValue& value) {
 std::string describeCase(const Case& c) {
   std::string line = c.api;
   for (const auto& [name, extent] : c.dims) line += fmt::format(" {}={}", name, extent);
+  constexpr std::int64_t kShownEntries = 8;  // lengths and offsets: the structure of the call
   for (const auto& [name, t] : c.tensors) {
     line += fmt::format(" {}:{}[{}]", name, dtypeName(t.dtype), fmt::join(t.shape, ","));
+    const bool integral = t.dtype == DType::int32 || t.dtype == DType::int64;
+    if (integral && t.size() <= kShownEntries) line += fmt::format("={}", fmt::join(t.values, ","));
   }
   for (const auto& [name, value] : c.params)
     line += fmt::format(" {}={}", name, formatParam(value));

@@ -181,14 +181,15 @@ void fillFrom(Tensor& t, std::size_t axis, std::int64_t first, double value) {
   }
 }
 
-// The axes of a layout with each merged dim (BSH's H = N * D) split into its parts.
+// The axes of a layout with each merged dim (BSH's H = N * D) and each packed one (TND's T, of
+// a batch of one) split into its parts.
 std::vector<std::string> splitMerged(const spec::ApiSpec& spec,
                                      const std::vector<std::string>& layout) {
   std::vector<std::string> parts;
   for (const auto& name : layout) {
     const spec::Dim* d = spec.dim(name);
-    if (d && !d->product_of.empty()) {
-      parts.insert(parts.end(), d->product_of.begin(), d->product_of.end());
+    if (d && !d->axisParts().empty()) {
+      parts.insert(parts.end(), d->axisParts().begin(), d->axisParts().end());
     } else {
       parts.push_back(name);
     }
@@ -197,8 +198,9 @@ std::vector<std::string> splitMerged(const spec::ApiSpec& spec,
 }
 
 // `t`, laid out by `from`, moved into the layout `to`: the same dims in another order, merged
-// dims split or joined (a merged axis is its parts, outermost first). Nothing if the layouts do
-// not hold the same dims once split.
+// dims split or joined (a merged axis is its parts, outermost first); a last axis of copies
+// (torch_npu's softmax_max) stays last. Nothing if the layouts do not hold the same dims once
+// split.
 std::optional<Tensor> relayout(const spec::ApiSpec& spec, const Tensor& t,
                                const std::vector<std::string>& from,
                                const std::vector<std::string>& to,
@@ -214,6 +216,11 @@ std::optional<Tensor> relayout(const spec::ApiSpec& spec, const Tensor& t,
     const auto it = std::ranges::find(a, name);
     if (it == a.end()) return std::nullopt;
     perm.push_back(static_cast<std::size_t>(it - a.begin()));
+  }
+  if (const std::int64_t n = numel(split); n > 0 && t.size() != n && t.size() % n == 0) {
+    split.push_back(t.size() / n);
+    joined.push_back(split.back());
+    perm.push_back(perm.size());
   }
   Tensor parts = t;
   parts.shape = split;
@@ -265,47 +272,25 @@ RelatedCalls causalAsMask(const spec::ApiSpec& spec, const Case& c,
   return r;
 }
 
-// The same problem in another layout variant of the API (the spec's first; the second for the
-// first): every input moved into that layout, the outputs moved back before they are judged.
-std::optional<RelatedCalls> inOtherLayout(const spec::ApiSpec& spec, const Case& c,
-                                          const std::map<std::string, std::int64_t>& dims) {
-  const spec::Variant& other = spec.other_variants.front();
-  RelatedCalls r{c, c, same, fmt::format("the same problem in {}", other.api)};
-  r.transformed.api = other.api;
-  for (const auto& [param, value] : other.fixed) r.transformed.params[param] = value;
-  const auto declared = [](const spec::TensorDecl* decl) {
-    return decl && decl->shapes.size() == 1 ? &decl->shapes.front() : nullptr;
-  };
-  for (auto& [name, t] : r.transformed.tensors) {
-    const auto* from = declared(spec.input(name));
-    const auto to = other.shapes.find(name);
-    if (!from || to == other.shapes.end()) continue;
-    auto moved = relayout(spec, t, *from, to->second, dims);
-    if (!moved) return std::nullopt;
-    t = std::move(*moved);
-  }
-  r.outputs_in_base_layout = [&spec, &other, dims, declared](const std::string& output,
-                                                             const Tensor& t) {
-    const auto* to = declared(spec.output(output));
-    const auto from = other.shapes.find(output);
-    if (!to || from == other.shapes.end()) return t;
-    return relayout(spec, t, from->second, *to, dims).value_or(t);
-  };
-  return r;
-}
-
-// One packed sequence run alone: the first with rows on every packed axis, its rows cut out of
-// each, its offsets [0, length] and the batch 1; its rows of the packed call are what it must
-// return.
-std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Case& c) {
+// The packed dims of a spec (flash-attn's total_q and total_k, torch_npu's TND T).
+std::vector<const spec::Dim*> packedDims(const spec::ApiSpec& spec) {
   std::vector<const spec::Dim*> packed;
   for (const auto& d : spec.dims) {
     if (!d.packs.empty()) packed.push_back(&d);
   }
+  return packed;
+}
+
+// One packed sequence run alone: the first with rows on every packed axis, its rows cut out of
+// each, the batch 1 and its offsets those of one sequence; a tensor over the longest length (a
+// mask) keeps the sequence's top-left corner. Its rows of the packed call are what it must
+// return.
+std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Case& c) {
+  const auto packed = packedDims(spec);
   const auto rows = [&c](const spec::Dim& d, std::int64_t b) {
-    const auto& offsets = c.tensor(d.offsets)->values;
-    return positions(static_cast<std::int64_t>(offsets.at(static_cast<std::size_t>(b))),
-                     static_cast<std::int64_t>(offsets.at(static_cast<std::size_t>(b + 1))));
+    const auto offsets = spec::sequenceOffsets(c, d);
+    return positions(offsets.at(static_cast<std::size_t>(b)),
+                     offsets.at(static_cast<std::size_t>(b + 1)));
   };
   const std::string& batch = packed.front()->packs[0];
   const std::int64_t batch_size = spec::observedDims(spec, c).at(batch);
@@ -315,24 +300,64 @@ std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Ca
     ++b;
   if (b == batch_size) return std::nullopt;
   RelatedCalls r{c, c, same, fmt::format("sequence {} run alone", b)};
+  onDim(spec, r.transformed, batch, 1,
+        [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, b); });
+  const auto compressed = spec::compressedMaskShape(spec, c);
   for (const spec::Dim* d : packed) {
     const auto taken = rows(*d, b);
     const auto length = std::ssize(taken);
     onDim(spec, r.transformed, d->name, length,
           [&](const Tensor& t, std::size_t axis) { return takeAxis(t, axis, taken); });
-    onDim(spec, r.transformed, d->packs[1], length, [](const Tensor& t, std::size_t) { return t; });
+    onDim(spec, r.transformed, d->packs[1], length, [&](const Tensor& t, std::size_t axis) {
+      return compressed == t.shape ? t : takeAxis(t, axis, positions(0, length));
+    });
     Tensor& offsets = r.transformed.tensors.at(d->offsets);
-    offsets = Tensor{offsets.dtype, {2}, {0.0, static_cast<double>(length)}};
-    r.transformed.dims[spec.input(d->offsets)->shapes.front().front()] = 2;
+    offsets = spec::offsetsInput(*d, offsets.dtype, {0, length});
+    r.transformed.dims[spec.input(d->offsets)->shapes.front().front()] = offsets.size();
   }
-  onDim(spec, r.transformed, batch, 1,
-        [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, b); });
   r.expected = [&spec, packed, rows, b](const std::string& output, Tensor t) {
     for (const spec::Dim* d : packed) {
       if (const auto axis = spec::axisOf(spec, output, t.shape, d->name))
         t = takeAxis(t, *axis, rows(*d, b));
     }
     return t;
+  };
+  return r;
+}
+
+// The same problem in another layout variant of the API (the spec's first; the second for the
+// first): every input moved into that layout (those it does not take left out), the outputs
+// moved back before they are judged. A packed layout holds sequences of different lengths,
+// which no padded layout does: one sequence is moved, alone (a batch of one, packed or not).
+std::optional<RelatedCalls> inOtherLayout(const spec::ApiSpec& spec, const Case& c,
+                                          const std::map<std::string, std::int64_t>& dims) {
+  const spec::Variant& other = spec.other_variants.front();
+  std::optional<RelatedCalls> alone;
+  if (!packedDims(spec).empty() && !(alone = oneSequenceAlone(spec, c))) return std::nullopt;
+  RelatedCalls r = alone.value_or(RelatedCalls{c, c, same, "the same problem"});
+  r.describe = fmt::format("{} in {}", r.describe, other.api);
+  const auto moved_dims = alone ? spec::observedDims(spec, r.transformed) : dims;
+  r.transformed.api = other.api;
+  for (const auto& [param, value] : other.fixed) r.transformed.params[param] = value;
+  const auto declared = [](const spec::TensorDecl* decl) {
+    return decl && decl->shapes.size() == 1 ? &decl->shapes.front() : nullptr;
+  };
+  std::erase_if(r.transformed.tensors,
+                [&](const auto& entry) { return !other.inputs.contains(entry.first); });
+  for (auto& [name, t] : r.transformed.tensors) {
+    const auto* from = declared(spec.input(name));
+    const auto to = other.shapes.find(name);
+    if (!from || to == other.shapes.end()) continue;
+    auto moved = relayout(spec, t, *from, to->second, moved_dims);
+    if (!moved) return std::nullopt;
+    t = std::move(*moved);
+  }
+  r.outputs_in_base_layout = [&spec, &other, moved_dims, declared](const std::string& output,
+                                                                   const Tensor& t) {
+    const auto* to = declared(spec.output(output));
+    const auto from = other.shapes.find(output);
+    if (!to || from == other.shapes.end()) return t;
+    return relayout(spec, t, from->second, *to, moved_dims).value_or(t);
   };
   return r;
 }

@@ -43,14 +43,6 @@ std::vector<std::size_t> vendorPositions(const Semantics& s, const std::vector<s
   return positions;
 }
 
-// Where each sequence of a packed dim starts, and one more entry: the total.
-std::vector<std::int64_t> offsetsOf(const Case& c, const Dim& packed) {
-  const Tensor& t = *c.tensor(packed.offsets);
-  std::vector<std::int64_t> offsets;
-  for (const double v : t.values) offsets.push_back(static_cast<std::int64_t>(v));
-  return offsets;
-}
-
 // A vendor layout with each packed dim replaced by its (batch, seqlen) pair and each merged dim
 // by its factors.
 std::vector<std::string> unpackedNames(const ApiSpec& spec, const std::vector<std::string>& names) {
@@ -93,7 +85,7 @@ Tensor unpacked(const ApiSpec& spec, const Case& c, const std::vector<std::strin
   for (const auto& name : names) {
     const Dim* d = spec.dim(name);
     if (d && !d->packs.empty()) {
-      const auto offsets = offsetsOf(c, *d);
+      const auto offsets = sequenceOffsets(c, *d);
       std::int64_t longest = 0;
       for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
         longest = std::max(longest, offsets[b + 1] - offsets[b]);
@@ -112,7 +104,7 @@ Tensor packed(const ApiSpec& spec, const Case& c, const std::vector<std::string>
   std::size_t axis = 0;
   for (const auto& name : names) {
     const Dim* d = spec.dim(name);
-    if (d && !d->packs.empty()) t = packAxes(t, axis, offsetsOf(c, *d));
+    if (d && !d->packs.empty()) t = packAxes(t, axis, sequenceOffsets(c, *d));
     if (d && !d->product_of.empty()) {  // merge the factors back into one axis
       const auto first = t.shape.begin() + static_cast<std::ptrdiff_t>(axis);
       const auto last = first + static_cast<std::ptrdiff_t>(d->product_of.size());
@@ -555,7 +547,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   for (auto [axis, seqlens] :
        {std::pair{"seqlen_q", &p.seqlens_q}, std::pair{"seqlen_k", &p.seqlens_k}}) {
     if (const Dim* packed = spec.packedDimOf(s.canonical.at(axis))) {  // varlen: from offsets
-      const auto offsets = offsetsOf(c, *packed);
+      const auto offsets = sequenceOffsets(c, *packed);
       for (std::size_t b = 0; b < seqlens->size(); ++b) (*seqlens)[b] = offsets[b + 1] - offsets[b];
     }
   }

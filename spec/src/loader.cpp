@@ -108,7 +108,7 @@ class SpecParser {
 
   void parseDims(const Field& f) {
     for (const auto& [name, body] : f.members()) {
-      body.allowOnly({"kind", "sum_of", "product_of", "packs", "offsets"});
+      body.allowOnly({"kind", "sum_of", "product_of", "packs", "offsets", "ends", "keys_in"});
       if (!isIdentifier(name)) body.fail("expected a snake_case dim name");
       Dim dim;
       dim.name = name;
@@ -135,7 +135,11 @@ class SpecParser {
         }
         if (dim.product_of.size() < 2) factors->fail("expected at least two dims");
       }
-      if (const auto packs = body.find("packs")) parsePacked(body, *packs, dim);
+      if (const auto packs = body.find("packs")) {
+        parsePacked(body, *packs, dim);
+      } else if (const auto keys = body.find("keys_in")) {
+        keys->fail("`keys_in` applies only to a packed dim (one with `packs`)");
+      }
       spec_.dims.push_back(std::move(dim));
     }
     if (spec_.dims.empty()) f.fail("expected at least one dim");
@@ -150,7 +154,8 @@ class SpecParser {
           fmt::format("expected a plain dim declared above{}, got \"{}\"", alternative, f.text()));
   }
 
-  // `packs: [BATCH, SEQLEN]` with `offsets: INPUT`; the input is checked once inputs are read.
+  // `packs: [BATCH, SEQLEN]` with `offsets: INPUT` (the starts and the total) or `ends: INPUT`
+  // (the ends alone); the input is checked once inputs are read.
   void parsePacked(const Field& body, const Field& packs, Dim& dim) {
     for (const auto& part : packs.items()) {
       requirePlainDim(part);
@@ -162,11 +167,24 @@ class SpecParser {
     if (dim.kind != DimKind::seqlen) body.at("kind").fail("a packed dim is of kind seqlen");
     if (!dim.sum_of.empty() || !dim.product_of.empty())
       packs.fail("a packed dim is neither a sum nor a product");
-    dim.offsets = body.at("offsets").text();
-    pending_offsets_.emplace_back(dim.name, body.at("offsets"));
+    const auto ends = body.find("ends");
+    if (ends && body.find("offsets"))
+      ends->fail("a packed dim takes `offsets` or `ends`, not both");
+    const Field where = ends ? *ends : body.at("offsets");
+    dim.offsets = where.text();
+    dim.offsets_are_ends = ends.has_value();
+    pending_offsets_.emplace_back(dim.name, where);
+    if (const auto keys = body.find("keys_in")) {
+      dim.keys_in = keys->text();
+      const Dim* other = spec_.dim(dim.keys_in);
+      if (!other || other->packs.empty() || other->packs[0] != dim.packs[0])
+        keys->fail(fmt::format("expected a packed dim declared above over the batch \"{}\"",
+                               dim.packs[0]));
+    }
   }
 
-  // The offsets of a packed dim: a required integer input of one axis, batch + 1 long.
+  // The offsets of a packed dim: a required integer input of one axis, batch + 1 long (the
+  // ends alone: batch long).
   void checkOffsets() const {
     for (const auto& [dim_name, f] : pending_offsets_) {
       requireInput(f);
@@ -175,15 +193,18 @@ class SpecParser {
       const Dim* bounds = decl.shapes.size() == 1 && decl.shapes[0].size() == 1
                               ? spec_.dim(decl.shapes[0][0])
                               : nullptr;
-      const bool batch_plus_one =
-          bounds && bounds->sum_of == std::vector<std::string>{packed.packs[0], "1"};
-      if (!batch_plus_one || decl.optional || !decl.dtype ||
+      const bool extent_fits =
+          bounds && (packed.offsets_are_ends
+                         ? bounds->name == packed.packs[0]
+                         : bounds->sum_of == std::vector<std::string>{packed.packs[0], "1"});
+      if (!extent_fits || decl.optional || !decl.dtype ||
           (*decl.dtype != DType::int32 && *decl.dtype != DType::int64) ||
           !decl.lengths_of.empty() || decl.uniform_hi > decl.uniform_lo)
         f.fail(fmt::format(
-            "expected a required input of integer dtype, without `values`, of shape [B] where B "
-            "is a dim with `sum_of: [{}, 1]`",
-            packed.packs[0]));
+            "expected a required input of integer dtype, without `values`, of shape {}",
+            packed.offsets_are_ends
+                ? fmt::format("[{}]", packed.packs[0])
+                : fmt::format("[B] where B is a dim with `sum_of: [{}, 1]`", packed.packs[0])));
     }
   }
 
@@ -1033,20 +1054,70 @@ ApiSpec parseRoot(const YAML::Node& root, const std::string& text, const std::st
   return spec;
 }
 
+// Whether `node` names `name` anywhere (a scalar, or within a map or sequence).
+bool mentions(const YAML::Node& node, const std::string& name) {
+  if (!node.IsDefined()) return false;
+  if (node.IsScalar()) return node.Scalar() == name;
+  if (node.IsSequence()) {
+    return std::ranges::any_of(node, [&](const YAML::Node& n) { return mentions(n, name); });
+  }
+  if (node.IsMap()) {
+    return std::ranges::any_of(node,
+                               [&](const auto& member) { return mentions(member.second, name); });
+  }
+  return false;
+}
+
+// A variant without some inputs: each goes with the rules and the semantics that name it.
+void dropInputs(YAML::Node& root, const Field& dropped) {
+  for (const auto& item : dropped.items()) {
+    const std::string input = item.text();
+    if (!root["inputs"][input].IsMap())
+      item.fail(fmt::format("unknown input \"{}\"; declare it under `inputs`", input));
+    root["inputs"].remove(input);
+    YAML::Node kept(YAML::NodeType::Sequence);
+    for (const auto& rule : root["rules"]) {
+      const bool reads = mentions(rule["check"], input) || mentions(rule["if"], input) ||
+                         mentions(rule["unless"], input);
+      if (!reads) kept.push_back(rule);
+    }
+    root["rules"] = kept;
+    std::vector<std::string> reading;
+    for (const auto& member : root["semantics"]) {
+      if (mentions(member.second, input)) reading.push_back(member.first.Scalar());
+    }
+    for (const auto& key : reading) root["semantics"].remove(key);
+  }
+}
+
 // Variant `name` of a spec document: the document without its `variants`, named
-// `<api>_<name>`, with the variant's `set` params fixed and its `shapes` in place. Each variant
-// reads a fresh copy of the text, so every field keeps its line and column.
+// `<api>_<name>`, with the variant's `set` params fixed, its `shapes` in place, its `dims` and
+// `inputs` added (or replacing those of the same name), its `rules` appended and the inputs it
+// `drop`s gone. Each variant reads a fresh copy of the text, so every field keeps its line and
+// column.
 YAML::Node variantRoot(const std::string& text, const std::string& file, const std::string& name) {
   YAML::Node root = parseDocument(text, file);
-  const Field variant(root["variants"][name], "variants." + name, file);
-  variant.allowOnly({"set", "shapes", "relations"});
+  const YAML::Node body = root["variants"][name];
+  const Field variant(body, "variants." + name, file);
+  variant.allowOnly({"set", "shapes", "relations", "dims", "inputs", "rules", "drop"});
   if (!isIdentifier(name)) variant.fail("expected a snake_case variant name");
   root["api"] = Field(root, "", file).at("api").text() + "_" + name;
+  if (const auto dropped = variant.find("drop")) dropInputs(root, *dropped);
+  for (const char* section : {"dims", "inputs"}) {
+    const auto added = variant.find(section);
+    if (!added) continue;
+    if (!added->isMap()) added->fail("expected a map, as the spec's own");
+    for (const auto& [key, unused] : added->members()) root[section][key] = body[section][key];
+  }
+  if (const auto rules = variant.find("rules")) {
+    if (!rules->isSequence()) rules->fail("expected a list of rules, appended to the spec's");
+    for (const auto& rule : body["rules"]) root["rules"].push_back(rule);
+  }
   if (const auto set = variant.find("set")) {
     for (const auto& [param, value] : set->members()) {
       if (!root["params"][param].IsMap())
         value.fail(fmt::format("unknown param \"{}\"; declare it under `params`", param));
-      root["params"][param]["fixed"] = root["variants"][name]["set"][param];
+      root["params"][param]["fixed"] = body["set"][param];
     }
   }
   if (const auto shapes = variant.find("shapes")) {
@@ -1057,21 +1128,21 @@ YAML::Node variantRoot(const std::string& text, const std::string& file, const s
       if (!section)
         shape.fail(
             fmt::format("unknown tensor \"{}\"; declare it under inputs or outputs", tensor));
-      root[section][tensor]["shape"] = root["variants"][name]["shapes"][tensor];
+      root[section][tensor]["shape"] = body["shapes"][tensor];
     }
   }
-  if (variant.find("relations"))
-    root["promises"]["relations"] = root["variants"][name]["relations"];
+  if (variant.find("relations")) root["promises"]["relations"] = body["relations"];
   root.remove("variants");
   return root;
 }
 
 // `spec` as a sibling variant sees it.
 Variant asVariant(const ApiSpec& spec) {
-  Variant v{spec.api, {}, {}};
+  Variant v{spec.api, {}, {}, {}};
   for (const auto& p : spec.params) {
     if (p.fixed) v.fixed[p.name] = *p.fixed;
   }
+  for (const auto& t : spec.inputs) v.inputs.insert(t.name);
   for (const auto* tensors : {&spec.inputs, &spec.outputs}) {
     for (const auto& t : *tensors) {
       if (t.shapes.size() == 1) v.shapes[t.name] = t.shapes.front();

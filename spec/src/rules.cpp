@@ -62,6 +62,15 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
     const auto value = p.extent_of.empty() ? std::nullopt : c.param(p.name);
     if (value) dims.emplace(p.extent_of, static_cast<std::int64_t>(asNumber(*value).value_or(0)));
   }
+  for (const auto& dim : spec.dims) {  // a packed axis's offsets show its sequences
+    if (dim.packs.empty() || !c.tensor(dim.offsets)) continue;
+    const auto offsets = sequenceOffsets(c, dim);
+    std::int64_t longest = 0;
+    for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
+      longest = std::max(longest, offsets[b + 1] - offsets[b]);
+    dims.emplace(dim.packs[0], std::ssize(offsets) - 1);
+    dims.emplace(dim.packs[1], longest);
+  }
   for (const auto& dim : spec.dims) {  // a merged axis shows its innermost factor
     const auto merged = dims.find(dim.name);
     if (dim.product_of.empty() || merged == dims.end()) continue;
@@ -166,6 +175,22 @@ std::vector<Shape> expectedShapes(const TensorDecl& decl,
     shapes.push_back(std::move(shape));
   }
   return shapes;
+}
+
+std::vector<std::int64_t> sequenceOffsets(const Case& c, const Dim& packed) {
+  std::vector<std::int64_t> offsets;
+  if (packed.offsets_are_ends) offsets.push_back(0);
+  for (const double v : c.tensor(packed.offsets)->values)
+    offsets.push_back(static_cast<std::int64_t>(v));
+  return offsets;
+}
+
+Tensor offsetsInput(const Dim& packed, DType dtype, const std::vector<std::int64_t>& offsets) {
+  const auto first = offsets.begin() + (packed.offsets_are_ends ? 1 : 0);
+  Tensor t = Tensor::zeros(dtype, {std::ssize(offsets) - (first - offsets.begin())});
+  std::transform(first, offsets.end(), t.values.begin(),
+                 [](std::int64_t v) { return static_cast<double>(v); });
+  return t;
 }
 
 std::optional<std::size_t> axisOf(const ApiSpec& spec, const std::string& tensor,

@@ -157,7 +157,11 @@ INSTANTIATE_TEST_SUITE_P(
         Edges{"npu_fusion_attention_bnsd",
               {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "window", "bool_mask", "gqa",
                "mqa", "fully_masked_rows", "broadcast_mask", "sparse_mode_0", "sparse_mode_1",
-               "sparse_mode_2", "sparse_mode_3", "sparse_mode_4", "compressed_mask", "bias"}}),
+               "sparse_mode_2", "sparse_mode_3", "sparse_mode_4", "compressed_mask", "bias"}},
+        Edges{"npu_fusion_attention_tnd",
+              {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "gqa", "bool_mask",
+               "padded_lengths", "empty_sequence", "fully_masked_rows", "sparse_mode_0",
+               "sparse_mode_3", "sparse_mode_4", "compressed_mask"}}),
     [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
 
 // torch_npu's modes 2-4 take the compressed mask: 2048 x 2048, true (hidden) above the diagonal.
@@ -173,6 +177,29 @@ TEST(NpuCases, CompressedModesPassTheUpperTriangle) {
     for (const std::int64_t at : std::vector<std::int64_t>{0, 1, 2048 * 5 + 5, 2048 * 5 + 6,
                                                            2048 * 2048 - 1, 2048 * 2047 - 2})
       RC_ASSERT(mask->values[static_cast<std::size_t>(at)] == (at % 2048 > at / 2048 ? 1.0 : 0.0));
+  });
+}
+
+// torch_npu's TND: each sequence's end without the leading 0, the last the packed length; a
+// sequence with queries has keys (the layout does not support one without).
+TEST(NpuCases, TndEndsRiseToThePackedLengthAndQueriesHaveKeys) {
+  const auto& spec = specOf("npu_fusion_attention_tnd");
+  rc::check("tnd cases", [&] {
+    const Case c = *validCases(spec);
+    const Tensor& q_ends = *c.tensor("actual_seq_qlen");
+    const Tensor& k_ends = *c.tensor("actual_seq_kvlen");
+    RC_ASSERT(q_ends.dtype == DType::int64);
+    RC_ASSERT(q_ends.shape == k_ends.shape);
+    RC_ASSERT(q_ends.values.back() == static_cast<double>(c.tensor("query")->shape[0]));
+    RC_ASSERT(k_ends.values.back() == static_cast<double>(c.tensor("key")->shape[0]));
+    double q_start = 0, k_start = 0;
+    for (std::size_t b = 0; b < q_ends.values.size(); ++b) {
+      RC_ASSERT(q_ends.values[b] >= q_start && k_ends.values[b] >= k_start);
+      if (k_ends.values[b] == k_start) RC_ASSERT(q_ends.values[b] == q_start);
+      if (q_ends.values[b] == q_start) RC_TAG("a sequence without queries");
+      q_start = q_ends.values[b];
+      k_start = k_ends.values[b];
+    }
   });
 }
 

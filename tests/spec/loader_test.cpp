@@ -188,6 +188,19 @@ INSTANTIATE_TEST_SUITE_P(
                 "expected a required input of integer dtype, without `values`, of shape [B] where "
                 "B is a dim with `sum_of: [batch, 1]`",
                 "offsets: alibi"},
+        Mistake{"PackedEndsNotBatchLong", "  headdim:  {kind: head_dim}",
+                "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, packs: [batch, seqlen_q], "
+                "ends: alibi_slopes}",
+                "dims.total.ends",
+                "expected a required input of integer dtype, without `values`, of shape [batch]",
+                "ends: alibi"},
+        Mistake{"KeysInNotPacked", "  headdim:  {kind: head_dim}",
+                "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, packs: [batch, seqlen_q], "
+                "offsets: cu_seqlens_q, keys_in: seqlen_k}",
+                "dims.total.keys_in", "expected a packed dim declared above", "keys_in"},
+        Mistake{"VariantDropsUnknownInput", "api: flash_attn_func",
+                "api: flash_attn_func\nvariants:\n  bshd:\n    drop: [query]",
+                "variants.bshd.drop[0]", "unknown input \"query\"", "[query]"},
         Mistake{"PackedWrongKinds", "  headdim:  {kind: head_dim}",
                 "  headdim:  {kind: head_dim}\n  total: {kind: seqlen, packs: [nheads, seqlen_q], "
                 "offsets: q}",
@@ -330,7 +343,7 @@ TEST(Loader, DeclaredFallbackRegionsMayNameUnalignedDims) {
 // (always passed), its `shapes` replacing the declared ones, its `relations` the promises'.
 TEST(Loader, VariantsAreSpecsOfTheirOwn) {
   const auto specs = loadSpecs(specFolder() / "npu_fusion_attention.yaml");
-  ASSERT_EQ(specs.size(), 4U);
+  ASSERT_EQ(specs.size(), 5U);
   EXPECT_EQ(specs[0].api, "npu_fusion_attention_bnsd");
   const ApiSpec& sbh = specs[3];
   EXPECT_EQ(sbh.api, "npu_fusion_attention_sbh");
@@ -342,15 +355,38 @@ TEST(Loader, VariantsAreSpecsOfTheirOwn) {
                                    Relation::masked_keys_appended}));
   EXPECT_EQ(specs[0].promises.relations.size(), 5U);
   // Each knows its siblings in file order, their fixed params and shapes (layout_equivalence).
-  ASSERT_EQ(sbh.other_variants.size(), 3U);
+  ASSERT_EQ(sbh.other_variants.size(), 4U);
   EXPECT_EQ(sbh.other_variants.front().api, "npu_fusion_attention_bnsd");
   EXPECT_EQ(specs[0].other_variants.front().api, "npu_fusion_attention_bsnd");
   EXPECT_EQ(sbh.other_variants.front().fixed.at("input_layout"), ParamValue(std::string("BNSD")));
   EXPECT_EQ(sbh.other_variants.front().shapes.at("attention_out"),
             (std::vector<std::string>{"b", "n1", "s1", "d"}));
   EXPECT_FALSE(sbh.other_variants.front().shapes.contains("atten_mask"));  // two forms
+  EXPECT_TRUE(sbh.other_variants.front().inputs.contains("pse"));
   EXPECT_GT(sbh.input("query")->where.line, 0);
   EXPECT_THROW(loadSpec(specFolder() / "npu_fusion_attention.yaml"), SpecError);
+}
+
+// A variant may add dims, inputs and rules, and drop inputs with the rules and semantics that
+// read them: torch_npu's TND packs the sequences by their ends and passes no pse.
+TEST(Loader, VariantsAddAndDropInputs) {
+  const auto specs = loadSpecs(specFolder() / "npu_fusion_attention.yaml");
+  const ApiSpec& tnd = specs.back();
+  ASSERT_EQ(tnd.api, "npu_fusion_attention_tnd");
+  const Dim* t1 = tnd.dim("t1");
+  ASSERT_NE(t1, nullptr);
+  EXPECT_EQ(t1->packs, (std::vector<std::string>{"b", "s1"}));
+  EXPECT_EQ(t1->offsets, "actual_seq_qlen");
+  EXPECT_TRUE(t1->offsets_are_ends);
+  EXPECT_EQ(t1->keys_in, "t2");
+  EXPECT_EQ(tnd.input("actual_seq_qlen")->dtype, DType::int64);
+  EXPECT_EQ(tnd.input("pse"), nullptr);
+  EXPECT_TRUE(tnd.semantics.bias_tensor.empty());
+  EXPECT_EQ(tnd.rule("PseShapeInvalid"), nullptr);
+  EXPECT_NE(tnd.rule("ActualSeqLengthsMismatch"), nullptr);
+  EXPECT_NE(tnd.rule("AttenMaskShapeInvalid"), nullptr);  // names no pse
+  EXPECT_NE(specs.front().input("pse"), nullptr);         // the other variants keep it
+  EXPECT_FALSE(specs.front().other_variants.back().inputs.contains("pse"));
 }
 
 // torch_npu's modes 2-4 read the mask as a marker of a fixed shape, which the spec must give.

@@ -779,5 +779,38 @@ TEST_F(NpuFusionAttention, SoftmaxStatisticsAreTheRowMaxAndSumEightTimes) {
   EXPECT_EQ(row_sum.role, "row_sum");
 }
 
+// TND: two sequences end to end, their ends without the leading 0. Query lengths 2 and 1, key
+// lengths 1 and 3; mode 3 aligns each diagonal at the sequence's own bottom-right corner.
+TEST_F(NpuFusionAttention, TndSequencesEndWhereTheirEndsSayAndAlignOnTheirOwn) {
+  const ApiSpec& tnd = variants.back();
+  ASSERT_EQ(tnd.api, "npu_fusion_attention_tnd");
+  Case c;
+  c.api = tnd.api;
+  c.params = {{"head_num", std::int64_t{1}},
+              {"input_layout", std::string("TND")},
+              {"sparse_mode", std::int64_t{3}}};
+  c.tensors["query"] = Tensor::zeros(DType::fp32, {3, 1, 1});
+  c.tensors["key"] = Tensor::zeros(DType::fp32, {4, 1, 1});  // every score 0: a mean of values
+  c.tensors["value"] = Tensor{DType::fp32, {4, 1, 1}, {10, 20, 30, 40}};
+  c.tensors["actual_seq_qlen"] = Tensor{DType::int64, {2}, {2, 3}};
+  c.tensors["actual_seq_kvlen"] = Tensor{DType::int64, {2}, {1, 4}};
+  c.tensors["atten_mask"] = Tensor::zeros(DType::boolean, {2048, 2048});
+  EXPECT_TRUE(brokenRules(tnd, c).empty());
+  const Problem p = bindProblem(tnd, c);
+  EXPECT_EQ(p.seqlens_q, (std::vector<std::int64_t>{2, 1}));
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{1, 3}));
+  const auto expected = expectedOutputs(tnd, c, reference::attention(p));
+  const Tensor& out = expected.at("attention_out").exact;
+  ASSERT_EQ(out.shape, (Shape{3, 1, 1}));
+  // Sequence 0: query 0 sits before its one key (a fully masked row: 0), query 1 on it.
+  EXPECT_EQ(out.values[0], 0.0);
+  EXPECT_DOUBLE_EQ(out.values[1], 10.0);
+  // Sequence 1: its one query sits on its last key and sees keys 1-3, not sequence 0's.
+  EXPECT_DOUBLE_EQ(out.values[2], 30.0);
+  EXPECT_EQ(expected.at("softmax_max").exact.shape, (Shape{3, 1, 8}));  // (T, N, 8)
+  c.tensors["actual_seq_kvlen"] = Tensor{DType::int64, {3}, {1, 4, 4}};
+  EXPECT_EQ(brokenRules(tnd, c), std::vector<std::string>{"ActualSeqLengthsMismatch"});
+}
+
 }  // namespace
 }  // namespace attnconf::spec

@@ -20,17 +20,6 @@ std::vector<std::int64_t> offsets(const Tensor& cu_seqlens, std::int64_t total, 
   return out;
 }
 
-// Rows [start, start + n) of a packed (total, heads, dim) tensor as batch entry 0.
-SeqView packedView(const Tensor& t, std::int64_t start) {
-  const std::int64_t row = t.shape[1] * t.shape[2];
-  return SeqView{t.values.data() + start * row, 0, row, t.shape[2]};
-}
-
-OutView packedRows(Tensor& t, std::int64_t start) {
-  const std::int64_t row = t.shape[1] * t.shape[2];
-  return OutView{t.values.data() + start * row, 0, row, t.shape[2]};
-}
-
 }  // namespace
 
 std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fault,
@@ -88,10 +77,10 @@ std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fa
     if (seqlen_k > 0) {  // no key: output 0, LSE +inf, as mha_varlen_fwd's empty case
       args.seqlen_q = seqlen_q;
       args.seqlen_k = seqlen_k;
-      args.q = packedView(q, starts_q[at]);
-      args.k = packedView(k, starts_k[at]);
-      args.v = packedView(v, starts_k[at]);
-      args.out = packedRows(out, starts_q[at]);
+      args.q = front_end::packedRows(q, starts_q[at]);
+      args.k = front_end::packedRows(k, starts_k[at]);
+      args.v = front_end::packedRows(v, starts_k[at]);
+      args.out = front_end::packedRows(out, starts_q[at]);
       args.lse = seq_lse.data();
       // Each sequence's diagonal is aligned bottom-right by its own lengths; the planted fault
       // aligns it by the longest ones, as a padded batch would be.

@@ -1,6 +1,8 @@
 #include "npu/fusion_attention.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace attnconf::adapters {
@@ -94,19 +96,164 @@ Tensor positionBias(const Tensor& pse, const AttentionArgs& args, double scale) 
   return bias;
 }
 
-// softmax_max and softmax_sum: each row's value stored 8 times, fp32 (B, N, Sq, 8).
-Tensor rowStatistic(const std::vector<double>& per_row, const AttentionArgs& args,
+// softmax_max and softmax_sum: each row's value stored 8 times, fp32, from the kernel's (batch,
+// heads, seqlen_q) rows; `at(b, h, i)` is the row's first copy. The planted fault reads row i
+// of softmax_sum from row i + 1.
+constexpr std::int64_t kCopies = 8;
+void writeStatistic(const std::vector<double>& per_row, const AttentionArgs& args, Tensor& t,
+                    const std::function<std::int64_t(std::int64_t, std::int64_t, std::int64_t)>& at,
                     std::int64_t shift_rows = 0) {
-  constexpr std::int64_t kCopies = 8;
-  Tensor t = Tensor::zeros(DType::fp32, {args.batch, args.heads, args.seqlen_q, kCopies});
   const auto rows = static_cast<std::int64_t>(per_row.size());
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t from = std::min(r + shift_rows, rows - 1);
-    for (std::int64_t k = 0; k < kCopies; ++k)
-      t.values[static_cast<std::size_t>(r * kCopies + k)] =
-          roundTo(DType::fp32, per_row[static_cast<std::size_t>(from)]);
+    const std::int64_t first =
+        at(r / (args.heads * args.seqlen_q), (r / args.seqlen_q) % args.heads, r % args.seqlen_q);
+    std::fill_n(t.values.begin() + first, kCopies,
+                roundTo(DType::fp32, per_row[static_cast<std::size_t>(from)]));
   }
-  return t;
+}
+
+// The kernel's row statistics, (batch, heads, seqlen_q) each, filled by a kernel call.
+struct RowStatistics {
+  std::vector<double> lse, max, sum;
+  explicit RowStatistics(const AttentionArgs& args)
+      : lse(static_cast<std::size_t>(args.batch * args.heads * args.seqlen_q)),
+        max(lse.size()),
+        sum(lse.size()) {}
+  void runWith(AttentionArgs& args, const ForwardKernel& kernel) {
+    args.lse = lse.data();
+    args.row_max = max.data();
+    args.row_sum = sum.data();
+    kernel(args);
+  }
+};
+
+// What every layout checks and decodes alike: dtypes, head_num, the scale and the sparse mode.
+struct CommonArgs {
+  std::int64_t head_num = 0, mode = 0;
+  double scale = 1.0;
+};
+
+CommonArgs commonArgs(const Case& c, PlantedFault fault, const Tensor& q, const Tensor& k,
+                      const Tensor& v, std::int64_t head_dim) {
+  for (const Tensor* t : {&q, &k, &v}) {
+    check(t->dtype == DType::fp16 || t->dtype == DType::bf16 || t->dtype == DType::fp32,
+          "query, key and value must be float16, bfloat16 or float32");
+  }
+  check(k.dtype == q.dtype && v.dtype == q.dtype, "query, key and value must have the same dtype");
+  check(head_dim <= kMaxHeadDim,
+        fmt::format("head dim {} is larger than {}", head_dim, kMaxHeadDim));
+  const double default_scale = fault == PlantedFault::default_scale_rsqrt
+                                   ? 1.0 / std::sqrt(static_cast<double>(head_dim))
+                                   : 1.0;
+  const auto mode = paramOr<std::int64_t>(c, "sparse_mode", 0);
+  check(mode >= 0 && mode <= 8, fmt::format("sparse_mode must be in [0, 8], got {}", mode));
+  return {paramOr<std::int64_t>(c, "head_num", 0), mode, paramOr(c, "scale", default_scale)};
+}
+
+void checkHeads(std::int64_t heads, std::int64_t heads_k) {
+  check(heads_k > 0 && heads % heads_k == 0,
+        fmt::format("the query's {} heads must be a multiple of the key's {}", heads, heads_k));
+}
+
+// §atten_mask: in modes 0 and 1, a bool mask that broadcasts to `full` (batch, heads, seqlen_q,
+// seqlen_k), true hiding the key, as the score bias; modes 2-4 take it as their compressed
+// marker. Nothing without a mask.
+const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, PlantedFault fault,
+                        AttentionArgs& args, Tensor& converted) {
+  const Tensor* mask = c.tensor("atten_mask");
+  if (!mask) return nullptr;
+  check(mask->dtype == DType::boolean, "atten_mask must be bool");
+  if (mode <= 1) {
+    check(front_end::maskBroadcasts(mask->shape, full),
+          fmt::format("atten_mask of shape ({}) is none of BNSS, B1SS, 11SS, SS for ({})",
+                      fmt::join(mask->shape, ", "), fmt::join(full, ", ")));
+    args.bias = front_end::maskBias(*mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted,
+                                    converted);
+  }
+  return mask;
+}
+
+// Each sequence's start and one more entry, the total, from a TND length list: its ends alone,
+// without the leading 0 (lengths 2 2 0 are passed as 2 4 4).
+std::vector<std::int64_t> sequenceStarts(const Case& c, const char* name, std::int64_t total) {
+  const Tensor& ends = required(c, name);
+  check(ends.dtype == DType::int64 && ends.rank() == 1 && ends.size() > 0,
+        fmt::format("{} must be a non-empty list of int64 in input_layout TND", name));
+  std::vector<std::int64_t> starts{0};
+  for (const std::int64_t end : front_end::integers(ends)) starts.push_back(end);
+  check(offsetsRise(starts, total),
+        fmt::format("{} must rise to at most the {} rows of the packed tensor", name, total));
+  return starts;
+}
+
+// §TND: the sequences laid end to end, (T, N, D); sequence b is rows [starts[b], starts[b+1])
+// of query and key, computed on its own: its diagonals are those of its own lengths, and a
+// [maxSq, maxSkv] mask is read at its top-left corner. softmax_max and softmax_sum are (T, N, 8).
+std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
+                                              const ForwardKernel& kernel, const Tensor& q,
+                                              const Tensor& k, const Tensor& v) {
+  for (const auto& [t, name] : {std::pair{&q, "query"}, {&k, "key"}, {&v, "value"}}) {
+    check(t->rank() == 3, fmt::format("{} must be 3-D (T, N, D) in input_layout TND, got ({})",
+                                      name, fmt::join(t->shape, ", ")));
+  }
+  const CommonArgs common = commonArgs(c, fault, q, k, v, q.shape[2]);
+  const std::int64_t heads = q.shape[1], heads_k = k.shape[1], head_dim = q.shape[2];
+  check(common.head_num == heads,
+        fmt::format("head_num {} does not match query's {} heads", common.head_num, heads));
+  check(k.shape[2] == head_dim,
+        fmt::format("key's head dim {} differs from query's {}", k.shape[2], head_dim));
+  check(k.shape == v.shape, fmt::format("value's shape ({}) must equal key's ({})",
+                                        fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
+  checkHeads(heads, heads_k);
+  const auto starts_q = sequenceStarts(c, "actual_seq_qlen", q.shape[0]);
+  const auto starts_k = sequenceStarts(c, "actual_seq_kvlen", k.shape[0]);
+  check(starts_q.size() == starts_k.size(),
+        "the size of actual_seq_qlen and actual_seq_kvlen must be the same");
+  std::int64_t longest_q = 0, longest_k = 0;
+  for (std::size_t b = 0; b + 1 < starts_q.size(); ++b) {
+    longest_q = std::max(longest_q, starts_q[b + 1] - starts_q[b]);
+    longest_k = std::max(longest_k, starts_k[b + 1] - starts_k[b]);
+  }
+  AttentionArgs args{.dtype = q.dtype,
+                     .batch = 1,
+                     .heads = heads,
+                     .heads_k = heads_k,
+                     .head_dim = head_dim,
+                     .head_dim_v = head_dim,
+                     .scale = static_cast<float>(common.scale),
+                     .fault = fault};
+  Tensor converted_mask;
+  const Tensor* mask =
+      attenMask(c, common.mode, {1, heads, longest_q, longest_k}, fault, args, converted_mask);
+  std::map<std::string, Tensor> outputs;
+  Tensor& out = outputs["attention_out"] = Tensor::zeros(q.dtype, q.shape);
+  Tensor& softmax_max = outputs["softmax_max"] =
+      Tensor::zeros(DType::fp32, {q.shape[0], heads, kCopies});
+  Tensor& softmax_sum = outputs["softmax_sum"] = softmax_max;
+  for (std::size_t b = 0; b + 1 < starts_q.size(); ++b) {
+    args.seqlen_q = starts_q[b + 1] - starts_q[b];
+    args.seqlen_k = starts_k[b + 1] - starts_k[b];
+    if (args.seqlen_q == 0) continue;
+    check(args.seqlen_k > 0, fmt::format("sequence {} has queries but no keys, which TND does "
+                                         "not support",
+                                         b));
+    // The planted fault reads each end as inclusive: a sequence sees the next one's first key.
+    if (fault == PlantedFault::tnd_end_inclusive && starts_k[b + 1] < k.shape[0]) ++args.seqlen_k;
+    args.q = front_end::packedRows(q, starts_q[b]);
+    args.k = front_end::packedRows(k, starts_k[b]);
+    args.v = front_end::packedRows(v, starts_k[b]);
+    args.out = front_end::packedRows(out, starts_q[b]);
+    if (mask) applySparseMode(c, *mask, common.mode, args);
+    RowStatistics stats(args);
+    stats.runWith(args, kernel);
+    const auto at = [&](std::int64_t, std::int64_t h, std::int64_t i) {
+      return ((starts_q[b] + i) * heads + h) * kCopies;
+    };
+    writeStatistic(stats.max, args, softmax_max, at);
+    writeStatistic(stats.sum, args, softmax_sum, at);
+  }
+  return outputs;
 }
 
 }  // namespace
@@ -119,13 +266,9 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   const Tensor& k = required(c, "key");
   const Tensor& v = required(c, "value");
   const auto layout = paramOr<std::string>(c, "input_layout", "");
+  if (layout == "TND") return packedSequences(c, fault, kernel, q, k, v);
   check(layout == "BNSD" || layout == "BSND" || layout == "BSH" || layout == "SBH",
-        fmt::format("input_layout must be BSH, SBH, BSND or BNSD, got \"{}\"", layout));
-  for (const Tensor* t : {&q, &k, &v}) {
-    check(t->dtype == DType::fp16 || t->dtype == DType::bf16 || t->dtype == DType::fp32,
-          "query, key and value must be float16, bfloat16 or float32");
-  }
-  check(k.dtype == q.dtype && v.dtype == q.dtype, "query, key and value must have the same dtype");
+        fmt::format("input_layout must be BSH, SBH, BSND, BNSD or TND, got \"{}\"", layout));
   const auto head_num = paramOr<std::int64_t>(c, "head_num", 0);
   check(head_num > 0, fmt::format("head_num must be positive, got {}", head_num));
   const bool hidden = splitsHidden(layout);
@@ -136,6 +279,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   const LayoutView qv = readLayout(q, layout, query_head_dim, "query");
   const LayoutView kv = readLayout(k, layout, qv.head_dim, "key");
   const LayoutView vv = readLayout(v, layout, qv.head_dim, "value");
+  const CommonArgs common = commonArgs(c, fault, q, k, v, qv.head_dim);
   check(qv.heads == head_num,
         fmt::format("head_num {} does not match query's {} heads", head_num, qv.heads));
   check(kv.batch == qv.batch && kv.head_dim == qv.head_dim,
@@ -143,8 +287,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
                     fmt::join(k.shape, ", "), fmt::join(q.shape, ", "), layout));
   check(k.shape == v.shape, fmt::format("value's shape ({}) must equal key's ({})",
                                         fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
-  check(kv.heads > 0 && qv.heads % kv.heads == 0,
-        fmt::format("the query's {} heads must be a multiple of the key's {}", qv.heads, kv.heads));
+  checkHeads(qv.heads, kv.heads);
 
   AttentionArgs args{.dtype = q.dtype,
                      .batch = qv.batch,
@@ -156,33 +299,17 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
                      .head_dim_v = qv.head_dim,
                      .q = qv.view,
                      .k = kv.view,
-                     .v = vv.view};
-  const double default_scale = fault == PlantedFault::default_scale_rsqrt
-                                   ? 1.0 / std::sqrt(static_cast<double>(qv.head_dim))
-                                   : 1.0;
-  const double scale = paramOr(c, "scale", default_scale);
-  args.scale = static_cast<float>(scale);
-  check(qv.head_dim <= kMaxHeadDim,
-        fmt::format("head dim {} is larger than {}", qv.head_dim, kMaxHeadDim));
-  const auto mode = paramOr<std::int64_t>(c, "sparse_mode", 0);
-  check(mode >= 0 && mode <= 8, fmt::format("sparse_mode must be in [0, 8], got {}", mode));
-  args.fault = fault;
+                     .v = vv.view,
+                     .scale = static_cast<float>(common.scale),
+                     .fault = fault};
+  const Shape full{args.batch, args.heads, args.seqlen_q, args.seqlen_k};
   Tensor converted_mask;
-  if (const Tensor* mask = c.tensor("atten_mask")) {  // without one, no mode masks anything
-    check(mask->dtype == DType::boolean, "atten_mask must be bool");
-    applySparseMode(c, *mask, mode, args);
-    if (mode <= 1) {  // modes 2-4 take the mask as the compressed marker of their own
-      const Shape full{args.batch, args.heads, args.seqlen_q, args.seqlen_k};
-      check(front_end::maskBroadcasts(mask->shape, full),
-            fmt::format("atten_mask of shape ({}) is none of BNSS, B1SS, 11SS, SS for ({})",
-                        fmt::join(mask->shape, ", "), fmt::join(full, ", ")));
-      args.bias = front_end::maskBias(
-          *mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted, converted_mask);
-    }
-  }
+  if (const Tensor* mask = attenMask(c, common.mode, full, fault, args, converted_mask))
+    applySparseMode(c, *mask, common.mode, args);
   Tensor scores_bias;
   if (const Tensor* pse = c.tensor("pse")) {
-    scores_bias = positionBias(*pse, args, fault == PlantedFault::pse_after_scale ? 1.0 : scale);
+    const double factor = fault == PlantedFault::pse_after_scale ? 1.0 : common.scale;
+    scores_bias = positionBias(*pse, args, factor);
     if (args.bias.data) front_end::addScoreBias(scores_bias, args.bias);  // the mask's -inf
     args.bias = BiasView{scores_bias.values.data(), args.heads * args.seqlen_q * args.seqlen_k,
                          args.seqlen_q * args.seqlen_k, args.seqlen_k, 1};
@@ -196,15 +323,16 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
     o.seq_stride = q.shape[2];
   }
   args.out = OutView{out.values.data(), o.batch_stride, o.seq_stride, o.head_stride};
-  std::vector<double> lse(static_cast<std::size_t>(args.batch * args.heads * args.seqlen_q));
-  std::vector<double> row_max(lse.size()), row_sum(lse.size());
-  args.lse = lse.data();
-  args.row_max = row_max.data();
-  args.row_sum = row_sum.data();
-  kernel(args);
-  outputs["softmax_max"] = rowStatistic(row_max, args);
-  outputs["softmax_sum"] =
-      rowStatistic(row_sum, args, fault == PlantedFault::softmax_sum_wrong_row ? 1 : 0);
+  RowStatistics stats(args);
+  stats.runWith(args, kernel);
+  const Shape statistic{args.batch, args.heads, args.seqlen_q, kCopies};
+  const auto at = [&](std::int64_t b, std::int64_t h, std::int64_t i) {
+    return ((b * args.heads + h) * args.seqlen_q + i) * kCopies;
+  };
+  writeStatistic(stats.max, args, outputs["softmax_max"] = Tensor::zeros(DType::fp32, statistic),
+                 at);
+  writeStatistic(stats.sum, args, outputs["softmax_sum"] = Tensor::zeros(DType::fp32, statistic),
+                 at, fault == PlantedFault::softmax_sum_wrong_row ? 1 : 0);
   return outputs;
 }
 

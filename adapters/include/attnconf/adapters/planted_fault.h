@@ -53,6 +53,8 @@ enum class PlantedFault {
                           ///< looks empty and returns 0 (PyTorch's CPU SDPA does this)
   sparse_mode3_top_left,  ///< torch_npu: sparse_mode 3 (rightDownCausal) aligned top-left
   pse_after_scale,        ///< torch_npu: pse added after the scale, not to QK^T before it
+  tnd_end_inclusive,      ///< torch_npu TND: a sequence's key end read as inclusive, so it sees the
+                          ///< next sequence's first key
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -40,7 +40,8 @@ std::optional<double> asNumber(const ParamValue& value);
 /// A parameter value as the vendor would write it, e.g. "True", "(-1, 0)", "0.125".
 std::string formatParam(const ParamValue& value);
 
-/// One line naming the API, dims, dtypes, params and optional tensors; never tensor values.
+/// One line naming the API, dims, dtypes, params and optional tensors; never tensor values but
+/// those of small integer tensors (sequence lengths and offsets, at most 8 entries).
 std::string describeCase(const Case& c);
 
 }  // namespace attnconf

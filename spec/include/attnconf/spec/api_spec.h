@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -47,6 +48,12 @@ struct Dim {
   /// one more entry, the total. Its extent is drawn with the offsets, never on its own.
   std::vector<std::string> packs;
   std::string offsets;
+  /// `offsets` holds each sequence's end alone, without the leading 0 (torch_npu's
+  /// actual_seq_qlen: lengths 2 2 2 are passed as 2 4 6). sequenceOffsets reads either form.
+  bool offsets_are_ends = false;
+  /// The packed dim of the same sequences' keys, if they must have some: no sequence has
+  /// queries without keys (torch_npu's TND layout does not support it).
+  std::string keys_in;
 
   /// Summed or merged: its extent is computed from its parts (derivedExtent).
   bool fromParts() const { return !sum_of.empty() || !product_of.empty(); }
@@ -264,10 +271,10 @@ struct Semantics {
   /// cache before attention, and the keys are written into the cache rotated. Channel pairs
   /// (2i, 2i+1) when `rotary_interleaved_param` is true (GPT-J), else (i, i + rotary_dim / 2).
   std::string rotary_cos, rotary_sin, rotary_interleaved_param;
-  std::string mask_tensor;        ///< explicit mask: bool, or floating and added to the scores
-  bool mask_true_keeps = true;    ///< a bool mask's true lets the key take part (else hides it)
-  bool mask_may_be_bool = false;  ///< `bool_true_means` is declared (a float-only mask has none)
-  std::string bias_tensor;        ///< an additive score bias besides the mask (JAX's `bias`)
+  std::string mask_tensor;         ///< explicit mask: bool, or floating and added to the scores
+  bool mask_true_keeps = true;     ///< a bool mask's true lets the key take part (else hides it)
+  bool mask_may_be_bool = false;   ///< `bool_true_means` is declared (a float-only mask has none)
+  std::string bias_tensor;         ///< an additive score bias besides the mask (JAX's `bias`)
   bool bias_before_scale = false;  ///< added to QK^T before the scale (torch_npu's `pse`)
   /// Ascend's sparse_mode: the int param that picks a SparseMode, and the band's int params.
   std::string sparse_mode_param, band_pre_param, band_next_param;
@@ -367,6 +374,7 @@ struct Variant {
   std::map<std::string, ParamValue> fixed;  ///< the params the variant sets
   /// The shape of each tensor (inputs and outputs) that has a single form.
   std::map<std::string, std::vector<std::string>> shapes;
+  std::set<std::string> inputs;  ///< every input it takes
 };
 
 struct ApiSpec {

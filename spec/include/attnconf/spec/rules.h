@@ -26,8 +26,9 @@ std::set<std::string> dimsOfAbsentInputs(const ApiSpec& spec,
 bool isConstantPart(const std::string& part);
 
 /// Dim extents as an implementation reads them: from the first input that declares each dim
-/// (with one shape), then from the params that pass a dim's extent, then the innermost factor
-/// of a merged axis (its extent over the outer factors), falling back to the case's generated
+/// (with one shape), then from the params that pass a dim's extent, then the sequence count and
+/// the longest length of a packed axis (from its offsets), then the innermost factor of a merged
+/// axis (its extent over the outer factors), falling back to the case's generated
 /// dims; the one part of a sum that none of these gives is what the sum, read off a tensor,
 /// leaves (a KV cache's room before the new keys). Sums are then recomputed from their parts.
 std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case& c);
@@ -42,6 +43,13 @@ const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c);
 /// The shape the mask must have when the call's sparse mode reads it compressed (torch_npu's
 /// 2048 x 2048 triangle of modes 2-4); nothing when it is read as given.
 std::optional<Shape> compressedMaskShape(const ApiSpec& spec, const Case& c);
+
+/// Where each sequence of a packed dim starts, and one more entry: the total, read from the
+/// dim's offsets input in either form (`Dim::offsets_are_ends`).
+std::vector<std::int64_t> sequenceOffsets(const Case& c, const Dim& packed);
+
+/// `offsets` (each start and the total) as the packed dim's offsets input holds them.
+Tensor offsetsInput(const Dim& packed, DType dtype, const std::vector<std::int64_t>& offsets);
 
 /// The declared shapes of a tensor with dims substituted.
 std::vector<Shape> expectedShapes(const TensorDecl& decl,
