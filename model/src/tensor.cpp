@@ -122,6 +122,13 @@ bool offsetsRise(std::span<const std::int64_t> offsets, std::int64_t total) {
          std::ranges::is_sorted(offsets);
 }
 
+std::int64_t longestSequence(std::span<const std::int64_t> offsets) {
+  std::int64_t longest = 0;
+  for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
+    longest = std::max(longest, offsets[b + 1] - offsets[b]);
+  return longest;
+}
+
 namespace {
 
 void checkOffsets(std::span<const std::int64_t> offsets, std::int64_t total, const char* what) {

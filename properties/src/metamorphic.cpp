@@ -287,10 +287,12 @@ std::vector<const spec::Dim*> packedDims(const spec::ApiSpec& spec) {
 // return.
 std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Case& c) {
   const auto packed = packedDims(spec);
-  const auto rows = [&c](const spec::Dim& d, std::int64_t b) {
-    const auto offsets = spec::sequenceOffsets(c, d);
-    return positions(offsets.at(static_cast<std::size_t>(b)),
-                     offsets.at(static_cast<std::size_t>(b + 1)));
+  std::map<std::string, std::vector<std::int64_t>> offsets;  // by packed dim, read once
+  for (const spec::Dim* d : packed) offsets[d->name] = spec::sequenceOffsets(c, *d);
+  const auto rows = [offsets](const spec::Dim& d, std::int64_t b) {
+    const auto& starts = offsets.at(d.name);
+    return positions(starts.at(static_cast<std::size_t>(b)),
+                     starts.at(static_cast<std::size_t>(b + 1)));
   };
   const std::string& batch = packed.front()->packs[0];
   const std::int64_t batch_size = spec::observedDims(spec, c).at(batch);
@@ -311,9 +313,9 @@ std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Ca
     onDim(spec, r.transformed, d->packs[1], length, [&](const Tensor& t, std::size_t axis) {
       return compressed == t.shape ? t : takeAxis(t, axis, positions(0, length));
     });
-    Tensor& offsets = r.transformed.tensors.at(d->offsets);
-    offsets = spec::offsetsInput(*d, offsets.dtype, {0, length});
-    r.transformed.dims[spec.input(d->offsets)->shapes.front().front()] = offsets.size();
+    Tensor& alone = r.transformed.tensors.at(d->offsets);
+    alone = spec::offsetsInput(*d, alone.dtype, {0, length});
+    r.transformed.dims[spec.input(d->offsets)->shapes.front().front()] = alone.size();
   }
   r.expected = [&spec, packed, rows, b](const std::string& output, Tensor t) {
     for (const spec::Dim* d : packed) {

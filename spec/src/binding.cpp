@@ -86,10 +86,7 @@ Tensor unpacked(const ApiSpec& spec, const Case& c, const std::vector<std::strin
     const Dim* d = spec.dim(name);
     if (d && !d->packs.empty()) {
       const auto offsets = sequenceOffsets(c, *d);
-      std::int64_t longest = 0;
-      for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
-        longest = std::max(longest, offsets[b + 1] - offsets[b]);
-      t = unpackAxis(t, axis++, offsets, longest);
+      t = unpackAxis(t, axis++, offsets, longestSequence(offsets));
     } else if (d && !d->product_of.empty()) {
       t = splitAxis(spec, c, *d, std::move(t), axis);
       axis += d->product_of.size() - 1;

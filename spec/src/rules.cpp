@@ -65,11 +65,8 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
   for (const auto& dim : spec.dims) {  // a packed axis's offsets show its sequences
     if (dim.packs.empty() || !c.tensor(dim.offsets)) continue;
     const auto offsets = sequenceOffsets(c, dim);
-    std::int64_t longest = 0;
-    for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
-      longest = std::max(longest, offsets[b + 1] - offsets[b]);
     dims.emplace(dim.packs[0], std::ssize(offsets) - 1);
-    dims.emplace(dim.packs[1], longest);
+    dims.emplace(dim.packs[1], longestSequence(offsets));
   }
   for (const auto& dim : spec.dims) {  // a merged axis shows its innermost factor
     const auto merged = dims.find(dim.name);

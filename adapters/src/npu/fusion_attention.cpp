@@ -210,11 +210,6 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
   const auto starts_k = sequenceStarts(c, "actual_seq_kvlen", k.shape[0]);
   check(starts_q.size() == starts_k.size(),
         "the size of actual_seq_qlen and actual_seq_kvlen must be the same");
-  std::int64_t longest_q = 0, longest_k = 0;
-  for (std::size_t b = 0; b + 1 < starts_q.size(); ++b) {
-    longest_q = std::max(longest_q, starts_q[b + 1] - starts_q[b]);
-    longest_k = std::max(longest_k, starts_k[b + 1] - starts_k[b]);
-  }
   AttentionArgs args{.dtype = q.dtype,
                      .batch = 1,
                      .heads = heads,
@@ -225,7 +220,8 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
                      .fault = fault};
   Tensor converted_mask;
   const Tensor* mask =
-      attenMask(c, common.mode, {1, heads, longest_q, longest_k}, fault, args, converted_mask);
+      attenMask(c, common.mode, {1, heads, longestSequence(starts_q), longestSequence(starts_k)},
+                fault, args, converted_mask);
   std::map<std::string, Tensor> outputs;
   Tensor& out = outputs["attention_out"] = Tensor::zeros(q.dtype, q.shape);
   Tensor& softmax_max = outputs["softmax_max"] =

@@ -66,6 +66,9 @@ Tensor permuteAxes(const Tensor& t, std::span<const std::size_t> perm);
 /// Whether `offsets` (sequence starts and the total) rise from 0 to at most `total`.
 bool offsetsRise(std::span<const std::int64_t> offsets, std::int64_t total);
 
+/// The longest sequence's length, for `offsets` (sequence starts and the total); 0 for none.
+std::int64_t longestSequence(std::span<const std::int64_t> offsets);
+
 /// Sequences laid end to end on `axis` (sequence b on [offsets[b], offsets[b+1])) spread over
 /// two axes (sequence, position < `longest`); positions past a sequence's length are 0.
 Tensor unpackAxis(const Tensor& t, std::size_t axis, std::span<const std::int64_t> offsets,
