@@ -48,6 +48,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::sparse_mode3_top_left, "sparse_mode3_top_left"},
     std::pair{PlantedFault::pse_after_scale, "pse_after_scale"},
     std::pair{PlantedFault::tnd_end_inclusive, "tnd_end_inclusive"},
+    std::pair{PlantedFault::varlen_tile_overread, "varlen_tile_overread"},
 };
 
 }  // namespace

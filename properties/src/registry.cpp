@@ -60,6 +60,12 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
       [&spec](adapters::Adapter& a, const RunConfig& cfg) {
         return checkNonFiniteQueryRow(spec, a, cfg);
       });
+  add("NonFiniteKeyValueRow", "special_values",
+      "a NaN or infinite key or value row reaches the queries that see it, and no other entry or "
+      "head",
+      [&spec](adapters::Adapter& a, const RunConfig& cfg) {
+        return checkNonFiniteKeyValueRow(spec, a, cfg);
+      });
   add("Determinism", "repeatability",
       spec.promises.deterministic_forward ? "the same call twice is bitwise identical"
                                           : "the spread between two identical calls is reported",

@@ -100,6 +100,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::tnd_end_inclusive, "Accuracy", "npu_fusion_attention_tnd"},
       {PlantedFault::tnd_end_inclusive, "VarlenEqualsPerSequence", "npu_fusion_attention_tnd"},
       {PlantedFault::tnd_end_inclusive, "LayoutEquivalence", "npu_fusion_attention_tnd"},
+      {PlantedFault::varlen_tile_overread, "NonFiniteKeyValueRow", "flash_attn_varlen_func"},
   };
   return table;
 }
@@ -163,20 +164,29 @@ INSTANTIATE_TEST_SUITE_P(CpuFlash, Mutants, testing::ValuesIn(mutants()),
                          });
 
 // Faults that only a property beyond accuracy kills: Accuracy passes on them.
-class AccuracyAlone : public testing::TestWithParam<PlantedFault> {};
+struct Escape {
+  PlantedFault fault;
+  std::string api = "flash_attn_func";
+};
+
+class AccuracyAlone : public testing::TestWithParam<Escape> {};
 
 TEST_P(AccuracyAlone, MissesIt) {
-  InTreeAdapter mutant(InTreeKernel::tiled_flash, GetParam());
-  const Verdict v = runProperty("Accuracy", mutant);
+  InTreeAdapter mutant(InTreeKernel::tiled_flash, GetParam().fault);
+  const Verdict v = runProperty("Accuracy", mutant, GetParam().api);
   EXPECT_EQ(v.status, Verdict::Status::pass) << v.message;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     CpuFlash, AccuracyAlone,
-    testing::Values(PlantedFault::nondeterministic_reduction, PlantedFault::nan_row_max_dropped,
-                    PlantedFault::dk_wrong_scale, PlantedFault::silent_fallback_ragged_keys,
-                    PlantedFault::hidden_fallback_ragged_keys),
-    [](const auto& param_info) { return std::string(adapters::faultName(param_info.param)); });
+    testing::Values(Escape{PlantedFault::nondeterministic_reduction},
+                    Escape{PlantedFault::nan_row_max_dropped}, Escape{PlantedFault::dk_wrong_scale},
+                    Escape{PlantedFault::silent_fallback_ragged_keys},
+                    Escape{PlantedFault::hidden_fallback_ragged_keys},
+                    Escape{PlantedFault::varlen_tile_overread, "flash_attn_varlen_func"}),
+    [](const auto& param_info) {
+      return std::string(adapters::faultName(param_info.param.fault));
+    });
 
 // Where the spec does not promise determinism, two calls that differ pass, and the verdict says
 // how often and by how much (in bounds of the output's tolerance).

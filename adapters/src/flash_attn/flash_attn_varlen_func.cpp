@@ -20,6 +20,19 @@ std::vector<std::int64_t> offsets(const Tensor& cu_seqlens, std::int64_t total, 
   return out;
 }
 
+// The planted fault: the sequence's keys run on to the end of their last 16-key tile, into the
+// next sequences', and the extra keys are hidden by an added -inf instead of never being loaded.
+// `room` is how many keys the packed tensor holds from the sequence's start; `bias` keeps the
+// key bias the kernel reads.
+void overreadTile(std::int64_t room, AttentionArgs& args, std::vector<double>& bias) {
+  constexpr std::int64_t kTile = 16;
+  const std::int64_t loaded = std::min((args.seqlen_k + kTile - 1) / kTile * kTile, room);
+  bias.assign(static_cast<std::size_t>(loaded), 0.0);
+  std::fill(bias.begin() + args.seqlen_k, bias.end(), -std::numeric_limits<double>::infinity());
+  args.seqlen_k = loaded;
+  args.bias = BiasView{bias.data(), 0, 0, 0, 1};
+}
+
 }  // namespace
 
 std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fault,
@@ -65,6 +78,7 @@ std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fa
   std::map<std::string, Tensor> outputs;
   Tensor& out = outputs["out"] = Tensor::zeros(q.dtype, q.shape);
   Tensor lse = Tensor::zeros(DType::fp32, {heads, total_q});
+  std::vector<double> overread_bias;
   for (std::int64_t b = 0; b < batch; ++b) {
     const auto at = static_cast<std::size_t>(b);
     const std::int64_t seqlen_q = starts_q[at + 1] - starts_q[at];
@@ -90,6 +104,8 @@ std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fa
       args.causal_offset = args.window_offset = args.alibi_offset = bottom_right;
       if (!slopes.empty())
         args.alibi_slopes.assign(slopes.begin() + b * heads, slopes.begin() + (b + 1) * heads);
+      if (fault == PlantedFault::varlen_tile_overread)
+        overreadTile(total_k - starts_k[at], args, overread_bias);
       kernel(args);
     }
     for (std::int64_t h = 0; h < heads; ++h) {

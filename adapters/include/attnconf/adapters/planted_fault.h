@@ -55,6 +55,9 @@ enum class PlantedFault {
   pse_after_scale,        ///< torch_npu: pse added after the scale, not to QK^T before it
   tnd_end_inclusive,      ///< torch_npu TND: a sequence's key end read as inclusive, so it sees the
                           ///< next sequence's first key
+  varlen_tile_overread,   ///< flash_attn_varlen_func: each sequence loads whole 16-key tiles,
+                          ///< the next sequence's keys in its last one hidden by an added -inf
+                          ///< (harmless while they are finite)
 };
 
 /// The name of a fault, e.g. "causal_top_left".
