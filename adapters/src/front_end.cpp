@@ -94,21 +94,50 @@ void addScoreBias(Tensor& scores_bias, const BiasView& view, double factor) {
   }
 }
 
-std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
-                                        const std::array<GradName, 3>& names,
-                                        const char* grad_output, const Tensor& out,
-                                        const Tensor& lse, Layout layout,
-                                        const BackwardKernel& backward) {
+std::map<std::string, Tensor> zeroGradients(const Case& c, const std::array<GradName, 3>& names,
+                                            const char* grad_output, const Tensor& out) {
   const Tensor& dout = required(c, grad_output);
   check(dout.shape == out.shape && dout.dtype == out.dtype,
         fmt::format("{} must have the shape and dtype of the output", grad_output));
   std::map<std::string, Tensor> grads;
   for (const auto& [input, grad] : names)
-    grads[grad] = Tensor::zeros(args.dtype, c.tensor(input)->shape);
-  backward(BackwardArgs{&args, view(dout, layout), view(out, layout), lse.values.data(),
-                        writable(grads.at(names[0].grad), layout),
-                        writable(grads.at(names[1].grad), layout),
-                        writable(grads.at(names[2].grad), layout)});
+    grads[grad] = Tensor::zeros(required(c, input).dtype, required(c, input).shape);
+  return grads;
+}
+
+namespace {
+
+// `view`, which reads `base`, moved onto `other`: the same elements of a tensor of base's shape.
+SeqView viewOn(const SeqView& view, const Tensor& base, const Tensor& other) {
+  return {other.values.data() + (view.data - base.values.data()), view.batch_stride,
+          view.seq_stride, view.head_stride};
+}
+
+OutView viewOn(const SeqView& view, const Tensor& base, Tensor& other) {
+  return {other.values.data() + (view.data - base.values.data()), view.batch_stride,
+          view.seq_stride, view.head_stride};
+}
+
+}  // namespace
+
+void addBackward(const Case& c, const std::array<GradName, 3>& names, const char* grad_output,
+                 const AttentionArgs& args, const Tensor& out, const double* lse,
+                 std::map<std::string, Tensor>& grads, const BackwardKernel& backward) {
+  const SeqView out_rows{args.out.data, args.out.batch_stride, args.out.seq_stride,
+                         args.out.head_stride};
+  const auto grad = [&](const GradName& name, const SeqView& view) {
+    return viewOn(view, required(c, name.input), grads.at(name.grad));
+  };
+  backward(BackwardArgs{&args, viewOn(out_rows, out, required(c, grad_output)), out_rows, lse,
+                        grad(names[0], args.q), grad(names[1], args.k), grad(names[2], args.v)});
+}
+
+std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
+                                        const std::array<GradName, 3>& names,
+                                        const char* grad_output, const Tensor& out,
+                                        const Tensor& lse, const BackwardKernel& backward) {
+  auto grads = zeroGradients(c, names, grad_output, out);
+  addBackward(c, names, grad_output, args, out, lse.values.data(), grads, backward);
   return grads;
 }
 

@@ -98,13 +98,24 @@ struct GradName {
   const char* grad;
 };
 
-/// The gradients of query, key and value (`names`, in that order) after the forward of `args`
-/// left `out` and `lse`, for the output gradient the call passes as `grad_output`.
+/// The gradients of query, key and value (`names`, in that order), all 0 and shaped as their
+/// inputs, for the output gradient the call passes as `grad_output` (checked against `out`).
+std::map<std::string, Tensor> zeroGradients(const Case& c, const std::array<GradName, 3>& names,
+                                            const char* grad_output, const Tensor& out);
+
+/// Runs the backward of the forward `args` just ran into `grads` (from zeroGradients): each
+/// gradient at the elements its input's view in `args` reads, the output gradient read where
+/// `args` wrote `out`. A call that runs its forward in pieces (packed sequences) runs this after
+/// each piece, with the piece's (batch, heads, seqlen_q) LSE.
+void addBackward(const Case& c, const std::array<GradName, 3>& names, const char* grad_output,
+                 const AttentionArgs& args, const Tensor& out, const double* lse,
+                 std::map<std::string, Tensor>& grads, const BackwardKernel& backward);
+
+/// The gradients of a call whose forward `args` ran whole and left `out` and `lse`.
 std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
                                         const std::array<GradName, 3>& names,
                                         const char* grad_output, const Tensor& out,
-                                        const Tensor& lse, Layout layout,
-                                        const BackwardKernel& backward);
+                                        const Tensor& lse, const BackwardKernel& backward);
 
 }  // namespace front_end
 }  // namespace attnconf::adapters

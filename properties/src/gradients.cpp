@@ -38,15 +38,19 @@ double maxAbs(const Tensor& t) {
 
 // The size of the products each gradient sums, which its rounding errors scale with (not the
 // gradient itself, which cancellation in dS = P * (dP - D) can make arbitrarily small):
-//   dQ = scale * dS K, dK = scale * dS^T Q with |dS| ~ |dO| |V|;  dV = P^T dO.
+//   dQ = scale * dS K, dK = scale * dS^T Q with |dS| ~ |dO| |V|;  dV = P^T dO,
+// each times 1 + the largest |row max| of the scores: a backward recomputes P = exp(S - lse),
+// whose relative error is the absolute error of S, a few ulps of |S| (large with torch_npu's
+// default scale of 1.0).
 std::map<std::string, double> operandScales(const spec::ApiSpec& spec, const Problem& p,
                                             const Tensor& dout) {
-  const double ds = maxAbs(dout) * maxAbs(p.v);
+  const double scores = 1 + maxAbs(reference::attention(p).row_max);
+  const double ds = maxAbs(dout) * maxAbs(p.v) * scores;
   const auto& grads = spec.backward.grads;
   const auto& s = spec.semantics;
   return {{grads.at(s.query), p.scale * ds * maxAbs(p.k)},
           {grads.at(s.key), p.scale * ds * maxAbs(p.q)},
-          {grads.at(s.value), maxAbs(dout)}};
+          {grads.at(s.value), maxAbs(dout) * scores}};
 }
 
 }  // namespace

@@ -11,6 +11,8 @@ namespace {
 using front_end::check;
 using front_end::required;
 
+constexpr std::array<front_end::GradName, 3> kGradNames{{{"q", "dq"}, {"k", "dk"}, {"v", "dv"}}};
+
 // The cumulative lengths as integers. The CUDA kernel trusts them (it would read out of bounds);
 // attnconf's kernel refuses offsets that do not rise from 0 within the packed tensor.
 std::vector<std::int64_t> offsets(const Tensor& cu_seqlens, std::int64_t total, const char* name) {
@@ -38,7 +40,6 @@ void overreadTile(std::int64_t room, AttentionArgs& args, std::vector<double>& b
 std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fault,
                                                   const ForwardKernel& kernel,
                                                   const BackwardKernel* backward) {
-  check(backward == nullptr, "attnconf's flash_attn_varlen_func has no backward");
   const Tensor& q = required(c, "q");
   const Tensor& k = required(c, "k");
   const Tensor& v = required(c, "v");
@@ -77,6 +78,9 @@ std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fa
   const std::vector<float> slopes = args.alibi_slopes;  // batch * heads; one row per call
   std::map<std::string, Tensor> outputs;
   Tensor& out = outputs["out"] = Tensor::zeros(q.dtype, q.shape);
+  // The backward runs after each sequence's forward; a key no query reads keeps a gradient of 0.
+  std::map<std::string, Tensor> grads;
+  if (backward) grads = front_end::zeroGradients(c, kGradNames, "dout", out);
   Tensor lse = Tensor::zeros(DType::fp32, {heads, total_q});
   std::vector<double> overread_bias;
   for (std::int64_t b = 0; b < batch; ++b) {
@@ -107,12 +111,15 @@ std::map<std::string, Tensor> flashAttnVarlenFunc(const Case& c, PlantedFault fa
       if (fault == PlantedFault::varlen_tile_overread)
         overreadTile(total_k - starts_k[at], args, overread_bias);
       kernel(args);
+      if (backward)
+        front_end::addBackward(c, kGradNames, "dout", args, out, seq_lse.data(), grads, *backward);
     }
     for (std::int64_t h = 0; h < heads; ++h) {
       std::copy_n(seq_lse.begin() + h * seqlen_q, seqlen_q,
                   lse.values.begin() + h * total_q + starts_q[at]);
     }
   }
+  if (backward) return grads;
   if (front_end::paramOr(c, "return_attn_probs", false)) outputs["softmax_lse"] = std::move(lse);
   return outputs;
 }

@@ -18,6 +18,9 @@ constexpr std::int64_t kAllTokens = 2147483647;
 constexpr std::int64_t kCompressedMaskSide = 2048;
 // seed 002: "head_dim <= 768".
 constexpr std::int64_t kMaxHeadDim = 768;
+// torch_npu's npu_fusion_attention_grad names: dy in, dq, dk, dv out.
+constexpr std::array<front_end::GradName, 3> kGradNames{
+    {{"query", "dq"}, {"key", "dk"}, {"value", "dv"}}};
 
 // BSH and SBH merge heads and channels into one hidden axis H = N * D.
 bool splitsHidden(const std::string& layout) {
@@ -191,7 +194,8 @@ std::vector<std::int64_t> sequenceStarts(const Case& c, const char* name, std::i
 // of query and key, computed on its own: its diagonals are those of its own lengths, and a
 // [maxSq, maxSkv] mask is read at its top-left corner. softmax_max and softmax_sum are (T, N, 8).
 std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
-                                              const ForwardKernel& kernel, const Tensor& q,
+                                              const ForwardKernel& kernel,
+                                              const BackwardKernel* backward, const Tensor& q,
                                               const Tensor& k, const Tensor& v) {
   for (const auto& [t, name] : {std::pair{&q, "query"}, {&k, "key"}, {&v, "value"}}) {
     check(t->rank() == 3, fmt::format("{} must be 3-D (T, N, D) in input_layout TND, got ({})",
@@ -227,6 +231,9 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
   Tensor& softmax_max = outputs["softmax_max"] =
       Tensor::zeros(DType::fp32, {q.shape[0], heads, kCopies});
   Tensor& softmax_sum = outputs["softmax_sum"] = softmax_max;
+  // The backward runs after each sequence's forward; a key no query reads keeps a gradient of 0.
+  std::map<std::string, Tensor> grads;
+  if (backward) grads = front_end::zeroGradients(c, kGradNames, "dy", out);
   for (std::size_t b = 0; b + 1 < starts_q.size(); ++b) {
     args.seqlen_q = starts_q[b + 1] - starts_q[b];
     args.seqlen_k = starts_k[b + 1] - starts_k[b];
@@ -248,8 +255,10 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
     };
     writeStatistic(stats.max, args, softmax_max, at);
     writeStatistic(stats.sum, args, softmax_sum, at);
+    if (backward)
+      front_end::addBackward(c, kGradNames, "dy", args, out, stats.lse.data(), grads, *backward);
   }
-  return outputs;
+  return backward ? grads : outputs;
 }
 
 }  // namespace
@@ -257,12 +266,11 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
 std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fault,
                                                  const ForwardKernel& kernel,
                                                  const BackwardKernel* backward) {
-  check(backward == nullptr, "attnconf's CPU npu_fusion_attention has no backward yet");
   const Tensor& q = required(c, "query");
   const Tensor& k = required(c, "key");
   const Tensor& v = required(c, "value");
   const auto layout = paramOr<std::string>(c, "input_layout", "");
-  if (layout == "TND") return packedSequences(c, fault, kernel, q, k, v);
+  if (layout == "TND") return packedSequences(c, fault, kernel, backward, q, k, v);
   check(layout == "BNSD" || layout == "BSND" || layout == "BSH" || layout == "SBH",
         fmt::format("input_layout must be BSH, SBH, BSND, BNSD or TND, got \"{}\"", layout));
   const auto head_num = paramOr<std::int64_t>(c, "head_num", 0);
@@ -321,6 +329,11 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   args.out = OutView{out.values.data(), o.batch_stride, o.seq_stride, o.head_stride};
   RowStatistics stats(args);
   stats.runWith(args, kernel);
+  if (backward) {
+    auto grads = front_end::zeroGradients(c, kGradNames, "dy", out);
+    front_end::addBackward(c, kGradNames, "dy", args, out, stats.lse.data(), grads, *backward);
+    return grads;
+  }
   const Shape statistic{args.batch, args.heads, args.seqlen_q, kCopies};
   const auto at = [&](std::int64_t b, std::int64_t h, std::int64_t i) {
     return ((b * args.heads + h) * args.seqlen_q + i) * kCopies;
