@@ -107,13 +107,10 @@ std::map<std::string, Tensor> zeroGradients(const Case& c, const std::array<Grad
 
 namespace {
 
-// `view`, which reads `base`, moved onto `other`: the same elements of a tensor of base's shape.
-SeqView viewOn(const SeqView& view, const Tensor& base, const Tensor& other) {
-  return {other.values.data() + (view.data - base.values.data()), view.batch_stride,
-          view.seq_stride, view.head_stride};
-}
-
-OutView viewOn(const SeqView& view, const Tensor& base, Tensor& other) {
+// `view`, which reads `base`, moved onto `other`: the same elements of a tensor of base's shape,
+// read (SeqView) or written (OutView).
+template <typename View, typename Other>
+View viewOn(const SeqView& view, const Tensor& base, Other& other) {
   return {other.values.data() + (view.data - base.values.data()), view.batch_stride,
           view.seq_stride, view.head_stride};
 }
@@ -126,18 +123,19 @@ void addBackward(const Case& c, const std::array<GradName, 3>& names, const char
   const SeqView out_rows{args.out.data, args.out.batch_stride, args.out.seq_stride,
                          args.out.head_stride};
   const auto grad = [&](const GradName& name, const SeqView& view) {
-    return viewOn(view, required(c, name.input), grads.at(name.grad));
+    return viewOn<OutView>(view, required(c, name.input), grads.at(name.grad));
   };
-  backward(BackwardArgs{&args, viewOn(out_rows, out, required(c, grad_output)), out_rows, lse,
-                        grad(names[0], args.q), grad(names[1], args.k), grad(names[2], args.v)});
+  backward(BackwardArgs{&args, viewOn<SeqView>(out_rows, out, required(c, grad_output)), out_rows,
+                        lse, grad(names[0], args.q), grad(names[1], args.k),
+                        grad(names[2], args.v)});
 }
 
 std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
                                         const std::array<GradName, 3>& names,
                                         const char* grad_output, const Tensor& out,
-                                        const Tensor& lse, const BackwardKernel& backward) {
+                                        const double* lse, const BackwardKernel& backward) {
   auto grads = zeroGradients(c, names, grad_output, out);
-  addBackward(c, names, grad_output, args, out, lse.values.data(), grads, backward);
+  addBackward(c, names, grad_output, args, out, lse, grads, backward);
   return grads;
 }
 

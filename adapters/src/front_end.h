@@ -111,11 +111,12 @@ void addBackward(const Case& c, const std::array<GradName, 3>& names, const char
                  const AttentionArgs& args, const Tensor& out, const double* lse,
                  std::map<std::string, Tensor>& grads, const BackwardKernel& backward);
 
-/// The gradients of a call whose forward `args` ran whole and left `out` and `lse`.
+/// The gradients of a call whose forward `args` ran whole and left `out` and the
+/// (batch, heads, seqlen_q) `lse`.
 std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
                                         const std::array<GradName, 3>& names,
                                         const char* grad_output, const Tensor& out,
-                                        const Tensor& lse, const BackwardKernel& backward);
+                                        const double* lse, const BackwardKernel& backward);
 
 }  // namespace front_end
 }  // namespace attnconf::adapters

@@ -11,6 +11,7 @@
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/report.h"
 #include "attnconf/properties/runner.h"
+#include "attnconf/reference/attention.h"
 #include "attnconf/spec/binding.h"
 #include "attnconf/spec/rules.h"
 
@@ -154,11 +155,11 @@ std::map<std::string, spec::ExpectedOutput> expectedWithKvPoison(
     const spec::ApiSpec& spec, const Case& clean,
     const std::map<std::string, spec::ExpectedOutput>& before, const Case& poisoned,
     const Poison& poison) {
-  auto expected = exactOutputs(spec, poisoned);
+  const Problem problem = spec::bindProblem(spec, poisoned);
+  auto expected = spec::expectedOutputs(spec, poisoned, reference::attention(problem));
   // A query sees the row's key if its outputs move when the row does.
   const auto moved = exactOutputs(
       spec, withRow(clean, poison.input, poison.row, [](double x) { return 2 * x + 1; }));
-  const Problem problem = spec::bindProblem(spec, poisoned);
   const auto reading = outputsOfKvHeads(spec, poisoned, problem, nonFiniteKvHeads(problem));
   for (auto& [name, e] : expected) {
     const auto found = reading.find(name);

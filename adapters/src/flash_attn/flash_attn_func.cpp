@@ -59,7 +59,7 @@ std::map<std::string, Tensor> flashAttnFunc(const Case& c, PlantedFault fault,
   }
   if (backward) {
     return front_end::gradients(c, args, {{{"q", "dq"}, {"k", "dk"}, {"v", "dv"}}}, "dout", out,
-                                lse, *backward);
+                                lse.values.data(), *backward);
   }
   if (paramOr(c, "return_attn_probs", false)) outputs["softmax_lse"] = std::move(lse);
   return outputs;

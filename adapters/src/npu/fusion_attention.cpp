@@ -330,9 +330,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   RowStatistics stats(args);
   stats.runWith(args, kernel);
   if (backward) {
-    auto grads = front_end::zeroGradients(c, kGradNames, "dy", out);
-    front_end::addBackward(c, kGradNames, "dy", args, out, stats.lse.data(), grads, *backward);
-    return grads;
+    return front_end::gradients(c, args, kGradNames, "dy", out, stats.lse.data(), *backward);
   }
   const Shape statistic{args.batch, args.heads, args.seqlen_q, kCopies};
   const auto at = [&](std::int64_t b, std::int64_t h, std::int64_t i) {

@@ -106,7 +106,7 @@ std::map<std::string, Tensor> scaledDotProductAttention(const Case& c, PlantedFa
   if (backward) {
     return front_end::gradients(
         c, args, {{{"query", "query_grad"}, {"key", "key_grad"}, {"value", "value_grad"}}},
-        "grad_out", out, lse, *backward);
+        "grad_out", out, lse.values.data(), *backward);
   }
   return outputs;
 }
