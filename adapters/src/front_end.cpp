@@ -119,23 +119,25 @@ View viewOn(const SeqView& view, const Tensor& base, Other& other) {
 
 void addBackward(const Case& c, const std::array<GradName, 3>& names, const char* grad_output,
                  const AttentionArgs& args, const Tensor& out, const double* lse,
-                 std::map<std::string, Tensor>& grads, const BackwardKernel& backward) {
+                 std::map<std::string, Tensor>& grads, const BackwardKernel& backward,
+                 double* dbias) {
   const SeqView out_rows{args.out.data, args.out.batch_stride, args.out.seq_stride,
                          args.out.head_stride};
   const auto grad = [&](const GradName& name, const SeqView& view) {
     return viewOn<OutView>(view, required(c, name.input), grads.at(name.grad));
   };
   backward(BackwardArgs{&args, viewOn<SeqView>(out_rows, out, required(c, grad_output)), out_rows,
-                        lse, grad(names[0], args.q), grad(names[1], args.k),
-                        grad(names[2], args.v)});
+                        lse, grad(names[0], args.q), grad(names[1], args.k), grad(names[2], args.v),
+                        dbias});
 }
 
 std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
                                         const std::array<GradName, 3>& names,
                                         const char* grad_output, const Tensor& out,
-                                        const double* lse, const BackwardKernel& backward) {
+                                        const double* lse, const BackwardKernel& backward,
+                                        double* dbias) {
   auto grads = zeroGradients(c, names, grad_output, out);
-  addBackward(c, names, grad_output, args, out, lse, grads, backward);
+  addBackward(c, names, grad_output, args, out, lse, grads, backward, dbias);
   return grads;
 }
 

@@ -106,17 +106,20 @@ std::map<std::string, Tensor> zeroGradients(const Case& c, const std::array<Grad
 /// Runs the backward of the forward `args` just ran into `grads` (from zeroGradients): each
 /// gradient at the elements its input's view in `args` reads, the output gradient read where
 /// `args` wrote `out`. A call that runs its forward in pieces (packed sequences) runs this after
-/// each piece, with the piece's (batch, heads, seqlen_q) LSE.
+/// each piece, with the piece's (batch, heads, seqlen_q) LSE. `dbias`, when given, receives the
+/// score gradient (BackwardArgs::dbias).
 void addBackward(const Case& c, const std::array<GradName, 3>& names, const char* grad_output,
                  const AttentionArgs& args, const Tensor& out, const double* lse,
-                 std::map<std::string, Tensor>& grads, const BackwardKernel& backward);
+                 std::map<std::string, Tensor>& grads, const BackwardKernel& backward,
+                 double* dbias = nullptr);
 
 /// The gradients of a call whose forward `args` ran whole and left `out` and the
 /// (batch, heads, seqlen_q) `lse`.
 std::map<std::string, Tensor> gradients(const Case& c, const AttentionArgs& args,
                                         const std::array<GradName, 3>& names,
                                         const char* grad_output, const Tensor& out,
-                                        const double* lse, const BackwardKernel& backward);
+                                        const double* lse, const BackwardKernel& backward,
+                                        double* dbias = nullptr);
 
 }  // namespace front_end
 }  // namespace attnconf::adapters

@@ -26,6 +26,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::inplace_q_write, "inplace_q_write"},
     std::pair{PlantedFault::batch_kv_stride_bug, "batch_kv_stride_bug"},
     std::pair{PlantedFault::dk_wrong_scale, "dk_wrong_scale"},
+    std::pair{PlantedFault::dpse_broadcast_not_summed, "dpse_broadcast_not_summed"},
     std::pair{PlantedFault::causal_bottom_right, "causal_bottom_right"},
     std::pair{PlantedFault::bool_mask_inverted, "bool_mask_inverted"},
     std::pair{PlantedFault::seq_lens_off_by_one, "seq_lens_off_by_one"},

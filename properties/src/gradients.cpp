@@ -38,19 +38,27 @@ double maxAbs(const Tensor& t) {
 
 // The size of the products each gradient sums, which its rounding errors scale with (not the
 // gradient itself, which cancellation in dS = P * (dP - D) can make arbitrarily small):
-//   dQ = scale * dS K, dK = scale * dS^T Q with |dS| ~ |dO| |V|;  dV = P^T dO,
+//   dQ = scale * dS K, dK = scale * dS^T Q with |dS| ~ |dO| |V|;  dV = P^T dO;
+//   a score bias's gradient: dS, summed over the axes the bias broadcasts (times the scale
+//   where the bias comes before it),
 // each times 1 + the largest |row max| of the scores: a backward recomputes P = exp(S - lse),
 // whose relative error is the absolute error of S, a few ulps of |S| (large with torch_npu's
 // default scale of 1.0).
-std::map<std::string, double> operandScales(const spec::ApiSpec& spec, const Problem& p,
-                                            const Tensor& dout) {
+std::map<std::string, double> operandScales(const spec::ApiSpec& spec, const Case& c,
+                                            const Problem& p, const Tensor& dout) {
   const double scores = 1 + maxAbs(reference::attention(p).row_max);
   const double ds = maxAbs(dout) * maxAbs(p.v) * scores;
   const auto& grads = spec.backward.grads;
   const auto& s = spec.semantics;
-  return {{grads.at(s.query), p.scale * ds * maxAbs(p.k)},
-          {grads.at(s.key), p.scale * ds * maxAbs(p.q)},
-          {grads.at(s.value), maxAbs(dout) * scores}};
+  std::map<std::string, double> scales{{grads.at(s.query), p.scale * ds * maxAbs(p.k)},
+                                       {grads.at(s.key), p.scale * ds * maxAbs(p.q)},
+                                       {grads.at(s.value), maxAbs(dout) * scores}};
+  if (const Tensor* bias = s.bias_tensor.empty() ? nullptr : c.tensor(s.bias_tensor);
+      bias && grads.contains(s.bias_tensor) && p.hasBias()) {
+    const double summed = static_cast<double>(p.bias.size()) / static_cast<double>(bias->size());
+    scales[grads.at(s.bias_tensor)] = (s.bias_before_scale ? p.scale : 1) * ds * summed;
+  }
+  return scales;
 }
 
 }  // namespace
@@ -64,10 +72,10 @@ std::optional<std::string> judgeGradients(const spec::ApiSpec& spec, const Case&
   const Problem problem = spec::bindProblem(spec, call);
   const Tensor dout = spec::bindGradOutput(spec, call);
   const auto exact =
-      spec::expectedGradients(spec, call, reference::attentionBackward(problem, dout));
-  const auto baseline =
-      spec::expectedGradients(spec, call, reference::attentionBackwardInInputDType(problem, dout));
-  const auto scales = operandScales(spec, problem, dout);
+      spec::expectedGradients(spec, call, problem, reference::attentionBackward(problem, dout));
+  const auto baseline = spec::expectedGradients(
+      spec, call, problem, reference::attentionBackwardInInputDType(problem, dout));
+  const auto scales = operandScales(spec, call, problem, dout);
   std::map<std::string, double> bounds;
   for (const auto& [name, e] : exact) {
     bounds[name] = toleranceBound(spec.backward.rule(problem.dtype), e, baseline.at(name),

@@ -39,6 +39,7 @@ void backwardHead(const Problem& p, const Tensor& dout, std::int64_t b, std::int
   rounding.apply(d_prob);
   const Eigen::VectorXd row_dot = (d_out.array() * out.array()).rowwise().sum();  // rowsum(dO * O)
   Matrix d_s = prob.array() * (d_prob.colwise() - row_dot).array();  // dS = P * (dP - D)
+  if (p.hasBias()) addBlock(g.dbias, b, h, d_s);                     // S += bias: dbias = dS
   if (p.softcap > 0) {  // d/dx c tanh(x/c) = 1 - tanh^2(x/c), x the scaled product
     const Matrix raw = p.scale * (q * k.transpose());
     d_s = d_s.array() * (1.0 - (raw.array() / p.softcap).tanh().square());
@@ -51,7 +52,8 @@ void backwardHead(const Problem& p, const Tensor& dout, std::int64_t b, std::int
 
 Gradients run(const Problem& p, const Tensor& dout, const Rounding& rounding) {
   Gradients g{Tensor::zeros(DType::fp64, p.q.shape), Tensor::zeros(DType::fp64, p.k.shape),
-              Tensor::zeros(DType::fp64, p.v.shape)};
+              Tensor::zeros(DType::fp64, p.v.shape),
+              p.hasBias() ? Tensor::zeros(DType::fp64, p.bias.shape) : Tensor{}};
   // One task per (batch, kv head): the query heads sharing a kv head add to it in turn.
   const std::int64_t group = p.heads_q / p.heads_kv;
   parallelFor(p.batch * p.heads_kv, [&](std::int64_t bk) {
@@ -60,7 +62,7 @@ Gradients run(const Problem& p, const Tensor& dout, const Rounding& rounding) {
       backwardHead(p, dout, b, h, rounding, g);
   });
   if (rounding.dtype) {
-    for (Tensor* t : {&g.dq, &g.dk, &g.dv}) {
+    for (Tensor* t : {&g.dq, &g.dk, &g.dv, &g.dbias}) {
       for (double& x : t->values) x = roundTo(*rounding.dtype, x);
     }
   }

@@ -305,14 +305,19 @@ bool namesAxis(const ApiSpec& spec, const std::string& dim, const std::string& a
   return axis == "seqlen_k" && d && std::ranges::find(d->sum_of, own) != d->sum_of.end();
 }
 
-// The mask or bias input `name` as an additive bias over [batch, heads_q, seqlen_q, seqlen_k]:
-// its axes are named by its declared shape, and axes it lacks broadcast.
-Tensor scoreBias(const ApiSpec& spec, const std::string& name, const Tensor& mask,
-                 const Shape& shape) {
-  const Semantics& s = spec.semantics;
-  const auto& names = spec.input(name)->shapes;
-  const auto declared = std::find_if(names.begin(), names.end(),
-                                     [&](const auto& n) { return std::ssize(n) == mask.rank(); });
+// Where the mask or bias input `name` is read for each element of [batch, heads_q, seqlen_q,
+// seqlen_k] `shape`: its axes are named by its declared shape, and axes it lacks broadcast.
+// The axis names of the declared shape of input `name` that has `rank` axes.
+const std::vector<std::string>& declaredShape(const ApiSpec& spec, const std::string& name,
+                                              std::int64_t rank) {
+  const auto& shapes = spec.input(name)->shapes;
+  return *std::find_if(shapes.begin(), shapes.end(),
+                       [&](const auto& n) { return std::ssize(n) == rank; });
+}
+
+std::vector<std::size_t> biasOffsets(const ApiSpec& spec, const std::string& name,
+                                     const Tensor& mask, const Shape& shape) {
+  const auto* declared = &declaredShape(spec, name, mask.rank());
   const Shape strides = rowMajorStrides(mask.shape);
   Shape stride_of(kBiasAxes.size(), 0);  // per canonical axis; 0 = broadcast
   for (std::size_t a = 0; a < declared->size(); ++a) {
@@ -322,19 +327,44 @@ Tensor scoreBias(const ApiSpec& spec, const std::string& name, const Tensor& mas
         stride_of[axis] = strides[a];
     }
   }
-  const bool is_bool = mask.dtype == DType::boolean;
-  Tensor bias = Tensor::zeros(DType::fp64, shape);
-  for (std::int64_t flat = 0; flat < bias.size(); ++flat) {
-    const Shape index = unflattenIndex(shape, flat);
+  std::vector<std::size_t> offsets(static_cast<std::size_t>(numel(shape)));
+  for (std::size_t flat = 0; flat < offsets.size(); ++flat) {
+    const Shape index = unflattenIndex(shape, static_cast<std::int64_t>(flat));
     std::int64_t offset = 0;
     for (std::size_t axis = 0; axis < kBiasAxes.size(); ++axis)
       offset += index[axis] * stride_of[axis];
-    const double m = mask.values[static_cast<std::size_t>(offset)];
+    offsets[flat] = static_cast<std::size_t>(offset);
+  }
+  return offsets;
+}
+
+// The mask or bias input `name` as an additive bias over [batch, heads_q, seqlen_q, seqlen_k].
+Tensor scoreBias(const ApiSpec& spec, const std::string& name, const Tensor& mask,
+                 const Shape& shape) {
+  const Semantics& s = spec.semantics;
+  const bool is_bool = mask.dtype == DType::boolean;
+  Tensor bias = Tensor::zeros(DType::fp64, shape);
+  const auto offsets = biasOffsets(spec, name, mask, shape);
+  for (std::size_t flat = 0; flat < offsets.size(); ++flat) {
+    const double m = mask.values[offsets[flat]];
     const bool hidden = is_bool && ((m != 0) != s.mask_true_keeps);
-    bias.values[static_cast<std::size_t>(flat)] =
-        hidden ? -std::numeric_limits<double>::infinity() : (is_bool ? 0.0 : m);
+    bias.values[flat] = hidden ? -std::numeric_limits<double>::infinity() : (is_bool ? 0.0 : m);
   }
   return bias;
+}
+
+// The gradient of the bias input from the score gradient `dbias` (the shape of Problem::bias):
+// the adjoint of scoreBias, summed over the axes the input broadcasts, times the scale where it
+// is added before the scale.
+Tensor biasGradient(const ApiSpec& spec, const Problem& problem, const Tensor& bias,
+                    const Tensor& dbias) {
+  const std::string& name = spec.semantics.bias_tensor;
+  const double factor = spec.semantics.bias_before_scale ? problem.scale : 1;
+  Tensor grad = Tensor::zeros(bias.dtype, bias.shape);
+  const auto offsets = biasOffsets(spec, name, bias, dbias.shape);
+  for (std::size_t flat = 0; flat < offsets.size(); ++flat)
+    grad.values[offsets[flat]] += factor * dbias.values[flat];
+  return grad;
 }
 
 // An output that concatenates inputs, exactly as given. Each part is brought into the
@@ -501,6 +531,7 @@ Tensor bindGradOutput(const ApiSpec& spec, const Case& c) {
 }
 
 std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, const Case& c,
+                                                        const Problem& problem,
                                                         const Gradients& gradients) {
   const Semantics& s = spec.semantics;
   std::map<std::string, ExpectedOutput> expected;
@@ -512,6 +543,17 @@ std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, con
     Tensor exact = toVendor(spec, c, *canonical, vendor, *axes);
     exact.dtype = c.tensor(input)->dtype;
     expected[name] = ExpectedOutput{name, "grad", exact.dtype, std::move(exact), vendor, {}};
+  }
+  const auto bias_grad = spec.backward.grads.find(s.bias_tensor);
+  const Tensor* bias = s.bias_tensor.empty() ? nullptr : c.tensor(s.bias_tensor);
+  if (bias_grad != spec.backward.grads.end() && bias && !gradients.dbias.values.empty()) {
+    const std::string& name = bias_grad->second;
+    expected[name] = ExpectedOutput{name,
+                                    "grad",
+                                    bias->dtype,
+                                    biasGradient(spec, problem, *bias, gradients.dbias),
+                                    declaredShape(spec, s.bias_tensor, bias->rank()),
+                                    {}};
   }
   return expected;
 }

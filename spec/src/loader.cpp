@@ -753,8 +753,11 @@ class SpecParser {
     }
     const Field grads = f.at("grads");
     const Semantics& s = spec_.semantics;
-    grads.allowOnly({s.query, s.key, s.value});
+    // The score bias's gradient is optional: not every API returns it.
+    grads.allowOnly({s.query, s.key, s.value, s.bias_tensor});
     for (const auto& role : {s.query, s.key, s.value}) b.grads[role] = grads.at(role).text();
+    if (const auto bias = s.bias_tensor.empty() ? std::nullopt : grads.find(s.bias_tensor))
+      b.grads[s.bias_tensor] = bias->text();
     const Field tolerance = f.at("tolerance");
     tolerance.allowOnly({"baseline_factor", "ulp_factor", "per_dtype"});
     b.tolerance = parseToleranceRule(tolerance, true);
@@ -1068,7 +1071,8 @@ bool mentions(const YAML::Node& node, const std::string& name) {
   return false;
 }
 
-// A variant without some inputs: each goes with the rules and the semantics that name it.
+// A variant without some inputs: each goes with the rules and the semantics that name it, and
+// with its gradient.
 void dropInputs(YAML::Node& root, const Field& dropped) {
   for (const auto& item : dropped.items()) {
     const std::string input = item.text();
@@ -1087,6 +1091,7 @@ void dropInputs(YAML::Node& root, const Field& dropped) {
       if (mentions(member.second, input)) reading.push_back(member.first.Scalar());
     }
     for (const auto& key : reading) root["semantics"].remove(key);
+    if (root["backward"]["grads"].IsMap()) root["backward"]["grads"].remove(input);
   }
 }
 

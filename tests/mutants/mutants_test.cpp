@@ -104,6 +104,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::dk_wrong_scale, "Gradients", "flash_attn_varlen_func"},
       {PlantedFault::dk_wrong_scale, "Gradients", "npu_fusion_attention_bsh"},
       {PlantedFault::dk_wrong_scale, "Gradients", "npu_fusion_attention_tnd"},
+      {PlantedFault::dpse_broadcast_not_summed, "Gradients", "npu_fusion_attention_bsh"},
   };
   return table;
 }
@@ -186,7 +187,8 @@ INSTANTIATE_TEST_SUITE_P(
                     Escape{PlantedFault::nan_row_max_dropped}, Escape{PlantedFault::dk_wrong_scale},
                     Escape{PlantedFault::silent_fallback_ragged_keys},
                     Escape{PlantedFault::hidden_fallback_ragged_keys},
-                    Escape{PlantedFault::varlen_tile_overread, "flash_attn_varlen_func"}),
+                    Escape{PlantedFault::varlen_tile_overread, "flash_attn_varlen_func"},
+                    Escape{PlantedFault::dpse_broadcast_not_summed, "npu_fusion_attention_bsh"}),
     [](const auto& param_info) {
       return std::string(adapters::faultName(param_info.param.fault));
     });

@@ -232,6 +232,9 @@ Problem gradientProblem() {
   p.q = fill({1, 2, 4, 3}, 0.1);
   p.k = fill({1, 1, 3, 3}, 0.7);
   p.v = fill({1, 1, 3, 3}, 1.9);
+  // A score bias (torch_npu's pse) that also hides key 0 from row 3 of head 1.
+  p.bias = fill({1, 2, 4, 3}, 2.3);
+  p.bias.values[(4 + 3) * 3] = -std::numeric_limits<double>::infinity();
   return p;
 }
 
@@ -257,14 +260,16 @@ TEST(ReferenceBackward, MatchesFiniteDifferences) {
   const Gradients g = attentionBackward(p, dout);
   for (const auto& [which, grad, name] :
        {std::tuple{&Problem::q, &g.dq, "dq"}, std::tuple{&Problem::k, &g.dk, "dk"},
-        std::tuple{&Problem::v, &g.dv, "dv"}}) {
+        std::tuple{&Problem::v, &g.dv, "dv"}, std::tuple{&Problem::bias, &g.dbias, "dbias"}}) {
     for (std::size_t i = 0; i < grad->values.size(); ++i) {
       EXPECT_NEAR(grad->values[i], numericGradient(p, which, i, dout), 1e-7)
           << name << "[" << i << "]";
     }
   }
-  // Row 0 sees no key (Sq=4 > Sk=3 under bottom-right causal): its dq is 0.
+  // Row 0 sees no key (Sq=4 > Sk=3 under bottom-right causal): its dq is 0; so is the bias
+  // gradient of a key the bias hides.
   for (int d = 0; d < 3; ++d) EXPECT_EQ(g.dq.values[d], 0.0);
+  EXPECT_EQ(g.dbias.values[(4 + 3) * 3], 0.0);
 }
 
 }  // namespace

@@ -367,8 +367,8 @@ TEST(Loader, VariantsAreSpecsOfTheirOwn) {
   EXPECT_THROW(loadSpec(specFolder() / "npu_fusion_attention.yaml"), SpecError);
 }
 
-// A variant may add dims, inputs and rules, and drop inputs with the rules and semantics that
-// read them: torch_npu's TND packs the sequences by their ends and passes no pse.
+// A variant may add dims, inputs and rules, and drop inputs with the rules, semantics and
+// gradient that name them: torch_npu's TND packs the sequences by their ends and passes no pse.
 TEST(Loader, VariantsAddAndDropInputs) {
   const auto specs = loadSpecs(specFolder() / "npu_fusion_attention.yaml");
   const ApiSpec& tnd = specs.back();
@@ -382,6 +382,8 @@ TEST(Loader, VariantsAddAndDropInputs) {
   EXPECT_EQ(tnd.input("actual_seq_qlen")->dtype, DType::int64);
   EXPECT_EQ(tnd.input("pse"), nullptr);
   EXPECT_TRUE(tnd.semantics.bias_tensor.empty());
+  EXPECT_FALSE(tnd.backward.grads.contains("pse"));
+  EXPECT_EQ(specs.front().backward.grads.at("pse"), "dpse");
   EXPECT_EQ(tnd.rule("PseShapeInvalid"), nullptr);
   EXPECT_NE(tnd.rule("ActualSeqLengthsMismatch"), nullptr);
   EXPECT_NE(tnd.rule("AttenMaskShapeInvalid"), nullptr);  // names no pse

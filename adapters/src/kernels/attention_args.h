@@ -74,6 +74,9 @@ struct BackwardArgs {
   SeqView dout, out;            ///< dLoss/dout and the forward output, (batch, seq, head, dim)
   const double* lse = nullptr;  ///< the forward LSE, (batch, heads, seqlen_q)
   OutView dq, dk, dv;           ///< written, (batch, seq, head, dim) of q, k, v
+  /// (batch, heads, seqlen_q, seqlen_k), written when given: dLoss/dS where the score bias is
+  /// added (torch_npu's dpse before its scale and broadcast sums); keys a row cannot see stay.
+  double* dbias = nullptr;
 };
 
 /// Runs attention with FlashAttention-2's tiled algorithm (online softmax, fp32 accumulation,

@@ -31,4 +31,16 @@ inline void store(DType dtype, const OutView& view, std::int64_t b, std::int64_t
   }
 }
 
+/// Writes a block of score gradients at query rows from i0 and keys from j0 of head h of batch
+/// entry b, when the backward was asked for them.
+inline void storeScoreGradient(const BackwardArgs& g, std::int64_t b, std::int64_t h,
+                               std::int64_t i0, std::int64_t j0, const MatrixF& ds) {
+  if (!g.dbias) return;
+  const AttentionArgs& a = *g.fwd;
+  for (std::int64_t r = 0; r < ds.rows(); ++r) {
+    double* row = g.dbias + ((b * a.heads + h) * a.seqlen_q + i0 + r) * a.seqlen_k + j0;
+    for (std::int64_t j = 0; j < ds.cols(); ++j) row[j] = ds(r, j);
+  }
+}
+
 }  // namespace attnconf::adapters::kernels

@@ -68,7 +68,7 @@ void standardForward(const AttentionArgs& a) {
 
 namespace {
 
-MatrixF roundedTo(const AttentionArgs& a, MatrixF m) {
+MatrixF roundedTo(const AttentionArgs& a, const MatrixF& m) {
   return m.unaryExpr([&](float x) { return kernels::toDType(a, x); });
 }
 
@@ -92,6 +92,7 @@ void standardBackward(const BackwardArgs& g) {
       const Eigen::VectorXf row_dot = (d_out.array() * out.array()).rowwise().sum();
       const MatrixF d_p = roundedTo(a, d_out * v.transpose());
       MatrixF ds = p.array() * (d_p.colwise() - row_dot).array();
+      kernels::storeScoreGradient(g, b, h, 0, 0, ds);
       if (a.softcap > 0) ds = ds.array() * (1.0F - (raw.array() / a.softcap).tanh().square());
       ds = roundedTo(a, ds);
       kernels::store(a.dtype, g.dq, b, h, 0, (ds * k) * a.scale);

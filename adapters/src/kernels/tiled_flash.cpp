@@ -160,6 +160,7 @@ void backwardHead(const BackwardArgs& g, std::int64_t b, std::int64_t h, const M
       dv.middleRows(j0, cols).noalias() += p_in.transpose() * d_out;
       MatrixF ds =
           p.array() * ((d_out * v.middleRows(j0, cols).transpose()).colwise() - row_dot).array();
+      kernels::storeScoreGradient(g, b, h, i0, j0, ds);
       if (a.softcap > 0) ds = ds.array() * (1.0F - (raw.array() / a.softcap).tanh().square());
       ds = ds.unaryExpr([&](float x) { return kernels::toDType(a, x); });
       dq.noalias() += (ds * k.middleRows(j0, cols)) * a.scale;

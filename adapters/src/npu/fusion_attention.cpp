@@ -99,6 +99,25 @@ Tensor positionBias(const Tensor& pse, const AttentionArgs& args, double scale) 
   return bias;
 }
 
+// npu_fusion_attention_grad's dpse from the score gradient `ds` (the shape of positionBias):
+// scale * dS, summed over the axes pse broadcasts. The planted fault keeps the last term of each
+// sum instead.
+Tensor pseGradient(const Tensor& pse, const Tensor& ds, double scale, PlantedFault fault) {
+  Tensor unused;
+  const BiasView at = front_end::maskBias(pse, /*true_keeps=*/true, unused);
+  Tensor dpse = Tensor::zeros(pse.dtype, pse.shape);
+  for (std::int64_t flat = 0; flat < ds.size(); ++flat) {
+    const Shape i = unflattenIndex(ds.shape, flat);
+    const auto offset = static_cast<std::size_t>(i[0] * at.batch_stride + i[1] * at.head_stride +
+                                                 i[2] * at.row_stride + i[3] * at.key_stride);
+    const double term = scale * ds.values[static_cast<std::size_t>(flat)];
+    dpse.values[offset] =
+        fault == PlantedFault::dpse_broadcast_not_summed ? term : dpse.values[offset] + term;
+  }
+  dpse.roundToDType();
+  return dpse;
+}
+
 // softmax_max and softmax_sum: each row's value stored 8 times, fp32, from the kernel's (batch,
 // heads, seqlen_q) rows; `at(b, h, i)` is the row's first copy. The planted fault reads row i
 // of softmax_sum from row i + 1.
@@ -311,9 +330,10 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   if (const Tensor* mask = attenMask(c, common.mode, full, fault, args, converted_mask))
     applySparseMode(c, *mask, common.mode, args);
   Tensor scores_bias;
-  if (const Tensor* pse = c.tensor("pse")) {
-    const double factor = fault == PlantedFault::pse_after_scale ? 1.0 : common.scale;
-    scores_bias = positionBias(*pse, args, factor);
+  const Tensor* pse = c.tensor("pse");
+  const double pse_factor = fault == PlantedFault::pse_after_scale ? 1.0 : common.scale;
+  if (pse) {
+    scores_bias = positionBias(*pse, args, pse_factor);
     if (args.bias.data) front_end::addScoreBias(scores_bias, args.bias);  // the mask's -inf
     args.bias = BiasView{scores_bias.values.data(), args.heads * args.seqlen_q * args.seqlen_k,
                          args.seqlen_q * args.seqlen_k, args.seqlen_k, 1};
@@ -330,7 +350,11 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   RowStatistics stats(args);
   stats.runWith(args, kernel);
   if (backward) {
-    return front_end::gradients(c, args, kGradNames, "dy", out, stats.lse.data(), *backward);
+    Tensor ds = pse ? Tensor::zeros(DType::fp64, full) : Tensor{};
+    auto grads = front_end::gradients(c, args, kGradNames, "dy", out, stats.lse.data(), *backward,
+                                      pse ? ds.values.data() : nullptr);
+    if (pse) grads["dpse"] = pseGradient(*pse, ds, pse_factor, fault);
+    return grads;
   }
   const Shape statistic{args.batch, args.heads, args.seqlen_q, kCopies};
   const auto at = [&](std::int64_t b, std::int64_t h, std::int64_t i) {

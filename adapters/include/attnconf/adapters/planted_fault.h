@@ -27,6 +27,7 @@ enum class PlantedFault {
   inplace_q_write,              ///< leaves q scaled by softmax_scale in place after the call
   batch_kv_stride_bug,          ///< every batch entry reads the keys and values of entry 0
   dk_wrong_scale,               ///< the backward leaves softmax_scale out of dK
+  dpse_broadcast_not_summed,    ///< npu dpse keeps one term where pse broadcasts, not their sum
   causal_bottom_right,          ///< SDPA: is_causal aligned bottom-right instead of top-left
   bool_mask_inverted,       ///< a boolean mask read the other way round (SDPA: true hides the key;
                             ///< torch_npu: true keeps it)

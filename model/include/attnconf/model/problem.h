@@ -71,12 +71,15 @@ struct Result {
   Tensor row_max;
 };
 
-/// Gradients of a scalar loss with respect to q, k and v, in the problem's canonical layouts;
-/// a kv head's gradient sums over the query heads that read it.
+/// Gradients of a scalar loss with respect to q, k, v and the score bias, in the problem's
+/// canonical layouts; a kv head's gradient sums over the query heads that read it.
 struct Gradients {
   Tensor dq;  ///< [batch, heads_q, max seqlen_q, head_dim]
   Tensor dk;  ///< [batch, heads_kv, max seqlen_k, head_dim]
   Tensor dv;  ///< [batch, heads_kv, max seqlen_k, head_dim_v]
+  /// The shape of Problem::bias (empty without one): the score gradient dS where the bias is
+  /// added, 0 where it hides a key.
+  Tensor dbias;
 };
 
 }  // namespace attnconf

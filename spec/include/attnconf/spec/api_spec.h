@@ -354,8 +354,9 @@ struct Promises {
 /// returns for the inputs, with their tolerance.
 struct Backward {
   std::string source;
-  std::string grad_output;                   ///< the case tensor holding dLoss/dout
-  std::map<std::string, std::string> grads;  ///< input (query, key, value) -> gradient name
+  std::string grad_output;  ///< the case tensor holding dLoss/dout
+  /// input (query, key, value, and the score bias if the API returns its gradient) -> gradient
+  std::map<std::string, std::string> grads;
   ToleranceRule tolerance;
   std::map<DType, ToleranceRule> per_dtype;  ///< overrides of `tolerance` by input dtype
   Location where;

@@ -55,8 +55,9 @@ Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& 
 Tensor bindGradOutput(const ApiSpec& spec, const Case& c);
 
 /// The input gradients a backward call must return, by the spec's gradient names, in the
-/// layouts of their inputs.
+/// layouts of their inputs, from the `gradients` of `problem` (the case bound).
 std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, const Case& c,
+                                                        const Problem& problem,
                                                         const Gradients& gradients);
 
 }  // namespace attnconf::spec
