@@ -12,6 +12,8 @@
 #include "flash_attn/flash_attn_with_kvcache.h"
 #include "jax/dot_product_attention.h"
 #include "npu/fusion_attention.h"
+#include "npu/incre_flash_attention.h"
+#include "npu/prompt_flash_attention.h"
 #include "onnx/attention.h"
 #include "onnx/group_query_attention.h"
 #include "onnx/multi_head_attention.h"
@@ -45,6 +47,12 @@ constexpr std::array kApis = {
     InTreeApi{"npu_fusion_attention_bsh", &npuFusionAttention, "d"},
     InTreeApi{"npu_fusion_attention_sbh", &npuFusionAttention, "d"},
     InTreeApi{"npu_fusion_attention_tnd", &npuFusionAttention, "d"},
+    InTreeApi{"npu_prompt_flash_attention_bnsd", &npuPromptFlashAttention, "d"},
+    InTreeApi{"npu_prompt_flash_attention_bsnd", &npuPromptFlashAttention, "d"},
+    InTreeApi{"npu_prompt_flash_attention_bsh", &npuPromptFlashAttention, "d"},
+    InTreeApi{"npu_incre_flash_attention_bnsd", &npuIncreFlashAttention, "d"},
+    InTreeApi{"npu_incre_flash_attention_bsnd", &npuIncreFlashAttention, "d"},
+    InTreeApi{"npu_incre_flash_attention_bsh", &npuIncreFlashAttention, "d"},
 };
 
 const InTreeApi* findApi(std::string_view api) {

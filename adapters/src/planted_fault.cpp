@@ -27,6 +27,8 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::batch_kv_stride_bug, "batch_kv_stride_bug"},
     std::pair{PlantedFault::dk_wrong_scale, "dk_wrong_scale"},
     std::pair{PlantedFault::dpse_broadcast_not_summed, "dpse_broadcast_not_summed"},
+    std::pair{PlantedFault::next_tokens_default_all, "next_tokens_default_all"},
+    std::pair{PlantedFault::incre_ignores_actual_seq_lengths, "incre_ignores_actual_seq_lengths"},
     std::pair{PlantedFault::causal_bottom_right, "causal_bottom_right"},
     std::pair{PlantedFault::bool_mask_inverted, "bool_mask_inverted"},
     std::pair{PlantedFault::seq_lens_off_by_one, "seq_lens_off_by_one"},

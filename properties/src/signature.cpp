@@ -76,10 +76,12 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
         break;
       case spec::DimKind::seqlen: {
         // The first length from `seqlen` on that the rules allow (flash-attn's pages hold a
-        // multiple of 256 keys).
+        // multiple of 256 keys), or the longest they allow below it (a decode API's one query).
         const auto allowed = gen::dimCandidates(spec, dim, recipe.dims, 2 * seqlen);
         const auto at = std::ranges::lower_bound(allowed, seqlen);
-        recipe.dims[dim.name] = at == allowed.end() ? seqlen : *at;
+        recipe.dims[dim.name] = at != allowed.end() ? *at
+                                : allowed.empty()   ? seqlen
+                                                    : allowed.back();
         break;
       }
       case spec::DimKind::heads:

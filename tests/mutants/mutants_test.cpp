@@ -105,6 +105,8 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::dk_wrong_scale, "Gradients", "npu_fusion_attention_bsh"},
       {PlantedFault::dk_wrong_scale, "Gradients", "npu_fusion_attention_tnd"},
       {PlantedFault::dpse_broadcast_not_summed, "Gradients", "npu_fusion_attention_bsh"},
+      {PlantedFault::next_tokens_default_all, "Accuracy", "npu_prompt_flash_attention_bnsd"},
+      {PlantedFault::incre_ignores_actual_seq_lengths, "Accuracy", "npu_incre_flash_attention_bsh"},
   };
   return table;
 }

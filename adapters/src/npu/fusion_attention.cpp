@@ -5,81 +5,28 @@
 #include <functional>
 #include <limits>
 
+#include "npu/layouts.h"
+
 namespace attnconf::adapters {
 namespace {
 
 using front_end::check;
 using front_end::paramOr;
 using front_end::required;
+using npu::attenMask;
+using npu::checkHeads;
+using npu::readLayout;
 
-// torch_npu's default band bound: every key.
-constexpr std::int64_t kAllTokens = 2147483647;
-// The side of the compressed triangle sparse modes 2-4 take as atten_mask.
-constexpr std::int64_t kCompressedMaskSide = 2048;
 // seed 002: "head_dim <= 768".
 constexpr std::int64_t kMaxHeadDim = 768;
 // torch_npu's npu_fusion_attention_grad names: dy in, dq, dk, dv out.
 constexpr std::array<front_end::GradName, 3> kGradNames{
     {{"query", "dq"}, {"key", "dk"}, {"value", "dv"}}};
 
-// BSH and SBH merge heads and channels into one hidden axis H = N * D.
-bool splitsHidden(const std::string& layout) {
-  return layout == "BSH" || layout == "SBH";
-}
-
-// A tensor read in one of torch_npu's layouts as (batch, seq, head, dim).
-struct LayoutView {
-  std::int64_t batch = 0, seqlen = 0, heads = 0, head_dim = 0;
-  SeqView view;
-};
-
-// `t` in `layout`; the hidden layouts (BSH, SBH) split H into heads of `head_dim` channels.
-LayoutView readLayout(const Tensor& t, const std::string& layout, std::int64_t head_dim,
-                      const char* name) {
-  const bool hidden = splitsHidden(layout);
-  check(t.rank() == (hidden ? 3 : 4),
-        fmt::format("{} must be {}-D in input_layout {}, got shape ({})", name, hidden ? 3 : 4,
-                    layout, fmt::join(t.shape, ", ")));
-  const double* data = t.values.data();
-  if (hidden) {
-    const std::int64_t h = t.shape[2];
-    check(
-        head_dim > 0 && h % head_dim == 0,
-        fmt::format("{}'s hidden size {} is not a multiple of the head dim {}", name, h, head_dim));
-    if (layout == "BSH")
-      return {t.shape[0], t.shape[1], h / head_dim, head_dim, {data, t.shape[1] * h, h, head_dim}};
-    return {t.shape[1], t.shape[0], h / head_dim, head_dim, {data, h, t.shape[1] * h, head_dim}};
-  }
-  const Shape& s = t.shape;
-  if (layout == "BNSD")
-    return {s[0], s[2], s[1], s[3], front_end::view(t, front_end::Layout::bhsd)};
-  return {s[0], s[1], s[2], s[3], front_end::view(t, front_end::Layout::bshd)};
-}
-
-// §sparse_mode: the band and causal masks of modes 0-4 (modes 5-8 need prefix or varlen
-// inputs this front end does not take).
-void applySparseMode(const Case& c, const Tensor& mask, std::int64_t mode, AttentionArgs& args) {
-  check(mode <= 4, fmt::format("sparse_mode {} is not supported by attnconf's CPU "
-                               "npu_fusion_attention (prefix and varlen modes)",
-                               mode));
-  if (mode >= 2) {
-    check(mask.shape == Shape{kCompressedMaskSide, kCompressedMaskSide},
-          fmt::format("sparse_mode {} needs the compressed atten_mask of shape (2048, 2048), got "
-                      "({})",
-                      mode, fmt::join(mask.shape, ", ")));
-  }
-  const std::int64_t bottom_right = args.seqlen_k - args.seqlen_q;
-  if (mode == 2 || mode == 3) {
-    args.causal = true;
-    const bool right_down = mode == 3 && args.fault != PlantedFault::sparse_mode3_top_left;
-    args.causal_offset = right_down ? bottom_right : 0;
-  }
-  if (mode == 0 || mode == 4) {
-    args.band = true;
-    args.band_pre = paramOr<std::int64_t>(c, "pre_tockens", kAllTokens);
-    args.band_next = paramOr<std::int64_t>(c, "next_tockens", kAllTokens);
-    args.band_offset = mode == 4 ? bottom_right : 0;
-  }
+// The pre_tockens/next_tockens band (torch_npu's spelling), every key by default.
+npu::Band bandOf(const Case& c) {
+  return {paramOr<std::int64_t>(c, "pre_tockens", npu::kAllTokens),
+          paramOr<std::int64_t>(c, "next_tockens", npu::kAllTokens)};
 }
 
 // §pse: scale * pse, over (B, N1, S1, S2), as the score bias; the batch and query axes may be 1
@@ -173,29 +120,6 @@ CommonArgs commonArgs(const Case& c, PlantedFault fault, const Tensor& q, const 
   return {paramOr<std::int64_t>(c, "head_num", 0), mode, paramOr(c, "scale", default_scale)};
 }
 
-void checkHeads(std::int64_t heads, std::int64_t heads_k) {
-  check(heads_k > 0 && heads % heads_k == 0,
-        fmt::format("the query's {} heads must be a multiple of the key's {}", heads, heads_k));
-}
-
-// §atten_mask: in modes 0 and 1, a bool mask that broadcasts to `full` (batch, heads, seqlen_q,
-// seqlen_k), true hiding the key, as the score bias; modes 2-4 take it as their compressed
-// marker. Nothing without a mask.
-const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, PlantedFault fault,
-                        AttentionArgs& args, Tensor& converted) {
-  const Tensor* mask = c.tensor("atten_mask");
-  if (!mask) return nullptr;
-  check(mask->dtype == DType::boolean, "atten_mask must be bool");
-  if (mode <= 1) {
-    check(front_end::maskBroadcasts(mask->shape, full),
-          fmt::format("atten_mask of shape ({}) is none of BNSS, B1SS, 11SS, SS for ({})",
-                      fmt::join(mask->shape, ", "), fmt::join(full, ", ")));
-    args.bias = front_end::maskBias(*mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted,
-                                    converted);
-  }
-  return mask;
-}
-
 // Each sequence's start and one more entry, the total, from a TND length list: its ends alone,
 // without the leading 0 (lengths 2 2 0 are passed as 2 4 4).
 std::vector<std::int64_t> sequenceStarts(const Case& c, const char* name, std::int64_t total) {
@@ -266,7 +190,7 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
     args.k = front_end::packedRows(k, starts_k[b]);
     args.v = front_end::packedRows(v, starts_k[b]);
     args.out = front_end::packedRows(out, starts_q[b]);
-    if (mask) applySparseMode(c, *mask, common.mode, args);
+    if (mask) npu::applySparseMode(common.mode, bandOf(c), args);
     RowStatistics stats(args);
     stats.runWith(args, kernel);
     const auto at = [&](std::int64_t, std::int64_t h, std::int64_t i) {
@@ -294,14 +218,14 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
         fmt::format("input_layout must be BSH, SBH, BSND, BNSD or TND, got \"{}\"", layout));
   const auto head_num = paramOr<std::int64_t>(c, "head_num", 0);
   check(head_num > 0, fmt::format("head_num must be positive, got {}", head_num));
-  const bool hidden = splitsHidden(layout);
+  const bool hidden = npu::splitsHidden(layout);
   const std::int64_t query_head_dim =
       hidden && q.rank() == 3 && q.shape[2] % head_num == 0 ? q.shape[2] / head_num : 0;
   check(!hidden || query_head_dim > 0,
         fmt::format("query's hidden size must be a positive multiple of head_num {}", head_num));
-  const LayoutView qv = readLayout(q, layout, query_head_dim, "query");
-  const LayoutView kv = readLayout(k, layout, qv.head_dim, "key");
-  const LayoutView vv = readLayout(v, layout, qv.head_dim, "value");
+  const npu::LayoutView qv = readLayout(q, layout, query_head_dim, "query");
+  const npu::LayoutView kv = readLayout(k, layout, qv.head_dim, "key");
+  const npu::LayoutView vv = readLayout(v, layout, qv.head_dim, "value");
   const CommonArgs common = commonArgs(c, fault, q, k, v, qv.head_dim);
   check(qv.heads == head_num,
         fmt::format("head_num {} does not match query's {} heads", head_num, qv.heads));
@@ -327,8 +251,8 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
                      .fault = fault};
   const Shape full{args.batch, args.heads, args.seqlen_q, args.seqlen_k};
   Tensor converted_mask;
-  if (const Tensor* mask = attenMask(c, common.mode, full, fault, args, converted_mask))
-    applySparseMode(c, *mask, common.mode, args);
+  if (attenMask(c, common.mode, full, fault, args, converted_mask))
+    npu::applySparseMode(common.mode, bandOf(c), args);
   Tensor scores_bias;
   const Tensor* pse = c.tensor("pse");
   const double pse_factor = fault == PlantedFault::pse_after_scale ? 1.0 : common.scale;

@@ -28,7 +28,9 @@ enum class PlantedFault {
   batch_kv_stride_bug,          ///< every batch entry reads the keys and values of entry 0
   dk_wrong_scale,               ///< the backward leaves softmax_scale out of dK
   dpse_broadcast_not_summed,    ///< npu dpse keeps one term where pse broadcasts, not their sum
-  causal_bottom_right,          ///< SDPA: is_causal aligned bottom-right instead of top-left
+  next_tokens_default_all,      ///< npu_prompt_flash_attention's next_tokens defaults to INT_MAX
+  incre_ignores_actual_seq_lengths,  ///< npu_incre_flash_attention attends past actual_seq_lengths
+  causal_bottom_right,               ///< SDPA: is_causal aligned bottom-right instead of top-left
   bool_mask_inverted,       ///< a boolean mask read the other way round (SDPA: true hides the key;
                             ///< torch_npu: true keeps it)
   seq_lens_off_by_one,      ///< DIY: a shortened sequence runs one token too long

@@ -1,0 +1,77 @@
+#include "npu/layouts.h"
+
+namespace attnconf::adapters::npu {
+
+using front_end::check;
+
+bool splitsHidden(const std::string& layout) {
+  return layout == "BSH" || layout == "SBH";
+}
+
+LayoutView readLayout(const Tensor& t, const std::string& layout, std::int64_t head_dim,
+                      const char* name) {
+  const bool hidden = splitsHidden(layout);
+  check(t.rank() == (hidden ? 3 : 4),
+        fmt::format("{} must be {}-D in input_layout {}, got shape ({})", name, hidden ? 3 : 4,
+                    layout, fmt::join(t.shape, ", ")));
+  const double* data = t.values.data();
+  if (hidden) {
+    const std::int64_t h = t.shape[2];
+    check(
+        head_dim > 0 && h % head_dim == 0,
+        fmt::format("{}'s hidden size {} is not a multiple of the head dim {}", name, h, head_dim));
+    if (layout == "BSH")
+      return {t.shape[0], t.shape[1], h / head_dim, head_dim, {data, t.shape[1] * h, h, head_dim}};
+    return {t.shape[1], t.shape[0], h / head_dim, head_dim, {data, h, t.shape[1] * h, head_dim}};
+  }
+  const Shape& s = t.shape;
+  if (layout == "BNSD")
+    return {s[0], s[2], s[1], s[3], front_end::view(t, front_end::Layout::bhsd)};
+  return {s[0], s[1], s[2], s[3], front_end::view(t, front_end::Layout::bshd)};
+}
+
+void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args) {
+  const std::int64_t bottom_right = args.seqlen_k - args.seqlen_q;
+  if (mode == 2 || mode == 3) {
+    args.causal = true;
+    const bool right_down = mode == 3 && args.fault != PlantedFault::sparse_mode3_top_left;
+    args.causal_offset = right_down ? bottom_right : 0;
+  }
+  if (mode == 0 || mode == 4) {
+    args.band = true;
+    args.band_pre = band.pre;
+    args.band_next = band.next;
+    args.band_offset = mode == 4 ? bottom_right : 0;
+  }
+}
+
+void checkHeads(std::int64_t heads, std::int64_t heads_k) {
+  check(heads_k > 0 && heads % heads_k == 0,
+        fmt::format("the query's {} heads must be a multiple of the key's {}", heads, heads_k));
+}
+
+const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, PlantedFault fault,
+                        AttentionArgs& args, Tensor& converted) {
+  const Tensor* mask = c.tensor("atten_mask");
+  if (!mask) return nullptr;
+  check(mask->dtype == DType::boolean, "atten_mask must be bool");
+  check(mode <= 4, fmt::format("sparse_mode {} is not supported by attnconf's CPU torch_npu "
+                               "front ends (prefix and varlen modes)",
+                               mode));
+  if (mode >= 2) {
+    check(mask->shape == Shape{kCompressedMaskSide, kCompressedMaskSide},
+          fmt::format("sparse_mode {} needs the compressed atten_mask of shape (2048, 2048), got "
+                      "({})",
+                      mode, fmt::join(mask->shape, ", ")));
+  }
+  if (mode <= 1) {
+    check(front_end::maskBroadcasts(mask->shape, full),
+          fmt::format("atten_mask of shape ({}) is none of BNSS, B1SS, 11SS, SS for ({})",
+                      fmt::join(mask->shape, ", "), fmt::join(full, ", ")));
+    args.bias = front_end::maskBias(*mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted,
+                                    converted);
+  }
+  return mask;
+}
+
+}  // namespace attnconf::adapters::npu

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "front_end.h"
+
+// What torch_npu's attention front ends share: the layouts, the boolean atten_mask whose true
+// hides a key, and the sparse modes 0-4 with their band.
+namespace attnconf::adapters::npu {
+
+/// torch_npu's default band bound: every key.
+constexpr std::int64_t kAllTokens = 2147483647;
+/// The side of the compressed triangle sparse modes 2-4 take as atten_mask.
+constexpr std::int64_t kCompressedMaskSide = 2048;
+
+/// BSH and SBH merge heads and channels into one hidden axis H = N * D.
+bool splitsHidden(const std::string& layout);
+
+/// A tensor read in one of torch_npu's layouts as (batch, seq, head, dim).
+struct LayoutView {
+  std::int64_t batch = 0, seqlen = 0, heads = 0, head_dim = 0;
+  SeqView view;
+};
+
+/// `t` in `layout` (BNSD, BSND, BSH or SBH); the hidden layouts split H into heads of
+/// `head_dim` channels. `name` is the argument's name for errors.
+LayoutView readLayout(const Tensor& t, const std::string& layout, std::int64_t head_dim,
+                      const char* name);
+
+/// The band's bounds: keeps i - pre <= j - offset <= i + next (either may be negative).
+struct Band {
+  std::int64_t pre = kAllTokens, next = kAllTokens;
+};
+
+/// §sparse_mode: the band and causal masks of modes 0-4 for a call of args.seqlen_q queries and
+/// args.seqlen_k keys, where attenMask found a mask.
+void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args);
+
+/// Rejects a query head count that is not a multiple of the key's.
+void checkHeads(std::int64_t heads, std::int64_t heads_k);
+
+/// §atten_mask: in modes 0 and 1, a bool mask that broadcasts to `full` (batch, heads, seqlen_q,
+/// seqlen_k), true hiding the key, as the score bias (its -inf kept in `converted`); modes 2-4
+/// take it as their compressed marker, of one shape. Modes 5-8 (prefix or varlen inputs no
+/// front end takes yet) are rejected. Nothing without a mask.
+const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, PlantedFault fault,
+                        AttentionArgs& args, Tensor& converted);
+
+}  // namespace attnconf::adapters::npu
