@@ -15,7 +15,6 @@ using front_end::paramOr;
 using front_end::required;
 using npu::attenMask;
 using npu::checkHeads;
-using npu::readLayout;
 
 // seed 002: "head_dim <= 768".
 constexpr std::int64_t kMaxHeadDim = 768;
@@ -216,25 +215,9 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   if (layout == "TND") return packedSequences(c, fault, kernel, backward, q, k, v);
   check(layout == "BNSD" || layout == "BSND" || layout == "BSH" || layout == "SBH",
         fmt::format("input_layout must be BSH, SBH, BSND, BNSD or TND, got \"{}\"", layout));
-  const auto head_num = paramOr<std::int64_t>(c, "head_num", 0);
-  check(head_num > 0, fmt::format("head_num must be positive, got {}", head_num));
-  const bool hidden = npu::splitsHidden(layout);
-  const std::int64_t query_head_dim =
-      hidden && q.rank() == 3 && q.shape[2] % head_num == 0 ? q.shape[2] / head_num : 0;
-  check(!hidden || query_head_dim > 0,
-        fmt::format("query's hidden size must be a positive multiple of head_num {}", head_num));
-  const npu::LayoutView qv = readLayout(q, layout, query_head_dim, "query");
-  const npu::LayoutView kv = readLayout(k, layout, qv.head_dim, "key");
-  const npu::LayoutView vv = readLayout(v, layout, qv.head_dim, "value");
+  const auto [qv, kv, vv] =
+      npu::readOperands(layout, q, k, v, paramOr<std::int64_t>(c, "head_num", 0), "head_num");
   const CommonArgs common = commonArgs(c, fault, q, k, v, qv.head_dim);
-  check(qv.heads == head_num,
-        fmt::format("head_num {} does not match query's {} heads", head_num, qv.heads));
-  check(kv.batch == qv.batch && kv.head_dim == qv.head_dim,
-        fmt::format("key's shape ({}) does not match query's ({}) in layout {}",
-                    fmt::join(k.shape, ", "), fmt::join(q.shape, ", "), layout));
-  check(k.shape == v.shape, fmt::format("value's shape ({}) must equal key's ({})",
-                                        fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
-  checkHeads(qv.heads, kv.heads);
 
   AttentionArgs args{.dtype = q.dtype,
                      .batch = qv.batch,

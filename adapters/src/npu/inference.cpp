@@ -26,35 +26,16 @@ std::vector<std::int64_t> validLengths(const Case& c, const char* name, std::int
   return lengths;
 }
 
-// The query, key and value views, checked against num_heads and num_key_value_heads.
-struct Operands {
-  LayoutView q, k, v;
-};
-
-Operands readOperands(const Case& c, const std::string& layout, const Tensor& q, const Tensor& k,
-                      const Tensor& v, const InferenceCall& call) {
+// The query, key and value views, checked against num_heads and num_key_value_heads (0:
+// num_heads) and the API's limits.
+Operands inferenceOperands(const Case& c, const std::string& layout, const Tensor& q,
+                           const Tensor& k, const Tensor& v, const InferenceCall& call) {
   const auto heads = paramOr<std::int64_t>(c, "num_heads", 1);
-  check(heads > 0, fmt::format("num_heads must be positive, got {}", heads));
+  Operands o = readOperands(layout, q, k, v, heads, "num_heads");
   auto heads_k = paramOr<std::int64_t>(c, "num_key_value_heads", 0);
   if (heads_k == 0) heads_k = heads;
-  const bool hidden = splitsHidden(layout);
-  const std::int64_t head_dim =
-      hidden && q.rank() == 3 && q.shape[2] % heads == 0 ? q.shape[2] / heads : 0;
-  check(!hidden || head_dim > 0,
-        fmt::format("query's hidden size must be a positive multiple of num_heads {}", heads));
-  Operands o{readLayout(q, layout, head_dim, "query"), {}, {}};
-  o.k = readLayout(k, layout, o.q.head_dim, "key");
-  o.v = readLayout(v, layout, o.q.head_dim, "value");
-  check(o.q.heads == heads,
-        fmt::format("num_heads {} does not match query's {} heads", heads, o.q.heads));
   check(o.k.heads == heads_k,
         fmt::format("num_key_value_heads {} does not match key's {} heads", heads_k, o.k.heads));
-  check(o.k.batch == o.q.batch && o.k.head_dim == o.q.head_dim,
-        fmt::format("key's shape ({}) does not match query's ({}) in layout {}",
-                    fmt::join(k.shape, ", "), fmt::join(q.shape, ", "), layout));
-  check(k.shape == v.shape, fmt::format("value's shape ({}) must equal key's ({})",
-                                        fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
-  checkHeads(o.q.heads, o.k.heads);
   check(o.q.head_dim <= call.max_head_dim,
         fmt::format("head dim {} is larger than {}", o.q.head_dim, call.max_head_dim));
   check(o.q.head_dim % call.head_dim_multiple == 0,
@@ -80,7 +61,7 @@ std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fau
   const auto layout = paramOr<std::string>(c, "input_layout", "BSH");
   check(layout == "BNSD" || layout == "BSND" || layout == "BSH",
         fmt::format("input_layout must be BSH, BSND or BNSD, got \"{}\"", layout));
-  const Operands o = readOperands(c, layout, q, k, v, call);
+  const Operands o = inferenceOperands(c, layout, q, k, v, call);
   const std::int64_t batch = o.q.batch;
   const auto lengths_q = validLengths(c, call.query_lengths, batch, o.q.seqlen);
   const auto lengths_k = validLengths(c, call.key_lengths, batch, o.k.seqlen);

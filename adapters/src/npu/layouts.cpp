@@ -30,6 +30,28 @@ LayoutView readLayout(const Tensor& t, const std::string& layout, std::int64_t h
   return {s[0], s[1], s[2], s[3], front_end::view(t, front_end::Layout::bshd)};
 }
 
+Operands readOperands(const std::string& layout, const Tensor& q, const Tensor& k, const Tensor& v,
+                      std::int64_t heads, std::string_view heads_param) {
+  check(heads > 0, fmt::format("{} must be positive, got {}", heads_param, heads));
+  const std::int64_t head_dim =
+      splitsHidden(layout) && q.rank() == 3 && q.shape[2] % heads == 0 ? q.shape[2] / heads : 0;
+  check(
+      !splitsHidden(layout) || head_dim > 0,
+      fmt::format("query's hidden size must be a positive multiple of {} {}", heads_param, heads));
+  Operands o{readLayout(q, layout, head_dim, "query"), {}, {}};
+  o.k = readLayout(k, layout, o.q.head_dim, "key");
+  o.v = readLayout(v, layout, o.q.head_dim, "value");
+  check(o.q.heads == heads,
+        fmt::format("{} {} does not match query's {} heads", heads_param, heads, o.q.heads));
+  check(o.k.batch == o.q.batch && o.k.head_dim == o.q.head_dim,
+        fmt::format("key's shape ({}) does not match query's ({}) in layout {}",
+                    fmt::join(k.shape, ", "), fmt::join(q.shape, ", "), layout));
+  check(k.shape == v.shape, fmt::format("value's shape ({}) must equal key's ({})",
+                                        fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
+  checkHeads(o.q.heads, o.k.heads);
+  return o;
+}
+
 void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args) {
   const std::int64_t bottom_right = args.seqlen_k - args.seqlen_q;
   if (mode == 2 || mode == 3) {

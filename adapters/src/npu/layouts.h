@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "front_end.h"
 
@@ -27,6 +28,18 @@ struct LayoutView {
 /// `head_dim` channels. `name` is the argument's name for errors.
 LayoutView readLayout(const Tensor& t, const std::string& layout, std::int64_t head_dim,
                       const char* name);
+
+/// Query, key and value read in one layout.
+struct Operands {
+  LayoutView q, k, v;
+};
+
+/// Query, key and value in the padded `layout` (BNSD, BSND, BSH or SBH), the hidden layouts
+/// split into `heads` query heads (the call's `heads_param`, named in errors), checked as every
+/// torch_npu API checks them: the query's head count, the key's batch and head dim, the value's
+/// shape equal to the key's, and key heads that divide the query's.
+Operands readOperands(const std::string& layout, const Tensor& q, const Tensor& k, const Tensor& v,
+                      std::int64_t heads, std::string_view heads_param);
 
 /// The band's bounds: keeps i - pre <= j - offset <= i + next (either may be negative).
 struct Band {
