@@ -11,6 +11,7 @@
 #include "flash_attn/flash_attn_varlen_func.h"
 #include "flash_attn/flash_attn_with_kvcache.h"
 #include "jax/dot_product_attention.h"
+#include "npu/fused_infer_attention_score.h"
 #include "npu/fusion_attention.h"
 #include "npu/incre_flash_attention.h"
 #include "npu/prompt_flash_attention.h"
@@ -53,6 +54,9 @@ constexpr std::array kApis = {
     InTreeApi{"npu_incre_flash_attention_bnsd", &npuIncreFlashAttention, "d"},
     InTreeApi{"npu_incre_flash_attention_bsnd", &npuIncreFlashAttention, "d"},
     InTreeApi{"npu_incre_flash_attention_bsh", &npuIncreFlashAttention, "d"},
+    InTreeApi{"npu_fused_infer_attention_score_bnsd", &npuFusedInferAttentionScore, "d"},
+    InTreeApi{"npu_fused_infer_attention_score_bsnd", &npuFusedInferAttentionScore, "d"},
+    InTreeApi{"npu_fused_infer_attention_score_bsh", &npuFusedInferAttentionScore, "d"},
 };
 
 const InTreeApi* findApi(std::string_view api) {
@@ -110,7 +114,7 @@ Outcome InTreeAdapter::runWith(const Case& c, bool fast_only, bool backward) {
     if (fast_only && path != "flash") throw ApiError("fast path unavailable: " + why);
     const bool hide = fault_ == PlantedFault::hidden_fallback_ragged_keys;
     outcome.path = PathEvidence{
-        hide ? "flash" : path,
+        hide || path == "flash" ? std::string(args.fast_path) : path,
         fmt::format("{}.{}", name(), hide || path == "flash" ? "tiled_fa2" : "standard"),
         why.empty() || hide ? "in-process dispatch" : "in-process dispatch: " + why};
     if (path == "flash") {

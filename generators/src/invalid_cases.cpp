@@ -120,12 +120,39 @@ void breakIndices(const ApiSpec& spec, const spec::IndexRangeCheck& check, const
   }
 }
 
+// `r` with each of a rule's dim conditions met where setting a plain dim meets it (the one query
+// of torch_npu's incremental branch): a rule can only be broken where it applies.
+Recipe withDimConditions(const ApiSpec& spec, Recipe r,
+                         const std::vector<spec::Check>& conditions) {
+  for (const auto& condition : conditions) {
+    std::visit(
+        [&](const auto& check) {
+          using T = std::decay_t<decltype(check)>;
+          if constexpr (std::is_same_v<T, spec::RangeCheck> ||
+                        std::is_same_v<T, spec::OneOfCheck>) {
+            const auto it = r.dims.find(check.dim);
+            if (it == r.dims.end() || spec.dim(check.dim)->fromParts()) return;
+            if constexpr (std::is_same_v<T, spec::RangeCheck>) {
+              if (check.max) it->second = std::min(it->second, *check.max);
+              if (check.min) it->second = std::max(it->second, *check.min);
+            } else if (std::ranges::find(check.values, it->second) == check.values.end()) {
+              it->second = check.values.front();
+            }
+          }
+        },
+        condition);
+  }
+  return r;
+}
+
 }  // namespace
 
 std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
                                     const Recipe& given) {
   Mutations m(spec, rule);
-  Recipe valid = given;  // a rule with `unless` applies only while that name is not given
+  // A rule with `unless` applies only while that name is not given, one with `if` while the call
+  // gives what it names and keeps its dim conditions.
+  Recipe valid = withDimConditions(spec, given, rule.if_dims);
   valid.params.erase(rule.unless);
   valid.shape_choice.erase(rule.unless);
   for (const auto& name : rule.if_given) valid = withGiven(spec, std::move(valid), name);

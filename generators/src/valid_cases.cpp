@@ -64,16 +64,29 @@ bool allowed(const ApiSpec& spec, const std::string& dim, std::int64_t value, co
       decided.push_back(d.name);
     }
   }
+  const auto inProbe = [&](const spec::Check& check) {
+    return std::ranges::all_of(spec::dimsRead(check),
+                               [&](const auto& d) { return probe.contains(d); });
+  };
   const auto kept = [&](const spec::Rule& rule) {
-    const auto read = spec::dimsRead(rule.check);
-    // A rule under dim conditions is left to validRecipes' filter.
+    auto read = spec::dimsRead(rule.check);
+    // A rule under dim conditions alone applies once they are known to hold (the incremental
+    // branch's head dim, for one query); one that also names inputs is left to validRecipes'
+    // filter.
+    const bool conditions_hold =
+        rule.if_dims.empty() ||
+        (rule.if_given.empty() && std::ranges::all_of(rule.if_dims, [&](const auto& condition) {
+           return inProbe(condition) && spec::holdsForDims(condition, probe);
+         }));
+    for (const auto& condition : rule.if_dims)
+      std::ranges::copy(spec::dimsRead(condition), std::back_inserter(read));
     const bool applies =
-        rule.unless.empty() && rule.if_dims.empty() &&
+        rule.unless.empty() && conditions_hold &&
         std::ranges::all_of(rule.if_given, [&](const auto& in) { return carries(spec, in, dim); });
     const bool decidable =
         applies &&
         std::ranges::any_of(read, [&](const auto& d) { return std::ranges::count(decided, d); }) &&
-        std::ranges::all_of(read, [&](const auto& d) { return probe.contains(d); });
+        inProbe(rule.check);
     return !decidable || spec::holdsForDims(rule.check, probe);
   };
   return std::ranges::all_of(spec.rules, kept) && std::ranges::all_of(spec.assumptions, kept);

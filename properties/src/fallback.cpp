@@ -14,7 +14,7 @@ namespace attnconf::props {
 
 PathContract PathContract::of(const spec::ApiSpec& spec, const adapters::Adapter& adapter) {
   PathContract contract;
-  for (const auto& path : spec.paths.fast) contract.fast.push_back(path.name);
+  contract.fast = spec.paths.fast;
   contract.fallbacks = spec.paths.fallbacks;
   const auto declared = spec::parseDeclaredFallbacks(spec, adapter.declaredFallbacks(spec.api),
                                                      adapter.name() + " (declared fallbacks)");
@@ -23,7 +23,17 @@ PathContract PathContract::of(const spec::ApiSpec& spec, const adapters::Adapter
 }
 
 bool PathContract::isFast(const std::string& path) const {
-  return std::ranges::find(fast, path) != fast.end();
+  return std::ranges::find(fast, path, &spec::PathDecl::name) != fast.end();
+}
+
+std::vector<std::string> PathContract::fastFor(const spec::ApiSpec& spec, const Case& c) const {
+  std::vector<std::string> names;
+  for (const auto& path : fast) {
+    if (spec::inRegion(spec, c, path) && std::ranges::find(names, path.name) == names.end()) {
+      names.push_back(path.name);
+    }
+  }
+  return names;
 }
 
 const spec::PathDecl* PathContract::covering(const spec::ApiSpec& spec, const Case& c,
@@ -50,15 +60,20 @@ PathObservation observePath(const spec::ApiSpec& spec, const PathContract& contr
   if (outcome.rejected()) return {"rejected", std::nullopt};  // Accuracy judges that
   const auto probe = adapter.runFastPathOnly(c);
   const bool probe_refused = probe && probe->rejected();
+  const std::vector<std::string> fast = contract.fastFor(spec, c);
   std::string path = outcome.path.path;
-  if (path.empty()) path = probe_refused ? "fallback" : (probe ? contract.fast.front() : "unknown");
-  const std::string should =
-      fmt::format("should be {} (declared fallbacks: {})", fmt::join(contract.fast, " or "),
-                  contract.describeFallbacks());
+  if (path.empty() && probe_refused) path = "fallback";
+  if (path.empty()) path = probe && !fast.empty() ? fast.front() : "unknown";
+  const std::string should = fmt::format("should be {} (declared fallbacks: {})",
+                                         fmt::join(fast, " or "), contract.describeFallbacks());
   if (contract.isFast(path) && probe_refused) {
     return {path, fmt::format("path={} as reported by {}, but the fast-path-only probe refused the "
                               "call (\"{}\"), so it fell back",
                               path, outcome.path.kernel, probe->rejection().message)};
+  }
+  if (contract.isFast(path) && std::ranges::find(fast, path) == fast.end()) {
+    return {path, fmt::format("path={} (kernel {}), a fast path for other calls, but {}", path,
+                              outcome.path.kernel, should)};
   }
   if (!contract.isFast(path) && path != "unknown" && !contract.covering(spec, c, path)) {
     return {path, fmt::format("path={} (kernel {}, {}), but {}", path, outcome.path.kernel,

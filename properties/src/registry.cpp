@@ -1,6 +1,9 @@
 #include "attnconf/properties/registry.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <ranges>
 
 #include "attnconf/properties/accuracy.h"
 #include "attnconf/properties/error_contract.h"
@@ -27,7 +30,8 @@ std::vector<PropertyCheck> propertiesOf(const spec::ApiSpec& spec) {
       [&spec](adapters::Adapter& a, const RunConfig& cfg) { return checkAccuracy(spec, a, cfg); }});
   checks.push_back(PropertyCheck{
       spec.api, "NoUndeclaredFallback", "fallback",
-      fmt::format("the path that ran is {} or a declared fallback", spec.paths.fast.front().name),
+      fmt::format("the path that ran is {} (each over its region) or a declared fallback",
+                  fmt::join(spec.paths.fast | std::views::transform(&spec::PathDecl::name), ", ")),
       spec.paths.fast.front().where, [&spec](adapters::Adapter& a, const RunConfig& cfg) {
         return checkNoUndeclaredFallback(spec, a, cfg);
       }});

@@ -192,15 +192,15 @@ Verdict checkResourceSignature(const spec::ApiSpec& spec, adapters::Adapter& ada
   verdict.cases = static_cast<int>(sig->seqlens.size());
   verdict.evidence = sig->describe();
   const std::string& path = sig->longest_path;
-  const bool declared =
-      !path.empty() && PathContract::of(spec, adapter).covering(spec, sig->longest, path);
+  const PathContract contract = PathContract::of(spec, adapter);
+  const bool declared = !path.empty() && contract.covering(spec, sig->longest, path);
   if (sig->signals.fellBack() && !declared) {
     verdict.status = Verdict::Status::fail;
     verdict.message = fmt::format(
         "[{} §paths] looks like a fallback that no declared region covers ({}), but should run {}\n"
         "evidence: {}\ncase: {}",
-        spec.api, sig->signals.describe(), spec.paths.fast.front().name, sig->describe(),
-        describeCase(sig->longest).substr(0, 200));
+        spec.api, sig->signals.describe(), fmt::join(contract.fastFor(spec, sig->longest), " or "),
+        sig->describe(), describeCase(sig->longest).substr(0, 200));
   }
   verdict.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return verdict;

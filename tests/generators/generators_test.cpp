@@ -180,6 +180,25 @@ TEST(NpuCases, CompressedModesPassTheUpperTriangle) {
   });
 }
 
+// A rule under dim conditions alone steers valid dims: npu_fused_infer_attention_score's one-query
+// calls (its incremental branch, about 8% of the draws) keep that kernel's head dim of a
+// multiple of 16, where the rule's filter alone would drop 15 of 16 of them.
+TEST(NpuCases, OneQueryFusedCallsKeepTheIncrementalHeadDim) {
+  const auto& spec = specOf("npu_fused_infer_attention_score_bnsd");
+  int one_query = 0, drawn = 0;
+  while (drawn < 300) {
+    ASSERT_TRUE(rc::check("fused infer cases", [&] {
+      const Case c = *validCases(spec);
+      ++drawn;
+      if (c.dims.at("s1") != 1) return;
+      ++one_query;
+      RC_ASSERT(c.dims.at("d") % 16 == 0);
+    }));
+  }
+  // Steered, about 24 are expected; the filter alone would keep about 1.5.
+  EXPECT_GE(one_query, 5) << one_query << " one-query calls in " << drawn;
+}
+
 // torch_npu's TND: each sequence's end without the leading 0, the last the packed length; a
 // sequence with queries has keys (the layout does not support one without).
 TEST(NpuCases, TndEndsRiseToThePackedLengthAndQueriesHaveKeys) {

@@ -107,6 +107,10 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::dpse_broadcast_not_summed, "Gradients", "npu_fusion_attention_bsh"},
       {PlantedFault::next_tokens_default_all, "Accuracy", "npu_prompt_flash_attention_bnsd"},
       {PlantedFault::incre_ignores_actual_seq_lengths, "Accuracy", "npu_incre_flash_attention_bsh"},
+      {PlantedFault::fused_infer_misdispatch, "NoUndeclaredFallback",
+       "npu_fused_infer_attention_score_bsnd"},
+      {PlantedFault::fused_incre_ignores_actual_seq_lengths_kv, "Accuracy",
+       "npu_fused_infer_attention_score_bnsd"},
   };
   return table;
 }
@@ -190,7 +194,9 @@ INSTANTIATE_TEST_SUITE_P(
                     Escape{PlantedFault::silent_fallback_ragged_keys},
                     Escape{PlantedFault::hidden_fallback_ragged_keys},
                     Escape{PlantedFault::varlen_tile_overread, "flash_attn_varlen_func"},
-                    Escape{PlantedFault::dpse_broadcast_not_summed, "npu_fusion_attention_bsh"}),
+                    Escape{PlantedFault::dpse_broadcast_not_summed, "npu_fusion_attention_bsh"},
+                    Escape{PlantedFault::fused_infer_misdispatch,
+                           "npu_fused_infer_attention_score_bsnd"}),
     [](const auto& param_info) {
       return std::string(adapters::faultName(param_info.param.fault));
     });

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "attnconf/adapters/planted_fault.h"
@@ -66,6 +67,9 @@ struct AttentionArgs {
   double empty_row_value = 0.0;     ///< the output of a row that sees no key
   bool partial_output = false;      ///< a split-KV piece: the output kept in fp32 until combined
   PlantedFault fault = PlantedFault::none;
+  /// The fast path's name as the API reports it when the tiled kernel runs (the spec's
+  /// `paths.fast`): torch_npu's fused inference API dispatches to two.
+  std::string_view fast_path = "flash";
 };
 
 /// What a backward kernel reads and writes besides the forward arguments.

@@ -14,7 +14,7 @@ std::map<std::string, Tensor> npuIncreFlashAttention(const Case& c, PlantedFault
                                  {.api = "npu_incre_flash_attention",
                                   .key_lengths = ignored ? nullptr : "actual_seq_lengths",
                                   .max_head_dim = 512,
-                                  .head_dim_multiple = 16,
+                                  .head_dim_multiple = npu::kIncreHeadDimMultiple,
                                   .single_query = true});
 }
 

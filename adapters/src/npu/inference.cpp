@@ -38,14 +38,51 @@ Operands inferenceOperands(const Case& c, const std::string& layout, const Tenso
         fmt::format("num_key_value_heads {} does not match key's {} heads", heads_k, o.k.heads));
   check(o.q.head_dim <= call.max_head_dim,
         fmt::format("head dim {} is larger than {}", o.q.head_dim, call.max_head_dim));
-  check(o.q.head_dim % call.head_dim_multiple == 0,
-        fmt::format("head dim {} is not a multiple of {}", o.q.head_dim, call.head_dim_multiple));
+  const std::int64_t multiple =
+      call.dispatches && o.q.seqlen == 1 ? kIncreHeadDimMultiple : call.head_dim_multiple;
+  check(o.q.head_dim % multiple == 0,
+        fmt::format("head dim {} is not a multiple of {}{}", o.q.head_dim, multiple,
+                    call.dispatches ? " (one query per entry runs the incremental kernel)" : ""));
   check(!call.single_query || o.q.seqlen == 1,
         fmt::format("{} takes one query per batch entry (S = 1), got {}", call.api, o.q.seqlen));
   return o;
 }
 
+// The fast path a dispatching API reports: the incremental kernel for one query per entry (the
+// planted fault sends it to the prompt kernel), the prompt kernel otherwise.
+std::string_view dispatchedPath(const InferenceCall& call, std::int64_t seqlen_q,
+                                PlantedFault fault) {
+  if (!call.dispatches) return "flash";
+  const bool incre = seqlen_q == 1 && fault != PlantedFault::fused_infer_misdispatch;
+  return incre ? "incre" : "prompt";
+}
+
+// softmax_lse (B, N, S, 1) fp32: entry b's rows from the kernel's (heads, seqlen_q) LSE.
+void writeLse(const std::vector<double>& lse, const AttentionArgs& args, std::int64_t b,
+              Tensor& out) {
+  const std::int64_t heads = out.shape[1], seqlen = out.shape[2];
+  for (std::int64_t h = 0; h < heads; ++h) {
+    for (std::int64_t i = 0; i < args.seqlen_q; ++i) {
+      out.values[static_cast<std::size_t>((b * heads + h) * seqlen + i)] =
+          roundTo(DType::fp32, lse[static_cast<std::size_t>(h * args.seqlen_q + i)]);
+    }
+  }
+}
+
 }  // namespace
+
+InferenceCall promptCall(const Case& c, std::string_view api, std::int64_t default_next) {
+  const auto mode = paramOr<std::int64_t>(c, "sparse_mode", 0);
+  check(mode >= 0 && mode <= 4,
+        fmt::format("sparse_mode must be in [0, 4] for {}, got {}", api, mode));
+  return {.api = api,
+          .query_lengths = "actual_seq_lengths",
+          .key_lengths = "actual_seq_lengths_kv",
+          .max_head_dim = 512,  // mindspore_pfa: "D <= 512"
+          .sparse_mode = mode,
+          .band = {paramOr<std::int64_t>(c, "pre_tokens", kAllTokens),
+                   paramOr<std::int64_t>(c, "next_tokens", default_next)}};
+}
 
 std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fault,
                                                  const ForwardKernel& kernel,
@@ -64,7 +101,11 @@ std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fau
   const Operands o = inferenceOperands(c, layout, q, k, v, call);
   const std::int64_t batch = o.q.batch;
   const auto lengths_q = validLengths(c, call.query_lengths, batch, o.q.seqlen);
-  const auto lengths_k = validLengths(c, call.key_lengths, batch, o.k.seqlen);
+  // The planted fault's incremental branch attends to the whole cache.
+  const bool keys_ignored = call.dispatches && o.q.seqlen == 1 &&
+                            fault == PlantedFault::fused_incre_ignores_actual_seq_lengths_kv;
+  const auto lengths_k =
+      validLengths(c, keys_ignored ? nullptr : call.key_lengths, batch, o.k.seqlen);
 
   AttentionArgs args{.dtype = q.dtype,
                      .batch = 1,
@@ -72,8 +113,9 @@ std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fau
                      .heads_k = o.k.heads,
                      .head_dim = o.q.head_dim,
                      .head_dim_v = o.q.head_dim,
-                     .scale = static_cast<float>(paramOr(c, "scale_value", 1.0)),
-                     .fault = fault};
+                     .scale = static_cast<float>(paramOr(c, call.scale, 1.0)),
+                     .fault = fault,
+                     .fast_path = dispatchedPath(call, o.q.seqlen, fault)};
   Tensor converted_mask;
   const Tensor* mask = attenMask(c, call.sparse_mode, {batch, o.q.heads, o.q.seqlen, o.k.seqlen},
                                  fault, args, converted_mask);
@@ -83,6 +125,9 @@ std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fau
   const OutView out_rows{out.values.data(), o.q.view.batch_stride, o.q.view.seq_stride,
                          o.q.view.head_stride};
   std::vector<double> lse(static_cast<std::size_t>(o.q.heads * o.q.seqlen));
+  if (call.returns_lse) {
+    outputs["softmax_lse"] = Tensor::zeros(DType::fp32, {batch, o.q.heads, o.q.seqlen, 1});
+  }
   // One kernel call per batch entry over its valid lengths: rows past them stay 0.
   for (std::int64_t b = 0; b < batch; ++b) {
     args.seqlen_q = lengths_q[static_cast<std::size_t>(b)];
@@ -99,6 +144,7 @@ std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fau
     }
     if (mask) applySparseMode(call.sparse_mode, call.band, args);
     kernel(args);
+    if (call.returns_lse) writeLse(lse, args, b, outputs["softmax_lse"]);
   }
   return outputs;
 }

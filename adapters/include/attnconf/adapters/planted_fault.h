@@ -30,7 +30,11 @@ enum class PlantedFault {
   dpse_broadcast_not_summed,    ///< npu dpse keeps one term where pse broadcasts, not their sum
   next_tokens_default_all,      ///< npu_prompt_flash_attention's next_tokens defaults to INT_MAX
   incre_ignores_actual_seq_lengths,  ///< npu_incre_flash_attention attends past actual_seq_lengths
-  causal_bottom_right,               ///< SDPA: is_causal aligned bottom-right instead of top-left
+  fused_infer_misdispatch,  ///< npu_fused_infer_attention_score: one query per entry runs the
+                            ///< prompt kernel, not the incremental one
+  fused_incre_ignores_actual_seq_lengths_kv,  ///< npu_fused_infer_attention_score: the
+                                              ///< incremental branch attends to the whole cache
+  causal_bottom_right,      ///< SDPA: is_causal aligned bottom-right instead of top-left
   bool_mask_inverted,       ///< a boolean mask read the other way round (SDPA: true hides the key;
                             ///< torch_npu: true keeps it)
   seq_lens_off_by_one,      ///< DIY: a shortened sequence runs one token too long

@@ -13,12 +13,14 @@ namespace attnconf::props {
 /// The paths a call may take: the spec's fast paths, and the fallbacks (the spec's and those the
 /// adapter declares) whose region holds the call.
 struct PathContract {
-  std::vector<std::string> fast;
+  std::vector<spec::PathDecl> fast;       ///< the spec's fast paths, each over its region
   std::vector<spec::PathDecl> fallbacks;  ///< every declared fallback, spec's first
 
   /// Loads the adapter's declared fallbacks for the spec's API next to the spec's own.
   static PathContract of(const spec::ApiSpec& spec, const adapters::Adapter& adapter);
   bool isFast(const std::string& path) const;
+  /// The fast paths whose region holds the call (a dispatching API's one branch).
+  std::vector<std::string> fastFor(const spec::ApiSpec& spec, const Case& c) const;
   /// The declared fallback named `path` whose region holds the call, if any.
   const spec::PathDecl* covering(const spec::ApiSpec& spec, const Case& c,
                                  const std::string& path) const;
