@@ -11,6 +11,7 @@
 #include "flash_attn/flash_attn_varlen_func.h"
 #include "flash_attn/flash_attn_with_kvcache.h"
 #include "jax/dot_product_attention.h"
+#include "npu/advance_step_flashattn.h"
 #include "npu/fused_infer_attention_score.h"
 #include "npu/fusion_attention.h"
 #include "npu/incre_flash_attention.h"
@@ -24,7 +25,7 @@ namespace attnconf::adapters {
 namespace {
 
 // The APIs the in-tree kernels implement, each with its front end and the name its spec gives
-// the query head dim (for the declared fallback's region).
+// the query head dim (for the declared fallback's region; none for an API without attention).
 struct InTreeApi {
   std::string_view api;
   FrontEnd front_end;
@@ -57,6 +58,7 @@ constexpr std::array kApis = {
     InTreeApi{"npu_fused_infer_attention_score_bnsd", &npuFusedInferAttentionScore, "d"},
     InTreeApi{"npu_fused_infer_attention_score_bsnd", &npuFusedInferAttentionScore, "d"},
     InTreeApi{"npu_fused_infer_attention_score_bsh", &npuFusedInferAttentionScore, "d"},
+    InTreeApi{"npu_advance_step_flashattn", &npuAdvanceStepFlashattn, ""},
 };
 
 const InTreeApi* findApi(std::string_view api) {
@@ -155,7 +157,7 @@ std::optional<Outcome> InTreeAdapter::runBackward(const Case& c) {
 
 std::string InTreeAdapter::declaredFallbacks(std::string_view api_name) const {
   const InTreeApi* api = findApi(api_name);
-  if (!api) return {};
+  if (!api || api->head_dim.empty()) return {};
   if (kernel_ == InTreeKernel::standard) {
     return "- name: standard\n"
            "  note: naive is standard attention; every call takes this path\n";

@@ -55,6 +55,11 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::pse_after_scale, "pse_after_scale"},
     std::pair{PlantedFault::tnd_end_inclusive, "tnd_end_inclusive"},
     std::pair{PlantedFault::varlen_tile_overread, "varlen_tile_overread"},
+    std::pair{PlantedFault::advance_step_position_is_new_length,
+              "advance_step_position_is_new_length"},
+    std::pair{PlantedFault::advance_step_slot_offset_of_new_length,
+              "advance_step_slot_offset_of_new_length"},
+    std::pair{PlantedFault::advance_step_padding_untouched, "advance_step_padding_untouched"},
 };
 
 }  // namespace

@@ -40,13 +40,29 @@ class Mutations {
               std::initializer_list<std::int64_t> values) {
     for (const std::int64_t v : values) {
       if (v < 0) continue;
-      if (auto r = withExtent(base, dim, v)) tryRecipe(*r);
+      if (auto r = withExtent(base, dim, v)) tryRecipe(withTiedDims(std::move(*r)));
     }
   }
 
   std::vector<Case> take() { return std::move(found_); }
 
  private:
+  // `r` with each plain dim that an unconditional `equals` rule other than the target ties to
+  // another dim set to that dim's extent (torch_npu's tensors of num_seqs rows, as the padding
+  // changes num_seqs): a changed dim breaks the target alone.
+  Recipe withTiedDims(Recipe r) const {
+    for (const auto& rule : spec_.rules) {
+      const auto* tie = std::get_if<spec::EqualsCheck>(&rule.check);
+      if (!tie || tie->differs || rule.id == rule_.id || !rule.if_dims.empty() ||
+          !rule.if_given.empty() || !rule.unless.empty() || spec_.dim(tie->dim)->derived())
+        continue;
+      const spec::Dim& other = *spec_.dim(tie->other);
+      r.dims[tie->dim] =
+          other.fromParts() ? spec::derivedExtent(other, r.dims) : r.dims.at(tie->other);
+    }
+    return r;
+  }
+
   std::optional<Recipe> withExtent(Recipe r, const std::string& dim, std::int64_t v) const {
     const spec::Dim* d = spec_.dim(dim);
     if (!d->fromParts()) {

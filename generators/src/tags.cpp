@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <string>
 
 #include "attnconf/generators/cases.h"
@@ -86,9 +87,30 @@ void kvCacheTags(const spec::ApiSpec& spec, const Case& c, const Problem& p,
   }
 }
 
+// "padding" when some sequences are padding, "opens_block" when a query's new token starts a
+// cache block, "last_block" when it lands in the table's last column, "empty_sequence" for a
+// query sequence that held no token.
+std::vector<std::string> decodeStepTags(const spec::ApiSpec& spec, const Case& c) {
+  const DecodeStep step = spec::bindDecodeStep(spec, c);
+  std::vector<std::string> tags;
+  if (step.before.seq_lens.size() > 1) tags.emplace_back("batch>1");
+  if (step.sampled.size() < step.before.seq_lens.size()) tags.emplace_back("padding");
+  const auto queries = std::span(step.before.seq_lens).first(step.sampled.size());
+  const auto blocks = static_cast<std::int64_t>(step.block_table.front().size());
+  if (std::ranges::any_of(queries, [&](std::int64_t n) { return n % step.block_size == 0; }))
+    tags.emplace_back("opens_block");
+  if (std::ranges::any_of(queries,
+                          [&](std::int64_t n) { return n / step.block_size == blocks - 1; }))
+    tags.emplace_back("last_block");
+  if (std::ranges::any_of(queries, [](std::int64_t n) { return n == 0; }))
+    tags.emplace_back("empty_sequence");
+  return tags;
+}
+
 }  // namespace
 
 std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
+  if (spec.semantics.isDecodeStep()) return decodeStepTags(spec, c);
   const Problem p = spec::bindProblem(spec, c);
   const std::int64_t sq = p.maxSeqlenQ(), sk = p.maxSeqlenK();
   std::vector<std::string> tags{std::string(dtypeName(p.dtype))};

@@ -9,6 +9,7 @@
 #include "attnconf/properties/report.h"
 #include "attnconf/properties/runner.h"
 #include "attnconf/reference/attention.h"
+#include "attnconf/reference/decode_step.h"
 #include "attnconf/spec/binding.h"
 
 namespace attnconf::props {
@@ -112,6 +113,11 @@ AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c,
 }
 
 ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c) {
+  if (spec.semantics.isDecodeStep()) {  // an exact update: every value is owed as computed
+    ReferenceOutputs out{exactOutputs(spec, c), {}};
+    for (const auto& [name, expected] : out.exact) out.bounds[name] = 0;
+    return out;
+  }
   const Problem problem = spec::bindProblem(spec, c);
   ReferenceOutputs out{spec::expectedOutputs(spec, c, reference::attention(problem)), {}};
   const auto baseline = spec::expectedOutputs(spec, c, reference::attentionInInputDType(problem));
@@ -129,6 +135,9 @@ ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c) {
 }
 
 std::map<std::string, spec::ExpectedOutput> exactOutputs(const spec::ApiSpec& spec, const Case& c) {
+  if (spec.semantics.isDecodeStep())
+    return spec::expectedDecodeState(spec, c,
+                                     reference::advanceStep(spec::bindDecodeStep(spec, c)));
   return spec::expectedOutputs(spec, c, reference::attention(spec::bindProblem(spec, c)));
 }
 

@@ -2,9 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace attnconf::props {
 
 std::string num(double x) {
+  // Whole numbers print in full (a cache slot, a token id), anything else in 4 digits.
+  constexpr double kWhole = 1e12;
+  if (std::abs(x) < kWhole && x == std::trunc(x)) return fmt::format("{:.0f}", x);
   return fmt::format("{:.4g}", x);
 }
 

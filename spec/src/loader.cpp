@@ -73,12 +73,18 @@ class SpecParser {
     parseParams(root_.at("params"));
     parseTensors(root_.at("outputs"), spec_.outputs, /*is_output=*/true);
     parseSemantics(root_.at("semantics"));
-    parseTolerance(root_.at("tolerance"));
+    const bool attention = !spec_.semantics.isDecodeStep();
+    if (attention) {
+      parseTolerance(root_.at("tolerance"));
+    } else {
+      refuseAttentionSections();
+    }
     parseRules(root_.at("rules"), spec_.rules);
     if (const auto assumes = root_.find("assumes")) parseRules(*assumes, spec_.assumptions);
-    parsePaths(root_.at("paths"));
+    if (attention) parsePaths(root_.at("paths"));
     if (const auto promises = root_.find("promises")) parsePromises(*promises);
-    if (const auto backward = root_.find("backward")) parseBackward(*backward);
+    if (const auto backward = root_.find("backward"); backward && attention)
+      parseBackward(*backward);
     checkSatisfiable();
   }
 
@@ -414,7 +420,54 @@ class SpecParser {
     if (!spec_.input(f.text())) f.fail(fmt::format("unknown input tensor \"{}\"", f.text()));
   }
 
+  // A decode step's update is exact and no attention kernel runs: nothing to bound or dispatch.
+  void refuseAttentionSections() const {
+    for (const char* key : {"tolerance", "paths", "backward"}) {
+      if (const auto section = root_.find(key))
+        section->fail(fmt::format(
+            "no `{}`: a spec with `semantics.decode_step` is an exact state update, not attention",
+            key));
+    }
+  }
+
+  // `{source, decode_step: {input_tokens, input_positions, seq_lens, slot_mapping, sampled,
+  // block_table, block_size}}`: the state inputs, each with an in_place output of its name.
+  void parseDecodeStep(const Field& f) {
+    f.allowOnly({"source", "decode_step"});
+    const Field roles = f.at("decode_step");
+    roles.allowOnly({"input_tokens", "input_positions", "seq_lens", "slot_mapping", "sampled",
+                     "block_table", "block_size"});
+    DecodeStepRoles& d = spec_.semantics.decode_step.emplace();
+    for (auto [key, target] :
+         {std::pair{"input_tokens", &d.input_tokens},
+          std::pair{"input_positions", &d.input_positions}, std::pair{"seq_lens", &d.seq_lens},
+          std::pair{"slot_mapping", &d.slot_mapping}}) {
+      const Field name = roles.at(key);
+      requireInput(name);
+      const TensorDecl* updated = spec_.output(name.text());
+      if (!updated || !updated->in_place)
+        name.fail(
+            fmt::format("expected an input with an output \"{}\" of `in_place: true`: the "
+                        "step updates it",
+                        name.text()));
+      *target = name.text();
+    }
+    for (auto [key, target] :
+         {std::pair{"sampled", &d.sampled}, std::pair{"block_table", &d.block_table}}) {
+      requireInput(roles.at(key));
+      *target = roles.at(key).text();
+    }
+    requireParam(roles.at("block_size"), ParamType::integer);
+    d.block_size = roles.at("block_size").text();
+  }
+
   void parseSemantics(const Field& f) {
+    if (f.find("decode_step")) {
+      requireSource(f.at("source"));
+      spec_.semantics.where = f.where();
+      parseDecodeStep(f);
+      return;
+    }
     f.allowOnly({"source",      "canonical", "query",         "key",     "value",
                  "scale",       "softcap",   "splits",        "causal",  "window",
                  "alibi",       "mask",      "bias",          "lengths", "fully_masked_rows",
@@ -777,6 +830,8 @@ class SpecParser {
     p.source = f.at("source").text();
     if (const auto d = f.find("deterministic_forward")) p.deterministic_forward = d->boolean();
     if (const auto relations = f.find("relations")) {
+      if (spec_.semantics.isDecodeStep())
+        relations->fail("no relations: they relate attention calls, and a decode step is none");
       for (const auto& item : relations->items()) {
         const std::string name = item.text();
         const auto& all = allRelations();
@@ -1158,7 +1213,9 @@ Variant asVariant(const ApiSpec& spec) {
 
 // layout_equivalence relates a variant to its siblings: a file without variants has none.
 void requireVariantsForLayoutEquivalence(const YAML::Node& root, const std::string& file) {
-  const Field relations(root["promises"]["relations"], "promises.relations", file);
+  const YAML::Node promises = root["promises"];
+  if (!promises.IsMap() || !promises["relations"]) return;
+  const Field relations(promises["relations"], "promises.relations", file);
   if (!relations.isSequence()) return;  // the spec parser reports it
   for (const auto& item : relations.items()) {
     if (item.isScalar() && item.text() == relationName(Relation::layout_equivalence))

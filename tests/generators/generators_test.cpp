@@ -199,6 +199,29 @@ TEST(NpuCases, OneQueryFusedCallsKeepTheIncrementalHeadDim) {
   EXPECT_GE(one_query, 5) << one_query << " one-query calls in " << drawn;
 }
 
+// npu_advance_step_flashattn: padding after the queries, every tensor num_seqs rows long, and each
+// query's next position inside its block_tables row; across the draws some new token opens a
+// block and lands in the row's last one (the edges of the slot arithmetic).
+TEST(NpuCases, DecodeStepsPadAndLandInsideTheirTable) {
+  const auto& spec = specOf("npu_advance_step_flashattn");
+  std::set<std::string> seen;
+  rc::check("decode step cases", [&] {
+    const Case c = *validCases(spec);
+    const auto num_seqs = std::get<std::int64_t>(*c.param("num_seqs"));
+    RC_ASSERT(num_seqs > std::get<std::int64_t>(*c.param("num_queries")));
+    for (const char* name : {"input_tokens", "input_positions", "seq_lens", "slot_mapping"})
+      RC_ASSERT(c.tensor(name)->shape == Shape{num_seqs});
+    const Shape& table = c.tensor("block_tables")->shape;
+    const auto block_size = std::get<std::int64_t>(*c.param("block_size"));
+    for (const double length : c.tensor("seq_lens")->values)
+      RC_ASSERT(static_cast<std::int64_t>(length) / block_size < table[1]);
+    for (auto& tag : caseTags(spec, c)) seen.insert(std::move(tag));
+  });
+  EXPECT_TRUE(seen.contains("padding"));
+  EXPECT_TRUE(seen.contains("opens_block"));
+  EXPECT_TRUE(seen.contains("last_block"));
+}
+
 // torch_npu's TND: each sequence's end without the leading 0, the last the packed length; a
 // sequence with queries has keys (the layout does not support one without).
 TEST(NpuCases, TndEndsRiseToThePackedLengthAndQueriesHaveKeys) {

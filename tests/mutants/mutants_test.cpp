@@ -111,6 +111,10 @@ const std::vector<Mutant>& mutants() {
        "npu_fused_infer_attention_score_bsnd"},
       {PlantedFault::fused_incre_ignores_actual_seq_lengths_kv, "Accuracy",
        "npu_fused_infer_attention_score_bnsd"},
+      {PlantedFault::advance_step_position_is_new_length, "Accuracy", "npu_advance_step_flashattn"},
+      {PlantedFault::advance_step_slot_offset_of_new_length, "Accuracy",
+       "npu_advance_step_flashattn"},
+      {PlantedFault::advance_step_padding_untouched, "Accuracy", "npu_advance_step_flashattn"},
   };
   return table;
 }

@@ -412,6 +412,44 @@ TEST(Loader, CompressedModesNeedTheMarkerShape) {
   }
 }
 
+// A decode-step spec binds state roles, each an input updated in place, and has no attention
+// sections.
+TEST(Loader, DecodeStepMistakesAreReported) {
+  std::ifstream in(specFolder() / "npu_advance_step_flashattn.yaml");
+  std::stringstream good;
+  good << in.rdbuf();
+  const ApiSpec loaded = parseSpec(good.str(), "step.yaml");
+  ASSERT_TRUE(loaded.semantics.isDecodeStep());
+  EXPECT_EQ(loaded.semantics.decode_step->sampled, "sampled_token_ids");
+  struct Edit {
+    std::string from, to, field, expected;
+  };
+  for (const auto& e : {
+           Edit{"seq_lens: {shape: [num_seqs], dtype: int64, in_place: true}",
+                "seq_lens: {shape: [num_seqs], dtype: int64}", "semantics.decode_step.seq_lens",
+                "of `in_place: true`"},
+           Edit{"    block_size: block_size\n", "    block_size: blocks\n",
+                "semantics.decode_step.block_size", "unknown param \"blocks\""},
+           Edit{"\nrules:\n", "\ntolerance: {why: exact}\n\nrules:\n", "tolerance",
+                "no `tolerance`: a spec with `semantics.decode_step` is an exact state update"},
+           Edit{"  deterministic_forward: true\n",
+                "  deterministic_forward: true\n  relations: [batch_independence]\n",
+                "promises.relations", "no relations"},
+       }) {
+    std::string text = good.str();
+    const auto at = text.find(e.from);
+    ASSERT_NE(at, std::string::npos) << e.from;
+    text.replace(at, e.from.size(), e.to);
+    try {
+      parseSpec(text, "step.yaml");
+      ADD_FAILURE() << "accepted " << e.to;
+    } catch (const SpecError& error) {
+      EXPECT_EQ(error.field(), e.field) << error.what();
+      EXPECT_NE(std::string(error.what()).find(e.expected), std::string::npos) << error.what();
+    }
+  }
+}
+
 TEST(Loader, MissingFileIsReported) {
   EXPECT_THROW(loadSpec("/nonexistent/x.yaml"), SpecError);
 }

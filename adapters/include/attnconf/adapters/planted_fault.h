@@ -65,6 +65,13 @@ enum class PlantedFault {
   varlen_tile_overread,   ///< flash_attn_varlen_func: each sequence loads whole 16-key tiles,
                           ///< the next sequence's keys in its last one hidden by an added -inf
                           ///< (harmless while they are finite)
+  advance_step_position_is_new_length,     ///< npu_advance_step_flashattn: input_positions is the
+                                           ///< new length, not the new token's 0-based position
+  advance_step_slot_offset_of_new_length,  ///< npu_advance_step_flashattn: the slot's offset in
+                                           ///< its block is the new length % block_size (the
+                                           ///< docs' formula), not the position's
+  advance_step_padding_untouched,  ///< npu_advance_step_flashattn: only the queries' entries are
+                                   ///< written; padding keeps its stale token, position and slot
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -239,6 +239,16 @@ struct SparseMode {
   std::optional<Alignment> band;    ///< the pre/next band, with this origin
 };
 
+/// The vendor's names of a decode step's state and what it reads (torch_npu's
+/// npu_advance_step_flashattn): an API that updates a paged-attention server's model input for
+/// the next token instead of computing attention. The state tensors are updated in place.
+struct DecodeStepRoles {
+  std::string input_tokens, input_positions, seq_lens, slot_mapping;  ///< state, updated
+  std::string sampled;      ///< (queries, 1): each query's new token
+  std::string block_table;  ///< (sequences, blocks): each sequence's cache block numbers
+  std::string block_size;   ///< int param: cache slots per block
+};
+
 /// How the vendor's names bind to the canonical problem.
 struct Semantics {
   std::map<std::string, std::string> canonical;  ///< canonical dim name -> spec dim
@@ -287,8 +297,12 @@ struct Semantics {
   /// Outputs of the softmax statistics: each row's largest score and the sum of exp(score -
   /// that max) (torch_npu's softmax_max and softmax_sum); empty when not returned.
   std::string row_max, row_sum;
+  /// Set for a decode-step API, which computes no attention: every attention role above is
+  /// empty, and the spec has no tolerance, paths or backward.
+  std::optional<DecodeStepRoles> decode_step;
   Location where;
 
+  bool isDecodeStep() const { return decode_step.has_value(); }
   bool hasKvCache() const { return !cache_seqlens.empty(); }
   bool hasRotary() const { return !rotary_cos.empty(); }
 };

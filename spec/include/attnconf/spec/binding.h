@@ -4,6 +4,7 @@
 #include <string>
 
 #include "attnconf/model/case.h"
+#include "attnconf/model/decode_step.h"
 #include "attnconf/model/problem.h"
 #include "attnconf/spec/api_spec.h"
 
@@ -36,6 +37,14 @@ struct ExpectedOutput {
 /// reference result moved into the vendor's layout.
 std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const Case& c,
                                                       const Result& result);
+
+/// The decode step a valid call of a decode-step API (`semantics.decode_step`) poses.
+DecodeStep bindDecodeStep(const ApiSpec& spec, const Case& c);
+
+/// The state inputs as the step leaves them (`after`), by their vendor names, each owed exactly
+/// (role "copy").
+std::map<std::string, ExpectedOutput> expectedDecodeState(const ApiSpec& spec, const Case& c,
+                                                          const DecodeState& after);
 
 /// An input as a valid call leaves it: a KV cache with the call's new keys (or values) written
 /// in (rotated keys rounded to the cache's dtype), any other input unchanged.
