@@ -10,12 +10,6 @@ const Tensor& required(const Case& c, const char* name) {
   return *t;
 }
 
-std::vector<std::int64_t> integers(const Tensor& t) {
-  std::vector<std::int64_t> out;
-  for (const double v : t.values) out.push_back(static_cast<std::int64_t>(v));
-  return out;
-}
-
 std::string_view DTypeNames::operator()(DType dtype) const {
   switch (dtype) {
     case DType::fp64:

@@ -43,9 +43,6 @@ inline void check(bool condition, const std::string& message) {
 /// The named input, which the call must pass.
 const Tensor& required(const Case& c, const char* name);
 
-/// An integer tensor's entries (lengths, offsets, indices).
-std::vector<std::int64_t> integers(const Tensor& t);
-
 /// A parameter's value, or `fallback` when the call leaves it out.
 template <class T>
 T paramOr(const Case& c, const char* name, T fallback) {

@@ -70,7 +70,7 @@ std::vector<std::int64_t> drawOffsets(std::int64_t count, std::int64_t longest, 
                                       const std::vector<std::int64_t>* keys) {
   Tensor drawn = Tensor::zeros(DType::int64, {count});
   fillLengths(longest, seed, drawn);
-  std::vector<std::int64_t> lengths(drawn.values.begin(), drawn.values.end());
+  std::vector<std::int64_t> lengths = integers(drawn);
   const auto has_keys = [&](std::size_t b) { return !keys || (*keys)[b + 1] > (*keys)[b]; };
   for (std::size_t b = 0; b < lengths.size(); ++b) {
     if (!has_keys(b)) lengths[b] = 0;

@@ -117,6 +117,13 @@ Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis) {
   return out;
 }
 
+std::vector<std::int64_t> integers(const Tensor& t) {
+  std::vector<std::int64_t> out;
+  out.reserve(t.values.size());
+  for (const double v : t.values) out.push_back(static_cast<std::int64_t>(v));
+  return out;
+}
+
 bool offsetsRise(std::span<const std::int64_t> offsets, std::int64_t total) {
   return !offsets.empty() && offsets.front() == 0 && offsets.back() <= total &&
          std::ranges::is_sorted(offsets);

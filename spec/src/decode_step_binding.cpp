@@ -7,10 +7,6 @@
 namespace attnconf::spec {
 namespace {
 
-std::vector<std::int64_t> integers(const Tensor& t) {
-  return {t.values.begin(), t.values.end()};
-}
-
 // The state tensors by role, in the order of DecodeState's members.
 std::array<std::pair<const std::string*, std::vector<std::int64_t> DecodeState::*>, 4> stateRoles(
     const DecodeStepRoles& roles) {

@@ -83,8 +83,7 @@ class SpecParser {
     if (const auto assumes = root_.find("assumes")) parseRules(*assumes, spec_.assumptions);
     if (attention) parsePaths(root_.at("paths"));
     if (const auto promises = root_.find("promises")) parsePromises(*promises);
-    if (const auto backward = root_.find("backward"); backward && attention)
-      parseBackward(*backward);
+    if (const auto backward = root_.find("backward")) parseBackward(*backward);
     checkSatisfiable();
   }
 

@@ -16,7 +16,7 @@ constexpr std::array<front_end::GradName, 3> kGradNames{{{"q", "dq"}, {"k", "dk"
 // The cumulative lengths as integers. The CUDA kernel trusts them (it would read out of bounds);
 // attnconf's kernel refuses offsets that do not rise from 0 within the packed tensor.
 std::vector<std::int64_t> offsets(const Tensor& cu_seqlens, std::int64_t total, const char* name) {
-  auto out = front_end::integers(cu_seqlens);
+  auto out = integers(cu_seqlens);
   check(offsetsRise(out, total),
         fmt::format("attnconf: {} must rise from 0 to at most the packed length {}", name, total));
   return out;

@@ -12,7 +12,6 @@ namespace attnconf::adapters {
 namespace {
 
 using front_end::check;
-using front_end::integers;
 using front_end::Layout;
 using front_end::required;
 

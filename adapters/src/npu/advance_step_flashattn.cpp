@@ -64,12 +64,12 @@ std::map<std::string, Tensor> npuAdvanceStepFlashattn(const Case& c, PlantedFaul
   const auto block_size = front_end::paramOr<std::int64_t>(c, "block_size", 0);
   checkDTypes(c);
   checkShapes(c, num_seqs, num_queries, block_size);
-  auto tokens = front_end::integers(front_end::required(c, "input_tokens"));
-  auto positions = front_end::integers(front_end::required(c, "input_positions"));
-  auto lengths = front_end::integers(front_end::required(c, "seq_lens"));
-  auto slots = front_end::integers(front_end::required(c, "slot_mapping"));
-  const auto sampled = front_end::integers(front_end::required(c, "sampled_token_ids"));
-  const auto table = front_end::integers(front_end::required(c, "block_tables"));
+  auto tokens = integers(front_end::required(c, "input_tokens"));
+  auto positions = integers(front_end::required(c, "input_positions"));
+  auto lengths = integers(front_end::required(c, "seq_lens"));
+  auto slots = integers(front_end::required(c, "slot_mapping"));
+  const auto sampled = integers(front_end::required(c, "sampled_token_ids"));
+  const auto table = integers(front_end::required(c, "block_tables"));
   const std::int64_t stride = front_end::required(c, "block_tables").shape[1];
   for (std::int64_t i = 0; i < num_seqs; ++i) {
     const auto at = static_cast<std::size_t>(i);

@@ -126,7 +126,7 @@ std::vector<std::int64_t> sequenceStarts(const Case& c, const char* name, std::i
   check(ends.dtype == DType::int64 && ends.rank() == 1 && ends.size() > 0,
         fmt::format("{} must be a non-empty list of int64 in input_layout TND", name));
   std::vector<std::int64_t> starts{0};
-  for (const std::int64_t end : front_end::integers(ends)) starts.push_back(end);
+  for (const std::int64_t end : integers(ends)) starts.push_back(end);
   check(offsetsRise(starts, total),
         fmt::format("{} must rise to at most the {} rows of the packed tensor", name, total));
   return starts;

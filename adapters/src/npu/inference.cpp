@@ -19,7 +19,7 @@ std::vector<std::int64_t> validLengths(const Case& c, const char* name, std::int
   check(t->dtype == DType::int64 && t->shape == Shape{batch},
         fmt::format("{} must hold one int64 length per batch entry ({}), got shape ({})", name,
                     batch, fmt::join(t->shape, ", ")));
-  lengths = front_end::integers(*t);
+  lengths = integers(*t);
   for (const std::int64_t n : lengths) {
     check(n >= 0 && n <= extent, fmt::format("{} must lie in [0, {}], got {}", name, extent, n));
   }

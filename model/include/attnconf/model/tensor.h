@@ -63,6 +63,9 @@ Tensor concatAxis(std::span<const Tensor* const> parts, std::size_t axis);
 /// A tensor with its axes reordered: out axis a is input axis `perm[a]`.
 Tensor permuteAxes(const Tensor& t, std::span<const std::size_t> perm);
 
+/// An integer tensor's entries (lengths, offsets, indices, token ids), in storage order.
+std::vector<std::int64_t> integers(const Tensor& t);
+
 /// Whether `offsets` (sequence starts and the total) rise from 0 to at most `total`.
 bool offsetsRise(std::span<const std::int64_t> offsets, std::int64_t total);
 
