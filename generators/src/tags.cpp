@@ -74,12 +74,15 @@ void kvCacheTags(const spec::ApiSpec& spec, const Case& c, const Problem& p,
   if (c.tensor(s.cache_seqlens) &&
       std::ranges::any_of(p.seqlens_k, [&](std::int64_t n) { return n == p.maxSeqlenK(); }))
     tags.emplace_back("full_cache");
-  const std::int64_t page_size = c.tensor(s.key)->shape[1];
-  const auto spans_pages = [&](std::int64_t keys) { return keys > page_size; };
-  const bool whole_cache = p.seqlens_k.empty();
-  if (!s.cache_block_table.empty() &&
-      (whole_cache ? spans_pages(p.maxSeqlenK()) : std::ranges::any_of(p.seqlens_k, spans_pages)))
-    tags.emplace_back("crosses_pages");
+  const Tensor* table = s.cache_block_table.empty() ? nullptr : c.tensor(s.cache_block_table);
+  if (table && table->shape[1] > 0) {
+    // Each entry's keys are its pages end to end.
+    const std::int64_t page_size = p.k.shape[2] / table->shape[1];
+    const auto spans_pages = [&](std::int64_t keys) { return keys > page_size; };
+    const bool whole_cache = p.seqlens_k.empty();
+    if (whole_cache ? spans_pages(p.maxSeqlenK()) : std::ranges::any_of(p.seqlens_k, spans_pages))
+      tags.emplace_back("crosses_pages");
+  }
   if (const Tensor* cos = s.hasRotary() ? c.tensor(s.rotary_cos) : nullptr) {
     tags.emplace_back("rotary");
     if (cos->shape[1] * 2 < p.head_dim) tags.emplace_back("rotary_partial_head");

@@ -48,6 +48,16 @@ std::string mib(double bytes) {
   return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0));
 }
 
+// Whether a rule of every call demands that the optional `input` be given (page attention's
+// actual_seq_lengths).
+bool demandedByRule(const spec::ApiSpec& spec, const std::string& input) {
+  return std::ranges::any_of(spec.rules, [&](const spec::Rule& r) {
+    const auto* given = std::get_if<spec::ActiveCheck>(&r.check);
+    return given && given->name == input && r.unless.empty() && r.if_given.empty() &&
+           r.if_dims.empty();
+  });
+}
+
 }  // namespace
 
 std::optional<double> peakBytesDuring(const std::function<void()>& fn) {
@@ -95,7 +105,7 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
   // The query's first allowed dtype wherever an input allows it (q, k, v share one).
   const DType dtype = gen::allowedDTypes(spec, *spec.input(spec.semantics.query)).front();
   for (const auto& input : spec.inputs) {
-    if (input.optional) continue;
+    if (input.optional && !demandedByRule(spec, input.name)) continue;
     recipe.shape_choice[input.name] = 0;
     const auto allowed = gen::allowedDTypes(spec, input);
     recipe.dtypes[input.name] =

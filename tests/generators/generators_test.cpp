@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
 
 #include "attnconf/generators/cases.h"
 #include "attnconf/spec/loader.h"
@@ -220,6 +221,38 @@ TEST(NpuCases, DecodeStepsPadAndLandInsideTheirTable) {
   EXPECT_TRUE(seen.contains("padding"));
   EXPECT_TRUE(seen.contains("opens_block"));
   EXPECT_TRUE(seen.contains("last_block"));
+}
+
+// torch_npu's page attention: the 4-D cache (blocks, N, block_size, D) with BNSD, the 3-D one
+// (blocks, block_size, H) with BSH; block_size the cache's block axis, a multiple of 16 up to 512;
+// the table's entries distinct existing blocks, and every key length given and inside its
+// entry's blocks. Across the draws some entry's keys cross a block.
+TEST(NpuCases, PagedCachesNameDistinctBlocksOfAMultipleOf16) {
+  std::set<std::string> seen;
+  for (const char* api :
+       {"npu_incre_flash_attention_paged_bnsd", "npu_incre_flash_attention_paged_bsh"}) {
+    const auto& spec = specOf(api);
+    const bool heads_first = std::string_view(api).ends_with("bnsd");
+    rc::check(api, [&] {
+      const Case c = *validCases(spec);
+      const Shape& key = c.tensor("key")->shape;
+      RC_ASSERT(key.size() == (heads_first ? 4U : 3U));
+      const auto block_size = std::get<std::int64_t>(*c.param("block_size"));
+      RC_ASSERT(key[heads_first ? 2 : 1] == block_size);
+      RC_ASSERT(block_size % 16 == 0 && block_size <= 512);
+      const Tensor& table = *c.tensor("block_table");
+      RC_ASSERT(table.dtype == DType::int32);
+      std::set<double> blocks(table.values.begin(), table.values.end());
+      RC_ASSERT(blocks.size() == table.values.size());
+      RC_ASSERT(*blocks.begin() >= 0 && *blocks.rbegin() < static_cast<double>(key[0]));
+      const Tensor* lengths = c.tensor("actual_seq_lengths");
+      RC_ASSERT(lengths != nullptr);
+      for (const double n : lengths->values)
+        RC_ASSERT(n >= 0 && n <= static_cast<double>(table.shape[1] * block_size));
+      for (auto& tag : caseTags(spec, c)) seen.insert(std::move(tag));
+    });
+  }
+  EXPECT_TRUE(seen.contains("crosses_pages"));
 }
 
 // torch_npu's TND: each sequence's end without the leading 0, the last the packed length; a

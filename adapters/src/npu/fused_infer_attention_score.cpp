@@ -10,6 +10,7 @@ std::map<std::string, Tensor> npuFusedInferAttentionScore(const Case& c, Planted
   npu::InferenceCall call = npu::promptCall(c, "npu_fused_infer_attention_score", npu::kAllTokens);
   call.scale = "scale";
   call.dispatches = true;
+  call.pages = true;
   call.returns_lse = front_end::paramOr(c, "softmax_lse_flag", false);
   return npu::inferenceAttention(c, fault, kernel, call);
 }

@@ -7,15 +7,14 @@ namespace attnconf::adapters {
 std::map<std::string, Tensor> npuIncreFlashAttention(const Case& c, PlantedFault fault,
                                                      const ForwardKernel& kernel,
                                                      const BackwardKernel* /*backward*/) {
-  // ascend_docs: actual_seq_lengths are the keys' valid lengths (the planted fault ignores them
-  // and attends to the whole cache); the mask is taken as given.
-  const bool ignored = fault == PlantedFault::incre_ignores_actual_seq_lengths;
+  // ascend_docs: actual_seq_lengths are the keys' valid lengths; the mask is taken as given.
   return npu::inferenceAttention(c, fault, kernel,
                                  {.api = "npu_incre_flash_attention",
-                                  .key_lengths = ignored ? nullptr : "actual_seq_lengths",
+                                  .key_lengths = "actual_seq_lengths",
                                   .max_head_dim = 512,
                                   .head_dim_multiple = npu::kIncreHeadDimMultiple,
-                                  .single_query = true});
+                                  .single_query = true,
+                                  .pages = true});
 }
 
 }  // namespace attnconf::adapters

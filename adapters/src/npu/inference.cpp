@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "npu/paged_cache.h"
+
 namespace attnconf::adapters::npu {
 namespace {
 
@@ -57,6 +59,13 @@ std::string_view dispatchedPath(const InferenceCall& call, std::int64_t seqlen_q
   return incre ? "incre" : "prompt";
 }
 
+// Whether the planted fault's incremental kernel attends to the whole cache.
+bool keyLengthsIgnored(const InferenceCall& call, std::int64_t seqlen_q, PlantedFault fault) {
+  if (call.single_query) return fault == PlantedFault::incre_ignores_actual_seq_lengths;
+  return call.dispatches && seqlen_q == 1 &&
+         fault == PlantedFault::fused_incre_ignores_actual_seq_lengths_kv;
+}
+
 // softmax_lse (B, N, S, 1) fp32: entry b's rows from the kernel's (heads, seqlen_q) LSE.
 void writeLse(const std::vector<double>& lse, const AttentionArgs& args, std::int64_t b,
               Tensor& out) {
@@ -98,12 +107,15 @@ std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fau
   const auto layout = paramOr<std::string>(c, "input_layout", "BSH");
   check(layout == "BNSD" || layout == "BSND" || layout == "BSH",
         fmt::format("input_layout must be BSH, BSND or BNSD, got \"{}\"", layout));
-  const Operands o = inferenceOperands(c, layout, q, k, v, call);
+  const Tensor* table = c.tensor("block_table");
+  check(call.pages || !table, fmt::format("{} takes no block_table", call.api));
+  const GatheredCache paged =
+      table ? gatherPagedCache(c, layout, q, *table, call.key_lengths, fault) : GatheredCache{};
+  const Operands o =
+      inferenceOperands(c, layout, q, table ? paged.key : k, table ? paged.value : v, call);
   const std::int64_t batch = o.q.batch;
   const auto lengths_q = validLengths(c, call.query_lengths, batch, o.q.seqlen);
-  // The planted fault's incremental branch attends to the whole cache.
-  const bool keys_ignored = call.dispatches && o.q.seqlen == 1 &&
-                            fault == PlantedFault::fused_incre_ignores_actual_seq_lengths_kv;
+  const bool keys_ignored = keyLengthsIgnored(call, o.q.seqlen, fault);
   const auto lengths_k =
       validLengths(c, keys_ignored ? nullptr : call.key_lengths, batch, o.k.seqlen);
 

@@ -20,6 +20,7 @@ struct InferenceCall {
   /// head-dim alignment), longer queries the prompt path; the path is reported by name.
   bool dispatches = false;
   bool returns_lse = false;      ///< softmax_lse, (B, N, S, 1) fp32, is returned
+  bool pages = false;            ///< takes a paged cache (block_table, block_size)
   std::int64_t sparse_mode = 1;  ///< 1: the mask as given
   Band band{};
 };
@@ -36,8 +37,9 @@ InferenceCall promptCall(const Case& c, std::string_view api, std::int64_t defau
 /// query, key and value of fp16 or bf16 in the `input_layout` BSH (the default), BSND or BNSD,
 /// split by `num_heads` and `num_key_value_heads` (0: num_heads); a boolean `atten_mask` whose
 /// true hides a key; the scale (`call.scale`) 1.0 when left out; the valid lengths of each batch
-/// entry, whose diagonals the bottom-right modes follow. Returns attention_out, 0 past a query
-/// length and on rows that see no key, and softmax_lse when asked.
+/// entry, whose diagonals the bottom-right modes follow; with `call.pages`, a paged cache when
+/// `block_table` is given (see gatherPagedCache). Returns attention_out, 0 past a query length
+/// and on rows that see no key, and softmax_lse when asked.
 std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fault,
                                                  const ForwardKernel& kernel,
                                                  const InferenceCall& call);

@@ -1,0 +1,119 @@
+#include "npu/paged_cache.h"
+
+#include <algorithm>
+
+namespace attnconf::adapters::npu {
+namespace {
+
+using front_end::check;
+
+constexpr std::int64_t kMaxBlockSize = 512;      // ifa_tiling: MAX_BLOCK_SIZE
+constexpr std::int64_t kBlockSizeMultiple = 16;  // ifa_tiling: for a float16 or bfloat16 cache
+
+std::int64_t checkedBlockSize(const Case& c) {
+  const auto size = front_end::paramOr<std::int64_t>(c, "block_size", 0);
+  check(size > 0, fmt::format("When Page Attention is enabled, input attribute blocksize can not "
+                              "be 0 (got {}).",
+                              size));
+  check(size <= kMaxBlockSize,
+        fmt::format("When Page Attention is enabled, input attribute blocksize {} can not be "
+                    "larger than {}.",
+                    size, kMaxBlockSize));
+  check(size % kBlockSizeMultiple == 0,
+        fmt::format("blockSize={}, it need align to {} when kv dtype is fp16/bf16.", size,
+                    kBlockSizeMultiple));
+  return size;
+}
+
+// The table's entries, one row of block numbers per batch entry.
+std::vector<std::int64_t> checkedTable(const Tensor& table, std::int64_t batch,
+                                       std::int64_t blocks) {
+  check(table.dtype == DType::int32, "block_table must be int32");
+  check(table.rank() == 2 && table.shape[0] == batch,
+        fmt::format("block_table must have shape (B, blocks per entry) with B = {}, got ({})",
+                    batch, fmt::join(table.shape, ", ")));
+  auto entries = integers(table);
+  // The kernel reads the table unchecked (an assumption of the spec); attnconf refuses.
+  check(std::ranges::all_of(entries, [&](std::int64_t e) { return e >= 0 && e < blocks; }),
+        fmt::format("attnconf: block_table entries must lie in [0, {})", blocks));
+  return entries;
+}
+
+// The cache as (blocks, outer, block_size, inner): BNSD's (blocks, N, block_size, D), the
+// hidden layouts' (blocks, 1, block_size, H).
+Shape blockedShape(const Tensor& key, const Tensor& value, const std::string& layout,
+                   std::int64_t block_size) {
+  const bool heads_first = layout == "BNSD";
+  check(key.rank() == (heads_first ? 4 : 3),
+        fmt::format("with input_layout {} the paged key must be {}, got shape ({})", layout,
+                    heads_first ? "(blocks, N, block_size, D)" : "(blocks, block_size, H)",
+                    fmt::join(key.shape, ", ")));
+  check(value.shape == key.shape,
+        fmt::format("value's shape ({}) must equal key's ({})", fmt::join(value.shape, ", "),
+                    fmt::join(key.shape, ", ")));
+  Shape blocked = heads_first ? key.shape : Shape{key.shape[0], 1, key.shape[1], key.shape[2]};
+  check(blocked[2] == block_size,
+        fmt::format("the paged key's block axis holds {} positions, but block_size is {}",
+                    blocked[2], block_size));
+  return blocked;
+}
+
+// (batch, outer, width * block_size, inner): entry b's blocks end to end. The planted fault
+// takes block n of an entry to be its first block + n.
+Tensor gathered(const Tensor& cache, const Shape& blocked, const std::vector<std::int64_t>& table,
+                std::int64_t batch, bool blocks_consecutive) {
+  const std::int64_t blocks = blocked[0], outer = blocked[1], size = blocked[2];
+  const std::int64_t inner = blocked[3];
+  const std::int64_t width = batch > 0 ? std::ssize(table) / batch : 0, length = width * size;
+  Tensor out = Tensor::zeros(cache.dtype, {batch, outer, length, inner});
+  for (std::int64_t b = 0; b < batch; ++b) {
+    for (std::int64_t p = 0; p < length; ++p) {
+      const std::int64_t first = table[static_cast<std::size_t>(b * width)];
+      const std::int64_t block = blocks_consecutive
+                                     ? (first + p / size) % blocks
+                                     : table[static_cast<std::size_t>(b * width + p / size)];
+      for (std::int64_t o = 0; o < outer; ++o) {
+        std::copy_n(cache.values.begin() + ((block * outer + o) * size + p % size) * inner, inner,
+                    out.values.begin() + ((b * outer + o) * length + p) * inner);
+      }
+    }
+  }
+  return out;
+}
+
+// A gathered (batch, outer, length, inner) cache in `layout`; BSND's H split into heads of the
+// query's head dim.
+Tensor inLayout(Tensor t, const std::string& layout, const Tensor& query) {
+  const std::int64_t batch = t.shape[0], length = t.shape[2], hidden = t.shape[3];
+  if (layout == "BSH") t.shape = {batch, length, hidden};
+  if (layout == "BSND") {
+    check(query.rank() == 4, fmt::format("query must be 4-D in layout BSND, got shape ({})",
+                                         fmt::join(query.shape, ", ")));
+    const std::int64_t head_dim = query.shape[3];
+    check(head_dim > 0 && hidden % head_dim == 0,
+          fmt::format("the paged key's hidden size {} is not a multiple of the query's head dim {}",
+                      hidden, head_dim));
+    t.shape = {batch, length, hidden / head_dim, head_dim};
+  }
+  return t;
+}
+
+}  // namespace
+
+GatheredCache gatherPagedCache(const Case& c, const std::string& layout, const Tensor& query,
+                               const Tensor& block_table, const char* key_lengths,
+                               PlantedFault fault) {
+  const std::int64_t block_size = checkedBlockSize(c);
+  check(c.tensor(key_lengths) != nullptr,
+        fmt::format("{} must exist in pageAttention scene", key_lengths));
+  const Tensor& key = front_end::required(c, "key");
+  const Tensor& value = front_end::required(c, "value");
+  const Shape blocked = blockedShape(key, value, layout, block_size);
+  const std::int64_t batch = query.rank() > 0 ? query.shape[0] : 0;
+  const auto table = checkedTable(block_table, batch, blocked[0]);
+  const bool consecutive = fault == PlantedFault::pages_assumed_consecutive;
+  return {inLayout(gathered(key, blocked, table, batch, consecutive), layout, query),
+          inLayout(gathered(value, blocked, table, batch, consecutive), layout, query)};
+}
+
+}  // namespace attnconf::adapters::npu
