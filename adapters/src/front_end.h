@@ -9,6 +9,7 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,6 +39,13 @@ namespace front_end {
 
 inline void check(bool condition, const std::string& message) {
   if (!condition) throw ApiError(message);
+}
+
+/// The cache page that holds block n of a paged entry whose table row is `row`. The planted fault
+/// pages_assumed_consecutive takes it to be the row's first page + n (of `pages` in the cache).
+inline std::int64_t pageOf(std::span<const std::int64_t> row, std::int64_t n, std::int64_t pages,
+                           bool consecutive) {
+  return consecutive ? (row.front() + n) % pages : row[static_cast<std::size_t>(n)];
 }
 
 /// The named input, which the call must pass.

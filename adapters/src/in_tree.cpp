@@ -61,6 +61,9 @@ constexpr std::array kApis = {
     InTreeApi{"npu_fused_infer_attention_score_bnsd", &npuFusedInferAttentionScore, "d"},
     InTreeApi{"npu_fused_infer_attention_score_bsnd", &npuFusedInferAttentionScore, "d"},
     InTreeApi{"npu_fused_infer_attention_score_bsh", &npuFusedInferAttentionScore, "d"},
+    InTreeApi{"npu_fused_infer_attention_score_paged_bnsd", &npuFusedInferAttentionScore, "d"},
+    InTreeApi{"npu_fused_infer_attention_score_paged_bsnd", &npuFusedInferAttentionScore, "d"},
+    InTreeApi{"npu_fused_infer_attention_score_paged_bsh", &npuFusedInferAttentionScore, "d"},
     InTreeApi{"npu_advance_step_flashattn", &npuAdvanceStepFlashattn, ""},
 };
 

@@ -43,6 +43,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::cache_seqlens_ignored, "cache_seqlens_ignored"},
     std::pair{PlantedFault::append_to_batch_row, "append_to_batch_row"},
     std::pair{PlantedFault::pages_assumed_consecutive, "pages_assumed_consecutive"},
+    std::pair{PlantedFault::fused_paged_incre_block_rules, "fused_paged_incre_block_rules"},
     std::pair{PlantedFault::decode_drops_new_keys, "decode_drops_new_keys"},
     std::pair{PlantedFault::split_combine_unweighted, "split_combine_unweighted"},
     std::pair{PlantedFault::rotary_query_at_cache_start, "rotary_query_at_cache_start"},

@@ -22,9 +22,7 @@ class Mutations {
 
   // `r` with what the rules other than the target ask to be given alongside what it gives, so
   // that a case breaks only the target.
-  Recipe withPartners(Recipe r) const {
-    return detail::withPartners(spec_, std::move(r), rule_.id);
-  }
+  Recipe withPartners(Recipe r) const { return gen::withPartners(spec_, std::move(r), rule_.id); }
 
   void tryCase(Case c) {
     if (spec::brokenRules(spec_, c) != std::vector<std::string>{rule_.id} ||
@@ -151,8 +149,13 @@ Recipe withDimConditions(const ApiSpec& spec, Recipe r,
             if constexpr (std::is_same_v<T, spec::RangeCheck>) {
               if (check.max) it->second = std::min(it->second, *check.max);
               if (check.min) it->second = std::max(it->second, *check.min);
-            } else if (std::ranges::find(check.values, it->second) == check.values.end()) {
-              it->second = check.values.front();
+            } else if (!check.negated) {
+              if (std::ranges::find(check.values, it->second) == check.values.end())
+                it->second = check.values.front();
+            } else {
+              // Doubling keeps every power-of-two alignment the other rules ask of the dim.
+              while (std::ranges::find(check.values, it->second) != check.values.end())
+                it->second = it->second > 0 ? it->second * 2 : 1;
             }
           }
         },
@@ -181,7 +184,7 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           const std::int64_t lo = check.min_dim.empty() ? check.min.value_or(1)
                                                         : dims.at(check.min_dim),
                              hi = check.max_dim.empty() ? check.max.value_or(lo)
-                                                        : dims.at(check.max_dim);
+                                                        : dims.at(check.max_dim) * check.max_times;
           m.tryDim(valid, check.dim, {lo - 1, lo - 2, hi + 1, hi + 8, 2 * hi});
         } else if constexpr (std::is_same_v<T, spec::MultipleOfCheck>) {
           const std::int64_t v = valid.dims.at(check.dim);

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 
-namespace attnconf::gen::detail {
+namespace attnconf::gen {
+namespace detail {
 namespace {
 
 // A value that makes a parameter active (different from its default).
@@ -22,14 +23,25 @@ ParamValue activeValue(const spec::ParamDecl& p) {
   return true;
 }
 
-// The names rule `rule` asks `r` to give alongside what it gives.
-std::vector<std::string> partnersOf(const spec::Rule& rule, const Recipe& r) {
+// Whether the recipe decides a name: not a param that a dim's extent or the variant sets.
+bool setByRecipe(const spec::ApiSpec& spec, const std::string& name) {
+  const spec::ParamDecl* p = spec.param(name);
+  return !p || (p->extent_of.empty() && !p->fixed);
+}
+
+// The names rule `rule` asks `r` to give alongside what it gives; a `given` rule without
+// conditions asks for its name in every call.
+std::vector<std::string> partnersOf(const spec::ApiSpec& spec, const spec::Rule& rule,
+                                    const Recipe& r) {
   if (const auto* together = std::get_if<spec::TogetherCheck>(&rule.check)) {
     if (std::ranges::any_of(together->names, [&](const auto& n) { return gives(r, n); }))
       return together->names;
   } else if (const auto* given = std::get_if<spec::ActiveCheck>(&rule.check)) {
     const auto gave = [&](const std::string& name) { return gives(r, name); };
-    if (!rule.if_given.empty() && std::ranges::all_of(rule.if_given, gave)) return {given->name};
+    const bool always = rule.if_given.empty() && rule.if_dims.empty() && rule.unless.empty();
+    const bool asked = always ? setByRecipe(spec, given->name)
+                              : !rule.if_given.empty() && std::ranges::all_of(rule.if_given, gave);
+    if (asked) return {given->name};
   }
   return {};
 }
@@ -58,14 +70,16 @@ Recipe withGiven(const spec::ApiSpec& spec, Recipe r, const std::string& name) {
   return withTensors(spec, std::move(r), {name});
 }
 
+}  // namespace detail
+
 Recipe withPartners(const spec::ApiSpec& spec, Recipe r, std::string_view except) {
   for (bool grew = true; grew;) {
     grew = false;
     for (const auto& rule : spec.rules) {
       if (rule.id == except) continue;
-      for (const auto& name : partnersOf(rule, r)) {
-        if (gives(r, name)) continue;
-        r = withGiven(spec, std::move(r), name);
+      for (const auto& name : detail::partnersOf(spec, rule, r)) {
+        if (detail::gives(r, name)) continue;
+        r = detail::withGiven(spec, std::move(r), name);
         grew = true;
       }
     }
@@ -73,4 +87,4 @@ Recipe withPartners(const spec::ApiSpec& spec, Recipe r, std::string_view except
   return r;
 }
 
-}  // namespace attnconf::gen::detail
+}  // namespace attnconf::gen

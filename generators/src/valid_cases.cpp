@@ -392,7 +392,7 @@ rc::Gen<Recipe> validRecipes(const ApiSpec& spec, const Limits& limits) {
   // A call that gives one of a pair gives the other (flash-attn's k with v, and with them
   // cache_seqlens): drawn alone, each would make most such calls invalid.
   const auto whole =
-      rc::gen::map(recipes, [&spec](Recipe r) { return detail::withPartners(spec, std::move(r)); });
+      rc::gen::map(recipes, [&spec](Recipe r) { return withPartners(spec, std::move(r)); });
   return rc::gen::suchThat(whole, [&spec](const Recipe& r) {
     if (r.dims.size() != spec.dims.size()) return false;
     const Case c = materialize(spec, r);

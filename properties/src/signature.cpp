@@ -48,14 +48,19 @@ std::string mib(double bytes) {
   return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0));
 }
 
-// Whether a rule of every call demands that the optional `input` be given (page attention's
-// actual_seq_lengths).
-bool demandedByRule(const spec::ApiSpec& spec, const std::string& input) {
-  return std::ranges::any_of(spec.rules, [&](const spec::Rule& r) {
-    const auto* given = std::get_if<spec::ActiveCheck>(&r.check);
-    return given && given->name == input && r.unless.empty() && r.if_given.empty() &&
-           r.if_dims.empty();
-  });
+// A paged cache's keys are its blocks per entry (a batch-kind dim, 1 in a signature) times the
+// block size, which the rules cap at a few hundred: as many blocks as `seqlen` keys need.
+void withBlocksFor(const spec::ApiSpec& spec, std::int64_t seqlen, gen::Recipe& recipe) {
+  for (const auto& dim : spec.dims) {
+    if (dim.kind != spec::DimKind::seqlen || dim.product_of.size() != 2) continue;
+    for (std::size_t at = 0; at < 2; ++at) {
+      const spec::Dim* blocks = spec.dim(dim.product_of[at]);
+      const auto size = recipe.dims.find(dim.product_of[1 - at]);
+      if (blocks && blocks->kind == spec::DimKind::batch && !blocks->fromParts() &&
+          size != recipe.dims.end() && size->second > 0)
+        recipe.dims[blocks->name] = (seqlen + size->second - 1) / size->second;
+    }
+  }
 }
 
 }  // namespace
@@ -102,17 +107,25 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
         break;
     }
   }
+  withBlocksFor(spec, seqlen, recipe);
   // The query's first allowed dtype wherever an input allows it (q, k, v share one).
   const DType dtype = gen::allowedDTypes(spec, *spec.input(spec.semantics.query)).front();
   for (const auto& input : spec.inputs) {
-    if (input.optional && !demandedByRule(spec, input.name)) continue;
+    if (input.optional) continue;
     recipe.shape_choice[input.name] = 0;
     const auto allowed = gen::allowedDTypes(spec, input);
     recipe.dtypes[input.name] =
         std::ranges::find(allowed, dtype) != allowed.end() ? dtype : allowed.front();
   }
   recipe.data_seed = 2024;
-  Case c = gen::materialize(spec, recipe);
+  Case c = gen::materialize(spec, gen::withPartners(spec, std::move(recipe)));
+  // Every entry at its full length, so that the case runs as many keys as it names.
+  for (const auto& decl : spec.inputs) {
+    const auto t = c.tensors.find(decl.name);
+    if (decl.lengths_of.empty() || t == c.tensors.end()) continue;
+    const std::int64_t room = decl.room_for.empty() ? 0 : c.dims.at(decl.room_for);
+    std::ranges::fill(t->second.values, static_cast<double>(c.dims.at(decl.lengths_of) - room));
+  }
   if (!spec::brokenRules(spec, c).empty()) return std::nullopt;
   return c;
 }

@@ -781,7 +781,7 @@ class SpecParser {
       if (const auto if_given = item.find("if")) {
         for (const Field& term : if_given->isList() ? if_given->items() : std::vector{*if_given}) {
           if (term.isMap()) {
-            rule.if_dims.push_back(parseDimCheck(term, false));
+            rule.if_dims.push_back(parseDimCheck(term, true));
             continue;
           }
           requireGiven(term);
@@ -982,9 +982,11 @@ class SpecParser {
         "indices_in, not_together, together, active (regions only)");
   }
 
-  Check parseDimCheck(const Field& f, bool in_region) const {
-    f.allowOnly({"dim", "min", "max", "multiple_of", "not_multiple_of", "divides", "equals",
-                 "differs_from", "one_of"});
+  // A condition (a path region, or a rule's `if`) may also be negated: not_multiple_of,
+  // not_one_of.
+  Check parseDimCheck(const Field& f, bool condition) const {
+    f.allowOnly({"dim", "min", "max", "times", "multiple_of", "not_multiple_of", "divides",
+                 "equals", "differs_from", "one_of", "not_one_of"});
     const Field dim_field = f.at("dim");
     const std::string dim = dim_field.text();
     requireDim(dim_field, dim);
@@ -995,13 +997,13 @@ class SpecParser {
       return o.text();
     };
     int conditions = (f.find("min") || f.find("max")) ? 1 : 0;
-    for (const char* key :
-         {"multiple_of", "not_multiple_of", "divides", "equals", "differs_from", "one_of"})
+    for (const char* key : {"multiple_of", "not_multiple_of", "divides", "equals", "differs_from",
+                            "one_of", "not_one_of"})
       conditions += f.find(key) ? 1 : 0;
     if (conditions != 1)
       f.fail(
-          "expected exactly one condition: min/max, multiple_of, not_multiple_of (regions only), "
-          "divides, equals, differs_from or one_of");
+          "expected exactly one condition: min/max, multiple_of, not_multiple_of (conditions "
+          "only), divides, equals, differs_from, one_of or not_one_of (conditions only)");
     if (f.find("min") || f.find("max")) {
       RangeCheck range{dim, std::nullopt, std::nullopt, {}};
       // Each bound is an integer or another dim.
@@ -1017,6 +1019,11 @@ class SpecParser {
       };
       bound("min", range.min, range.min_dim);
       bound("max", range.max, range.max_dim);
+      if (const auto times = f.find("times")) {  // `max: DIM, times: N`: at most N * DIM
+        if (range.max_dim.empty()) times->fail("`times` multiplies a dim `max`; expected one");
+        if (times->integer() < 1) times->fail("expected a positive factor");
+        range.max_times = times->integer();
+      }
       if (range.min && range.max && *range.min > *range.max)
         f.fail(fmt::format("contradictory limits: min {} > max {}", *range.min, *range.max));
       if (range.min && *range.min < 0)
@@ -1028,16 +1035,20 @@ class SpecParser {
       return MultipleOfCheck{dim, m->integer()};
     }
     if (const auto m = f.find("not_multiple_of")) {
-      if (!in_region) m->fail("`not_multiple_of` describes path regions, not rules");
+      if (!condition) m->fail("`not_multiple_of` is a condition (`if`, path regions), not a rule");
       if (m->integer() < 2) m->fail("expected a factor of at least 2");
       return MultipleOfCheck{dim, m->integer(), true};
     }
     if (f.find("divides")) return DividesCheck{dim, other("divides")};
     if (f.find("equals")) return EqualsCheck{dim, other("equals"), false};
     if (f.find("differs_from")) return EqualsCheck{dim, other("differs_from"), true};
-    const auto values = f.at("one_of").integers();
-    if (values.empty()) f.at("one_of").fail("expected at least one value");
-    return OneOfCheck{dim, values};
+    const bool negated = f.find("not_one_of").has_value();
+    const Field list = f.at(negated ? "not_one_of" : "one_of");
+    if (negated && !condition)
+      list.fail("`not_one_of` is a condition (`if`, path regions), not a rule");
+    const auto values = list.integers();
+    if (values.empty()) list.fail("expected at least one value");
+    return OneOfCheck{dim, values, negated};
   }
 
   // Limits that no value can meet (max 4 and multiple_of 8 with min 1, say) are a contradiction.

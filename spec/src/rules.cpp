@@ -229,14 +229,14 @@ bool holdsForDims(const Check& check, const std::map<std::string, std::int64_t>&
       Overloaded{
           [&](const RangeCheck& r) {
             return (!r.min || dim(r.dim) >= *r.min) && (!r.max || dim(r.dim) <= *r.max) &&
-                   (r.max_dim.empty() || dim(r.dim) <= dim(r.max_dim)) &&
+                   (r.max_dim.empty() || dim(r.dim) <= dim(r.max_dim) * r.max_times) &&
                    (r.min_dim.empty() || dim(r.dim) >= dim(r.min_dim));
           },
           [&](const MultipleOfCheck& m) { return (dim(m.dim) % m.factor == 0) != m.negated; },
           [&](const DividesCheck& d) { return dim(d.dim) > 0 && dim(d.other) % dim(d.dim) == 0; },
           [&](const EqualsCheck& e) { return (dim(e.dim) == dim(e.other)) != e.differs; },
           [&](const OneOfCheck& o) {
-            return std::ranges::find(o.values, dim(o.dim)) != o.values.end();
+            return (std::ranges::find(o.values, dim(o.dim)) != o.values.end()) != o.negated;
           },
           [](const auto&) { return true; },
       },
@@ -362,6 +362,8 @@ std::string describeCheck(const Check& check) {
   return std::visit(
       Overloaded{
           [](const RangeCheck& r) {
+            if (!r.max_dim.empty() && r.max_times != 1)
+              return fmt::format("{} <= {} * {}", r.dim, r.max_times, r.max_dim);
             if (!r.max_dim.empty()) return fmt::format("{} <= {}", r.dim, r.max_dim);
             if (!r.min_dim.empty()) return fmt::format("{} >= {}", r.dim, r.min_dim);
             if (r.min && r.max) return fmt::format("{} <= {} <= {}", *r.min, r.dim, *r.max);
@@ -376,7 +378,8 @@ std::string describeCheck(const Check& check) {
             return fmt::format("{} {} {}", e.dim, e.differs ? "!=" : "==", e.other);
           },
           [](const OneOfCheck& o) {
-            return fmt::format("{} in {{{}}}", o.dim, fmt::join(o.values, ", "));
+            return fmt::format("{} {}in {{{}}}", o.dim, o.negated ? "not " : "",
+                               fmt::join(o.values, ", "));
           },
           [](const DTypeCheck& d) {
             std::vector<std::string_view> names;

@@ -255,6 +255,35 @@ TEST(NpuCases, PagedCachesNameDistinctBlocksOfAMultipleOf16) {
   EXPECT_TRUE(seen.contains("crosses_pages"));
 }
 
+// The fused API's page attention: blocks of a multiple of 16 up to 1024; with a head dim other
+// than 64 or 128, a multiple of 128 for longer queries and at most 512 for one query. The keys'
+// lengths are given with one query and may be left out with more. Both branches are drawn.
+TEST(NpuCases, FusedPagedBlockSizesFollowTheHeadDimAndQueryLength) {
+  std::set<std::string> seen;
+  for (const char* api : {"npu_fused_infer_attention_score_paged_bnsd",
+                          "npu_fused_infer_attention_score_paged_bsh"}) {
+    const auto& spec = specOf(api);
+    const bool heads_first = std::string_view(api).ends_with("bnsd");
+    rc::check(api, [&] {
+      const Case c = *validCases(spec);
+      const Shape& query = c.tensor("query")->shape;
+      const std::int64_t seqlen_q = query[heads_first ? 2 : 1];
+      const std::int64_t head_dim =
+          heads_first ? query[3] : query[2] / std::get<std::int64_t>(*c.param("num_heads"));
+      const auto block_size = std::get<std::int64_t>(*c.param("block_size"));
+      RC_ASSERT(block_size % 16 == 0 && block_size <= 1024);
+      const bool prompt = seqlen_q > 1;
+      const bool any_block = head_dim == 64 || head_dim == 128;
+      const bool branch_allows = prompt ? block_size % 128 == 0 : block_size <= 512;
+      RC_ASSERT(any_block || branch_allows);
+      const bool lengths = c.tensor("actual_seq_lengths_kv") != nullptr;
+      if (!prompt) RC_ASSERT(lengths);
+      seen.insert(!prompt ? "one query" : lengths ? "queries, lengths" : "queries alone");
+    });
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"one query", "queries, lengths", "queries alone"}));
+}
+
 // torch_npu's TND: each sequence's end without the leading 0, the last the packed length; a
 // sequence with queries has keys (the layout does not support one without).
 TEST(NpuCases, TndEndsRiseToThePackedLengthAndQueriesHaveKeys) {

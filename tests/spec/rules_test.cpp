@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -810,6 +811,34 @@ TEST_F(NpuFusionAttention, TndSequencesEndWhereTheirEndsSayAndAlignOnTheirOwn) {
   EXPECT_EQ(expected.at("softmax_max").exact.shape, (Shape{3, 1, 8}));  // (T, N, 8)
   c.tensors["actual_seq_kvlen"] = Tensor{DType::int64, {3}, {1, 4, 4}};
   EXPECT_EQ(brokenRules(tnd, c), std::vector<std::string>{"ActualSeqLengthsMismatch"});
+}
+
+// The fused API's paged block sizes: a rule under a negated condition applies to every head dim
+// but the listed ones.
+TEST(NpuFusedPagedRules, BlockRulesApplyByQueryLengthAndUnlistedHeadDims) {
+  const ApiSpec spec = loadSpecs(specFolder() / "npu_fused_infer_attention_score_paged.yaml")[0];
+  const Rule* prompt = spec.rule("PromptBlockSizeNotAligned");
+  ASSERT_NE(prompt, nullptr);
+  EXPECT_EQ(describeRule(*prompt), "block_size % 128 == 0 when s1 >= 2 when d not in {64, 128}");
+  const auto applies = [&](std::int64_t s1, std::int64_t d) {
+    const std::map<std::string, std::int64_t> dims{{"s1", s1}, {"d", d}};
+    return std::ranges::all_of(prompt->if_dims,
+                               [&](const Check& c) { return holdsForDims(c, dims); });
+  };
+  EXPECT_TRUE(applies(4, 80));
+  EXPECT_FALSE(applies(4, 64));
+  EXPECT_FALSE(applies(4, 128));
+  EXPECT_FALSE(applies(1, 80));
+}
+
+// The prompt kernel's group limit: a dim bound times a factor.
+TEST(NpuPromptRules, AtMost64QueryHeadsPerKeyHead) {
+  const ApiSpec spec = loadSpecs(specFolder() / "npu_prompt_flash_attention.yaml")[0];
+  const Rule* group = spec.rule("GroupTooLarge");
+  ASSERT_NE(group, nullptr);
+  EXPECT_EQ(describeRule(*group), "n1 <= 64 * n2 when d not in {64, 128}");
+  EXPECT_TRUE(holdsForDims(group->check, {{"n1", 128}, {"n2", 2}}));
+  EXPECT_FALSE(holdsForDims(group->check, {{"n1", 130}, {"n2", 2}}));
 }
 
 }  // namespace

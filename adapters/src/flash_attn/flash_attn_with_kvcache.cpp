@@ -13,6 +13,7 @@ namespace {
 
 using front_end::check;
 using front_end::Layout;
+using front_end::pageOf;
 using front_end::required;
 
 // The new keys and values, checked as mha_fwd_kvcache checks them.
@@ -55,11 +56,7 @@ struct CacheSlots {
 
   std::pair<std::int64_t, std::int64_t> slot(std::size_t b, std::int64_t p) const {
     if (pages.empty()) return {rows[b], p};
-    const auto n = static_cast<std::size_t>(p / page_size);
-    const std::int64_t page = pages_consecutive
-                                  ? (pages[b].front() + static_cast<std::int64_t>(n)) % page_count
-                                  : pages[b][n];
-    return {page, p % page_size};
+    return {pageOf(pages[b], p / page_size, page_count, pages_consecutive), p % page_size};
   }
 };
 

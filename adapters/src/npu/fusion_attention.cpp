@@ -15,6 +15,7 @@ using front_end::paramOr;
 using front_end::required;
 using npu::attenMask;
 using npu::checkHeads;
+using npu::checkSameShape;
 
 // seed 002: "head_dim <= 768".
 constexpr std::int64_t kMaxHeadDim = 768;
@@ -149,8 +150,7 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
         fmt::format("head_num {} does not match query's {} heads", common.head_num, heads));
   check(k.shape[2] == head_dim,
         fmt::format("key's head dim {} differs from query's {}", k.shape[2], head_dim));
-  check(k.shape == v.shape, fmt::format("value's shape ({}) must equal key's ({})",
-                                        fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
+  checkSameShape(k, v);
   checkHeads(heads, heads_k);
   const auto starts_q = sequenceStarts(c, "actual_seq_qlen", q.shape[0]);
   const auto starts_k = sequenceStarts(c, "actual_seq_kvlen", k.shape[0]);

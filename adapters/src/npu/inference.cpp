@@ -11,6 +11,8 @@ using front_end::check;
 using front_end::paramOr;
 using front_end::required;
 
+constexpr std::int64_t kMaxGroup = 64;  // pfa_tiling: GLIMIT_64, query heads per key head
+
 // One valid length per batch entry, each in [0, extent]; `extent` for every entry without the
 // list.
 std::vector<std::int64_t> validLengths(const Case& c, const char* name, std::int64_t batch,
@@ -38,6 +40,12 @@ Operands inferenceOperands(const Case& c, const std::string& layout, const Tenso
   if (heads_k == 0) heads_k = heads;
   check(o.k.heads == heads_k,
         fmt::format("num_key_value_heads {} does not match key's {} heads", heads_k, o.k.heads));
+  const bool prompt_kernel = !call.single_query && !(call.dispatches && o.q.seqlen == 1);
+  check(!prompt_kernel || templatedHeadDim(o.q.head_dim) || heads <= kMaxGroup * heads_k,
+        fmt::format("In gqa non quant scenario, when dSize is not 64 or 128, the G(numHeads / "
+                    "numKeyValueHeads) cannot be larger than {}, but numHeads = {}, "
+                    "numKeyValueHeads = {}.",
+                    kMaxGroup, heads, heads_k));
   check(o.q.head_dim <= call.max_head_dim,
         fmt::format("head dim {} is larger than {}", o.q.head_dim, call.max_head_dim));
   const std::int64_t multiple =
@@ -78,6 +86,17 @@ void writeLse(const std::vector<double>& lse, const AttentionArgs& args, std::in
   }
 }
 
+// What page attention asks beyond the cache: the keys' lengths with one query per entry
+// (ifa_tiling; the fused API's prompt branch reads each entry's whole table without them), and
+// with `fused_blocks` the fused API's block sizes by head dim and query length.
+void checkPagedCall(const Case& c, const InferenceCall& call, const LayoutView& q,
+                    bool fused_blocks) {
+  check(q.seqlen > 1 || c.tensor(call.key_lengths) != nullptr,
+        fmt::format("{} must exist in pageAttention scene", call.key_lengths));
+  if (fused_blocks)
+    checkFusedBlockSize(paramOr<std::int64_t>(c, "block_size", 0), q.head_dim, q.seqlen);
+}
+
 }  // namespace
 
 InferenceCall promptCall(const Case& c, std::string_view api, std::int64_t default_next) {
@@ -109,10 +128,14 @@ std::map<std::string, Tensor> inferenceAttention(const Case& c, PlantedFault fau
         fmt::format("input_layout must be BSH, BSND or BNSD, got \"{}\"", layout));
   const Tensor* table = c.tensor("block_table");
   check(call.pages || !table, fmt::format("{} takes no block_table", call.api));
+  const bool fused_blocks = call.dispatches && fault != PlantedFault::fused_paged_incre_block_rules;
   const GatheredCache paged =
-      table ? gatherPagedCache(c, layout, q, *table, call.key_lengths, fault) : GatheredCache{};
+      table ? gatherPagedCache(c, layout, q, *table,
+                               fused_blocks ? kMaxFusedBlockSize : kMaxIncreBlockSize, fault)
+            : GatheredCache{};
   const Operands o =
       inferenceOperands(c, layout, q, table ? paged.key : k, table ? paged.value : v, call);
+  if (table) checkPagedCall(c, call, o.q, fused_blocks);
   const std::int64_t batch = o.q.batch;
   const auto lengths_q = validLengths(c, call.query_lengths, batch, o.q.seqlen);
   const bool keys_ignored = keyLengthsIgnored(call, o.q.seqlen, fault);

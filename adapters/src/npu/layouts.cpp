@@ -46,10 +46,19 @@ Operands readOperands(const std::string& layout, const Tensor& q, const Tensor& 
   check(o.k.batch == o.q.batch && o.k.head_dim == o.q.head_dim,
         fmt::format("key's shape ({}) does not match query's ({}) in layout {}",
                     fmt::join(k.shape, ", "), fmt::join(q.shape, ", "), layout));
-  check(k.shape == v.shape, fmt::format("value's shape ({}) must equal key's ({})",
-                                        fmt::join(v.shape, ", "), fmt::join(k.shape, ", ")));
+  checkSameShape(k, v);
   checkHeads(o.q.heads, o.k.heads);
   return o;
+}
+
+bool templatedHeadDim(std::int64_t head_dim) {
+  return head_dim == 64 || head_dim == 128;
+}
+
+void checkSameShape(const Tensor& key, const Tensor& value) {
+  check(value.shape == key.shape,
+        fmt::format("value's shape ({}) must equal key's ({})", fmt::join(value.shape, ", "),
+                    fmt::join(key.shape, ", ")));
 }
 
 void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args) {

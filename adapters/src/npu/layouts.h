@@ -50,6 +50,13 @@ struct Band {
 /// args.seqlen_k keys, where attenMask found a mask.
 void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args);
 
+/// Whether torch_npu's inference kernels have a template of their own for the head dim (64 or
+/// 128), which lifts some limits: the fused API's block sizes, the prompt kernel's group size.
+bool templatedHeadDim(std::int64_t head_dim);
+
+/// Rejects a value whose shape is not the key's.
+void checkSameShape(const Tensor& key, const Tensor& value);
+
 /// Rejects a query head count that is not a multiple of the key's.
 void checkHeads(std::int64_t heads, std::int64_t heads_k);
 

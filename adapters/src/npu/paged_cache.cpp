@@ -1,24 +1,29 @@
 #include "npu/paged_cache.h"
 
 #include <algorithm>
+#include <span>
+
+#include "npu/layouts.h"
 
 namespace attnconf::adapters::npu {
 namespace {
 
 using front_end::check;
+using front_end::pageOf;
 
-constexpr std::int64_t kMaxBlockSize = 512;      // ifa_tiling: MAX_BLOCK_SIZE
 constexpr std::int64_t kBlockSizeMultiple = 16;  // ifa_tiling: for a float16 or bfloat16 cache
+// fia_pa_checker: the fused API's block sizes with a head dim of no template of its own.
+constexpr std::int64_t kPromptBlockSizeMultiple = 128;
 
-std::int64_t checkedBlockSize(const Case& c) {
+std::int64_t checkedBlockSize(const Case& c, std::int64_t max_block_size) {
   const auto size = front_end::paramOr<std::int64_t>(c, "block_size", 0);
   check(size > 0, fmt::format("When Page Attention is enabled, input attribute blocksize can not "
                               "be 0 (got {}).",
                               size));
-  check(size <= kMaxBlockSize,
+  check(size <= max_block_size,
         fmt::format("When Page Attention is enabled, input attribute blocksize {} can not be "
                     "larger than {}.",
-                    size, kMaxBlockSize));
+                    size, max_block_size));
   check(size % kBlockSizeMultiple == 0,
         fmt::format("blockSize={}, it need align to {} when kv dtype is fp16/bf16.", size,
                     kBlockSizeMultiple));
@@ -48,9 +53,7 @@ Shape blockedShape(const Tensor& key, const Tensor& value, const std::string& la
         fmt::format("with input_layout {} the paged key must be {}, got shape ({})", layout,
                     heads_first ? "(blocks, N, block_size, D)" : "(blocks, block_size, H)",
                     fmt::join(key.shape, ", ")));
-  check(value.shape == key.shape,
-        fmt::format("value's shape ({}) must equal key's ({})", fmt::join(value.shape, ", "),
-                    fmt::join(key.shape, ", ")));
+  checkSameShape(key, value);
   Shape blocked = heads_first ? key.shape : Shape{key.shape[0], 1, key.shape[1], key.shape[2]};
   check(blocked[2] == block_size,
         fmt::format("the paged key's block axis holds {} positions, but block_size is {}",
@@ -58,8 +61,7 @@ Shape blockedShape(const Tensor& key, const Tensor& value, const std::string& la
   return blocked;
 }
 
-// (batch, outer, width * block_size, inner): entry b's blocks end to end. The planted fault
-// takes block n of an entry to be its first block + n.
+// (batch, outer, width * block_size, inner): entry b's blocks end to end.
 Tensor gathered(const Tensor& cache, const Shape& blocked, const std::vector<std::int64_t>& table,
                 std::int64_t batch, bool blocks_consecutive) {
   const std::int64_t blocks = blocked[0], outer = blocked[1], size = blocked[2];
@@ -67,11 +69,10 @@ Tensor gathered(const Tensor& cache, const Shape& blocked, const std::vector<std
   const std::int64_t width = batch > 0 ? std::ssize(table) / batch : 0, length = width * size;
   Tensor out = Tensor::zeros(cache.dtype, {batch, outer, length, inner});
   for (std::int64_t b = 0; b < batch; ++b) {
+    const auto row = std::span(table).subspan(static_cast<std::size_t>(b * width),
+                                              static_cast<std::size_t>(width));
     for (std::int64_t p = 0; p < length; ++p) {
-      const std::int64_t first = table[static_cast<std::size_t>(b * width)];
-      const std::int64_t block = blocks_consecutive
-                                     ? (first + p / size) % blocks
-                                     : table[static_cast<std::size_t>(b * width + p / size)];
+      const std::int64_t block = pageOf(row, p / size, blocks, blocks_consecutive);
       for (std::int64_t o = 0; o < outer; ++o) {
         std::copy_n(cache.values.begin() + ((block * outer + o) * size + p % size) * inner, inner,
                     out.values.begin() + ((b * outer + o) * length + p) * inner);
@@ -101,11 +102,9 @@ Tensor inLayout(Tensor t, const std::string& layout, const Tensor& query) {
 }  // namespace
 
 GatheredCache gatherPagedCache(const Case& c, const std::string& layout, const Tensor& query,
-                               const Tensor& block_table, const char* key_lengths,
+                               const Tensor& block_table, std::int64_t max_block_size,
                                PlantedFault fault) {
-  const std::int64_t block_size = checkedBlockSize(c);
-  check(c.tensor(key_lengths) != nullptr,
-        fmt::format("{} must exist in pageAttention scene", key_lengths));
+  const std::int64_t block_size = checkedBlockSize(c, max_block_size);
   const Tensor& key = front_end::required(c, "key");
   const Tensor& value = front_end::required(c, "value");
   const Shape blocked = blockedShape(key, value, layout, block_size);
@@ -114,6 +113,18 @@ GatheredCache gatherPagedCache(const Case& c, const std::string& layout, const T
   const bool consecutive = fault == PlantedFault::pages_assumed_consecutive;
   return {inLayout(gathered(key, blocked, table, batch, consecutive), layout, query),
           inLayout(gathered(value, blocked, table, batch, consecutive), layout, query)};
+}
+
+void checkFusedBlockSize(std::int64_t block_size, std::int64_t head_dim, std::int64_t seqlen_q) {
+  if (templatedHeadDim(head_dim)) return;
+  const bool prompt = seqlen_q > 1;
+  const std::int64_t multiple = prompt ? kPromptBlockSizeMultiple : kBlockSizeMultiple;
+  const std::int64_t max = prompt ? kMaxFusedBlockSize : kMaxIncreBlockSize;
+  check(
+      block_size % multiple == 0 && block_size <= max,
+      fmt::format("block_size {} must be a multiple of {} in range of [{}, {}] with head dim {} "
+                  "and {} query per batch entry",
+                  block_size, multiple, multiple, max, head_dim, prompt ? "more than one" : "one"));
 }
 
 }  // namespace attnconf::adapters::npu

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "attnconf/generators/recipe.h"
@@ -16,10 +15,5 @@ Recipe withTensors(const spec::ApiSpec& spec, Recipe r, const std::vector<std::s
 
 /// `r` giving `name`: a parameter set to something other than its default, or an input passed.
 Recipe withGiven(const spec::ApiSpec& spec, Recipe r, const std::string& name);
-
-/// `r` with what the rules ask to be given alongside what it gives (every partner of a
-/// `together` rule, the name a rule with `if` asks for); rule `except` (the one an invalid case
-/// breaks) is not asked.
-Recipe withPartners(const spec::ApiSpec& spec, Recipe r, std::string_view except = {});
 
 }  // namespace attnconf::gen::detail

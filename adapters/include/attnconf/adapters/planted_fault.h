@@ -45,7 +45,10 @@ enum class PlantedFault {
   hidden_split_head_inner,  ///< ONNX 3-D: hidden split as (head_size, heads), heads innermost
   cache_seqlens_ignored,    ///< KV cache: attends over the whole cache row, past cache_seqlens
   append_to_batch_row,      ///< KV cache: new keys written to cache row b, not cache_batch_idx[b]
-  pages_assumed_consecutive,  ///< paged KV cache: page n of an entry is its first page + n
+  pages_assumed_consecutive,      ///< paged KV cache: page n of an entry is its first page + n
+  fused_paged_incre_block_rules,  ///< npu_fused_infer_attention_score: page attention takes the
+                                  ///< incremental tiling's block sizes (multiples of 16 up to
+                                  ///< 512) whatever the head dim and query length
   split_combine_unweighted,  ///< split-KV: the pieces' outputs averaged, not weighted by their LSEs
   decode_drops_new_keys,     ///< KV cache: a one-query call reads cache_seqlens as counting the new
                              ///< keys, so it attends over the cached keys alone

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "attnconf/model/case.h"
 #include "attnconf/spec/api_spec.h"
@@ -35,6 +36,12 @@ void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_
 void fillInput(const spec::ApiSpec& spec, const std::string& name,
                const std::map<std::string, std::int64_t>& dims, std::uint64_t seed,
                double magnitude, Tensor& t);
+
+/// `r` with what the rules ask to be given alongside what it gives: every partner of a
+/// `together` rule, the name a `given` rule asks for (while the inputs its `if` names are given,
+/// or always when it has neither `if` nor `unless`); rule `except` (the one an invalid case
+/// breaks) is not asked.
+Recipe withPartners(const spec::ApiSpec& spec, Recipe r, std::string_view except = {});
 
 /// torch_npu's compressed mask of `shape`: true (hidden) above the diagonal, where the key comes
 /// after the query; the sparse mode places the triangle, the tensor only marks it.

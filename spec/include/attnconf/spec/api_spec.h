@@ -119,12 +119,14 @@ struct ParamDecl {
   Location where;
 };
 
-/// `dim` lies in [min, max]; either bound may instead be another dim (`min_dim`, `max_dim`).
+/// `dim` lies in [min, max]; either bound may instead be another dim (`min_dim`, `max_dim`), the
+/// upper one times `max_times` (torch_npu's query heads per key head: n1 <= 64 * n2).
 struct RangeCheck {
   std::string dim;
   std::optional<std::int64_t> min, max;
   std::string max_dim;
   std::string min_dim = {};
+  std::int64_t max_times = 1;
 };
 /// `dim` is a multiple of `factor` (or, `negated`, is not: path regions only).
 struct MultipleOfCheck {
@@ -141,10 +143,11 @@ struct EqualsCheck {
   std::string dim, other;
   bool differs = false;
 };
-/// `dim` is one of `values`.
+/// `dim` is one of `values` (or, `negated`, none of them: conditions and path regions only).
 struct OneOfCheck {
   std::string dim;
   std::vector<std::int64_t> values;
+  bool negated = false;
 };
 /// Each of `tensors` has a dtype in `dtypes`, or the dtype of input `or_same_as` if one is named.
 struct DTypeCheck {
