@@ -143,12 +143,17 @@ Recipe withDimConditions(const ApiSpec& spec, Recipe r,
         [&](const auto& check) {
           using T = std::decay_t<decltype(check)>;
           if constexpr (std::is_same_v<T, spec::RangeCheck> ||
-                        std::is_same_v<T, spec::OneOfCheck>) {
+                        std::is_same_v<T, spec::OneOfCheck> ||
+                        std::is_same_v<T, spec::MultipleOfCheck>) {
             const auto it = r.dims.find(check.dim);
             if (it == r.dims.end() || spec.dim(check.dim)->fromParts()) return;
             if constexpr (std::is_same_v<T, spec::RangeCheck>) {
               if (check.max) it->second = std::min(it->second, *check.max);
               if (check.min) it->second = std::max(it->second, *check.min);
+            } else if constexpr (std::is_same_v<T, spec::MultipleOfCheck>) {
+              const std::int64_t f = check.factor, v = it->second;  // up to the next multiple
+              if (!check.negated) it->second = std::max(f, (v + f - 1) / f * f);
+              if (check.negated && v % f == 0) it->second = v + 1;
             } else if (!check.negated) {
               if (std::ranges::find(check.values, it->second) == check.values.end())
                 it->second = check.values.front();

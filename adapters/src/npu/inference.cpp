@@ -88,13 +88,16 @@ void writeLse(const std::vector<double>& lse, const AttentionArgs& args, std::in
 
 // What page attention asks beyond the cache: the keys' lengths with one query per entry
 // (ifa_tiling; the fused API's prompt branch reads each entry's whole table without them), and
-// with `fused_blocks` the fused API's block sizes by head dim and query length.
+// the block size's alignment: the fused API's by head dim and query length with `fused_blocks`.
 void checkPagedCall(const Case& c, const InferenceCall& call, const LayoutView& q,
                     bool fused_blocks) {
   check(q.seqlen > 1 || c.tensor(call.key_lengths) != nullptr,
         fmt::format("{} must exist in pageAttention scene", call.key_lengths));
+  const auto block_size = paramOr<std::int64_t>(c, "block_size", 0);
   if (fused_blocks)
-    checkFusedBlockSize(paramOr<std::int64_t>(c, "block_size", 0), q.head_dim, q.seqlen);
+    checkFusedBlockSize(block_size, q.head_dim, q.seqlen);
+  else
+    checkBlockSizeAligned(block_size);
 }
 
 }  // namespace

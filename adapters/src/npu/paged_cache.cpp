@@ -24,9 +24,6 @@ std::int64_t checkedBlockSize(const Case& c, std::int64_t max_block_size) {
         fmt::format("When Page Attention is enabled, input attribute blocksize {} can not be "
                     "larger than {}.",
                     size, max_block_size));
-  check(size % kBlockSizeMultiple == 0,
-        fmt::format("blockSize={}, it need align to {} when kv dtype is fp16/bf16.", size,
-                    kBlockSizeMultiple));
   return size;
 }
 
@@ -115,16 +112,24 @@ GatheredCache gatherPagedCache(const Case& c, const std::string& layout, const T
           inLayout(gathered(value, blocked, table, batch, consecutive), layout, query)};
 }
 
+void checkBlockSizeAligned(std::int64_t block_size) {
+  check(block_size % kBlockSizeMultiple == 0,
+        fmt::format("blockSize={}, it need align to {} when kv dtype is fp16/bf16.", block_size,
+                    kBlockSizeMultiple));
+}
+
 void checkFusedBlockSize(std::int64_t block_size, std::int64_t head_dim, std::int64_t seqlen_q) {
-  if (templatedHeadDim(head_dim)) return;
-  const bool prompt = seqlen_q > 1;
-  const std::int64_t multiple = prompt ? kPromptBlockSizeMultiple : kBlockSizeMultiple;
-  const std::int64_t max = prompt ? kMaxFusedBlockSize : kMaxIncreBlockSize;
-  check(
-      block_size % multiple == 0 && block_size <= max,
-      fmt::format("block_size {} must be a multiple of {} in range of [{}, {}] with head dim {} "
-                  "and {} query per batch entry",
-                  block_size, multiple, multiple, max, head_dim, prompt ? "more than one" : "one"));
+  const bool prompt = seqlen_q > 1, templated = templatedHeadDim(head_dim);
+  const auto limit = [&](std::int64_t multiple, std::int64_t max) {
+    check(block_size % multiple == 0 && block_size <= max,
+          fmt::format("block_size {} must be a multiple of {} in range of [{}, {}] with head dim "
+                      "{} and {} query per batch entry",
+                      block_size, multiple, multiple, max, head_dim,
+                      prompt ? "more than one" : "one"));
+  };
+  if (prompt && !templated) return limit(kPromptBlockSizeMultiple, kMaxFusedBlockSize);
+  checkBlockSizeAligned(block_size);
+  if (!templated) limit(kBlockSizeMultiple, kMaxIncreBlockSize);
 }
 
 }  // namespace attnconf::adapters::npu
