@@ -135,15 +135,18 @@ void drawPackedDims(const spec::ApiSpec& spec, const Recipe& recipe, Case& c) {
 
 }  // namespace
 
+std::int64_t longestLength(const spec::TensorDecl& decl,
+                           const std::map<std::string, std::int64_t>& dims) {
+  const std::int64_t room = decl.room_for.empty() ? 0 : dims.at(decl.room_for);
+  return std::max<std::int64_t>(0, dims.at(decl.lengths_of) - room);
+}
+
 void fillInput(const spec::ApiSpec& spec, const std::string& name,
                const std::map<std::string, std::int64_t>& dims, std::uint64_t seed,
                double magnitude, Tensor& t) {
   fillValues(spec, name, seed, magnitude, t);
   const spec::TensorDecl& decl = *spec.input(name);
-  if (!decl.lengths_of.empty()) {
-    const std::int64_t room = decl.room_for.empty() ? 0 : dims.at(decl.room_for);
-    fillLengths(std::max<std::int64_t>(0, dims.at(decl.lengths_of) - room), seed, t);
-  }
+  if (!decl.lengths_of.empty()) fillLengths(longestLength(decl, dims), seed, t);
   if (!decl.indices_of.empty()) fillIndices(dims.at(decl.indices_of), seed, t);
   if (!decl.extent_of.empty())
     std::ranges::fill(t.values, static_cast<double>(dims.at(decl.extent_of) + decl.extent_plus));

@@ -123,8 +123,7 @@ std::optional<Case> signatureCase(const spec::ApiSpec& spec, std::int64_t seqlen
   for (const auto& decl : spec.inputs) {
     const auto t = c.tensors.find(decl.name);
     if (decl.lengths_of.empty() || t == c.tensors.end()) continue;
-    const std::int64_t room = decl.room_for.empty() ? 0 : c.dims.at(decl.room_for);
-    std::ranges::fill(t->second.values, static_cast<double>(c.dims.at(decl.lengths_of) - room));
+    std::ranges::fill(t->second.values, static_cast<double>(gen::longestLength(decl, c.dims)));
   }
   if (!spec::brokenRules(spec, c).empty()) return std::nullopt;
   return c;

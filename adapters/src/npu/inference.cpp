@@ -13,6 +13,12 @@ using front_end::required;
 
 constexpr std::int64_t kMaxGroup = 64;  // pfa_tiling: GLIMIT_64, query heads per key head
 
+// Whether the incremental kernel runs: the incremental API's, or the fused API's for one query
+// per batch entry; otherwise the prompt kernel does.
+bool incrementalKernel(const InferenceCall& call, std::int64_t seqlen_q) {
+  return call.single_query || (call.dispatches && seqlen_q == 1);
+}
+
 // One valid length per batch entry, each in [0, extent]; `extent` for every entry without the
 // list.
 std::vector<std::int64_t> validLengths(const Case& c, const char* name, std::int64_t batch,
@@ -40,8 +46,8 @@ Operands inferenceOperands(const Case& c, const std::string& layout, const Tenso
   if (heads_k == 0) heads_k = heads;
   check(o.k.heads == heads_k,
         fmt::format("num_key_value_heads {} does not match key's {} heads", heads_k, o.k.heads));
-  const bool prompt_kernel = !call.single_query && !(call.dispatches && o.q.seqlen == 1);
-  check(!prompt_kernel || templatedHeadDim(o.q.head_dim) || heads <= kMaxGroup * heads_k,
+  check(incrementalKernel(call, o.q.seqlen) || templatedHeadDim(o.q.head_dim) ||
+            heads <= kMaxGroup * heads_k,
         fmt::format("In gqa non quant scenario, when dSize is not 64 or 128, the G(numHeads / "
                     "numKeyValueHeads) cannot be larger than {}, but numHeads = {}, "
                     "numKeyValueHeads = {}.",
@@ -49,7 +55,7 @@ Operands inferenceOperands(const Case& c, const std::string& layout, const Tenso
   check(o.q.head_dim <= call.max_head_dim,
         fmt::format("head dim {} is larger than {}", o.q.head_dim, call.max_head_dim));
   const std::int64_t multiple =
-      call.dispatches && o.q.seqlen == 1 ? kIncreHeadDimMultiple : call.head_dim_multiple;
+      incrementalKernel(call, o.q.seqlen) ? kIncreHeadDimMultiple : call.head_dim_multiple;
   check(o.q.head_dim % multiple == 0,
         fmt::format("head dim {} is not a multiple of {}{}", o.q.head_dim, multiple,
                     call.dispatches ? " (one query per entry runs the incremental kernel)" : ""));
@@ -63,14 +69,15 @@ Operands inferenceOperands(const Case& c, const std::string& layout, const Tenso
 std::string_view dispatchedPath(const InferenceCall& call, std::int64_t seqlen_q,
                                 PlantedFault fault) {
   if (!call.dispatches) return "flash";
-  const bool incre = seqlen_q == 1 && fault != PlantedFault::fused_infer_misdispatch;
+  const bool incre =
+      incrementalKernel(call, seqlen_q) && fault != PlantedFault::fused_infer_misdispatch;
   return incre ? "incre" : "prompt";
 }
 
 // Whether the planted fault's incremental kernel attends to the whole cache.
 bool keyLengthsIgnored(const InferenceCall& call, std::int64_t seqlen_q, PlantedFault fault) {
   if (call.single_query) return fault == PlantedFault::incre_ignores_actual_seq_lengths;
-  return call.dispatches && seqlen_q == 1 &&
+  return call.dispatches && incrementalKernel(call, seqlen_q) &&
          fault == PlantedFault::fused_incre_ignores_actual_seq_lengths_kv;
 }
 

@@ -31,6 +31,10 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe);
 void fillValues(const spec::ApiSpec& spec, const std::string& name, std::uint64_t seed,
                 double magnitude, Tensor& t);
 
+/// The longest length a `lengths_of` input may hold: its dim's extent, less its `room_for`.
+std::int64_t longestLength(const spec::TensorDecl& decl,
+                           const std::map<std::string, std::int64_t>& dims);
+
 /// Fills an input's values as fillValues does, then as its `values` declare: lengths, indices
 /// or a dim's extent, read from `dims`.
 void fillInput(const spec::ApiSpec& spec, const std::string& name,
