@@ -55,6 +55,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::sparse_mode3_top_left, "sparse_mode3_top_left"},
     std::pair{PlantedFault::pse_after_scale, "pse_after_scale"},
     std::pair{PlantedFault::tnd_end_inclusive, "tnd_end_inclusive"},
+    std::pair{PlantedFault::split_band_at_wrong_end, "split_band_at_wrong_end"},
     std::pair{PlantedFault::varlen_tile_overread, "varlen_tile_overread"},
     std::pair{PlantedFault::advance_step_position_is_new_length,
               "advance_step_position_is_new_length"},

@@ -65,20 +65,23 @@ void fillIndices(std::int64_t count, std::uint64_t seed, Tensor& t) {
 // Where each of `count` sequences laid end to end starts, and the total; lengths drawn as
 // fillLengths draws them, one sequence (picked by the seed) `longest` long, so that the dim is
 // the longest length, as flash-attn's max_seqlen_q is. With `keys` (the same sequences' key
-// offsets), a sequence without keys has no queries either, and the longest has keys.
+// offsets), a sequence without keys has no queries either, and the longest has keys; with
+// `within_keys` too, no sequence has more queries than keys.
 std::vector<std::int64_t> drawOffsets(std::int64_t count, std::int64_t longest, std::uint64_t seed,
-                                      const std::vector<std::int64_t>* keys) {
+                                      const std::vector<std::int64_t>* keys, bool within_keys) {
   Tensor drawn = Tensor::zeros(DType::int64, {count});
   fillLengths(longest, seed, drawn);
   std::vector<std::int64_t> lengths = integers(drawn);
+  const auto room = [&](std::size_t b) {
+    return keys && within_keys ? std::min(longest, (*keys)[b + 1] - (*keys)[b]) : longest;
+  };
   const auto has_keys = [&](std::size_t b) { return !keys || (*keys)[b + 1] > (*keys)[b]; };
-  for (std::size_t b = 0; b < lengths.size(); ++b) {
-    if (!has_keys(b)) lengths[b] = 0;
-  }
+  for (std::size_t b = 0; b < lengths.size(); ++b)
+    lengths[b] = has_keys(b) ? std::min(lengths[b], room(b)) : 0;
   if (!lengths.empty() && std::ranges::max(lengths) < longest) {
     std::size_t b = seed % lengths.size();
     while (!has_keys(b)) b = (b + 1) % lengths.size();  // the longest key sequence has keys
-    lengths[b] = longest;
+    lengths[b] = room(b);
   }
   std::vector<std::int64_t> offsets{0};
   for (const std::int64_t length : lengths) offsets.push_back(offsets.back() + length);
@@ -121,16 +124,41 @@ void drawPackedDims(const spec::ApiSpec& spec, const Recipe& recipe, Case& c) {
   }
   std::stable_partition(order.begin(), order.end(),
                         [](const spec::Dim* d) { return d->keys_in.empty(); });
+  // torch_npu's mode 7 takes no sequence with more queries than keys.
+  const spec::SparseMode* mode = spec::sparseModeOf(spec, c);
+  const bool within_keys =
+      mode && mode->queries_within_keys && recipe.shape_choice.contains(spec.semantics.mask_tensor);
   std::map<std::string, std::vector<std::int64_t>> drawn;
   for (const spec::Dim* dim : order) {
     const auto keys = drawn.find(dim->keys_in);
     const auto& offsets = drawn[dim->name] =
         drawOffsets(c.dims.at(dim->packs[0]), c.dims.at(dim->packs[1]),
                     recipe.data_seed ^ std::hash<std::string>{}(dim->name),
-                    keys == drawn.end() ? nullptr : &keys->second);
+                    keys == drawn.end() ? nullptr : &keys->second, within_keys);
     c.dims[dim->name] = offsets.back();
     c.tensors[dim->offsets] = spec::offsetsInput(*dim, recipe.dtypes.at(dim->offsets), offsets);
   }
+}
+
+// A sparse mode's band over one sequence (torch_npu's modes 7 and 8) drawn as what splitting a
+// causal sequence by queries leaves of its mask (spec::keepsSparseModeAssumptions): pre covers
+// every key; next is minus the rows cut after the sequence (bottom-right causal), or the rows
+// cut before it less Skv - Sq (top-left).
+void drawSplitBand(const spec::ApiSpec& spec, std::uint64_t seed, Case& c) {
+  const spec::SparseMode* mode = spec::sparseModeOf(spec, c);
+  const spec::Semantics& s = spec.semantics;
+  if (!mode || !mode->band_sequence || !c.tensor(s.mask_tensor)) return;
+  const auto seqlens_q = spec::sequenceLengths(spec, c, "seqlen_q");
+  const std::int64_t b = spec::bandSequence(*mode->band_sequence, seqlens_q);
+  if (b < 0) return;
+  const std::int64_t sq = seqlens_q[static_cast<std::size_t>(b)];
+  const std::int64_t sk = spec::sequenceLengths(spec, c, "seqlen_k")[static_cast<std::size_t>(b)];
+  std::mt19937_64 rng(seed ^ 0xba4d);
+  const bool cut_after = mode->causal == Alignment::bottom_right;
+  const std::int64_t cut = std::uniform_int_distribution<std::int64_t>(
+      0, std::max<std::int64_t>(0, cut_after ? sk - sq : sk))(rng);
+  c.params[s.band_pre_param] = sk + std::uniform_int_distribution<std::int64_t>(0, 4)(rng);
+  c.params[s.band_next_param] = cut_after ? -cut : cut - (sk - sq);
 }
 
 }  // namespace
@@ -194,6 +222,7 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
     Tensor& mask = c.tensors.at(spec.semantics.mask_tensor);
     mask = compressedMask(mask.dtype, *compressed);
   }
+  drawSplitBand(spec, recipe.data_seed, c);
   return c;
 }
 

@@ -17,11 +17,12 @@ bool hasFullyMaskedRow(const Problem& p) {
   for (std::int64_t bh = 0; bh < p.batch * p.heads_q; ++bh) {
     const auto b = static_cast<std::size_t>(bh / p.heads_q);
     const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b];
+    const std::vector<MaskPrimitive> masks = p.masksOf(static_cast<std::int64_t>(b));
     for (std::int64_t i = 0; i < sq; ++i) {
       bool hidden = true;
       for (std::int64_t j = 0; j < sk && hidden; ++j) {
         const auto at = static_cast<std::size_t>((bh * max_sq + i) * max_sk + j);
-        hidden = !keeps(p.masks, i, j, sq, sk) || (p.hasBias() && std::isinf(p.bias.values[at]));
+        hidden = !keeps(masks, i, j, sq, sk) || (p.hasBias() && std::isinf(p.bias.values[at]));
       }
       if (hidden) return true;
     }
@@ -124,6 +125,7 @@ std::vector<std::string> caseTags(const spec::ApiSpec& spec, const Case& c) {
   if (offTile(sq) || offTile(sk)) tags.emplace_back("off_tile_len");
   for (const auto& mask : p.masks)
     tags.emplace_back(std::holds_alternative<CausalMask>(mask) ? "causal" : "window");
+  if (!p.entry_masks.empty()) tags.emplace_back("mask_per_entry");
   if (p.softcap > 0) tags.emplace_back("softcap");
   if (!p.alibi_slopes.empty()) tags.emplace_back("alibi");
   if (p.heads_kv == 1 && p.heads_q > 1)

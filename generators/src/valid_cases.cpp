@@ -191,6 +191,10 @@ rc::Gen<MaybeParam> paramChoice(const spec::ParamDecl& p, const Dims& dims) {
     case spec::ParamType::boolean:
       return rc::gen::oneOf(rc::gen::just(MaybeParam()), some(rc::gen::arbitrary<bool>()));
     case spec::ParamType::integer: {
+      if (!p.generate_choices.empty()) {
+        return rc::gen::oneOf(rc::gen::just(MaybeParam()),
+                              some(rc::gen::elementOf(p.generate_choices)));
+      }
       const auto lo = static_cast<std::int64_t>(p.generate_lo);
       const auto hi = static_cast<std::int64_t>(p.generate_hi);
       // A short range is a choice among modes (torch_npu's sparse_mode): each as likely at any

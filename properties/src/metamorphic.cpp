@@ -302,6 +302,15 @@ std::optional<RelatedCalls> oneSequenceAlone(const spec::ApiSpec& spec, const Ca
     ++b;
   if (b == batch_size) return std::nullopt;
   RelatedCalls r{c, c, same, fmt::format("sequence {} run alone", b)};
+  // A mode that gives one sequence a band (torch_npu's 7 and 8) gives the sequence alone the
+  // mode of the mask it had among the others.
+  if (const spec::SparseMode* mode = spec::sparseModeOf(spec, c); mode && mode->band_sequence) {
+    const auto seqlens_q = spec::sequenceLengths(spec, c, "seqlen_q");
+    const bool banded = b == spec::bandSequence(*mode->band_sequence, seqlens_q);
+    const spec::SparseMode* alone = spec::modeOfMaskAlone(spec, *mode, banded);
+    if (!alone) return std::nullopt;
+    r.transformed.params[spec.semantics.sparse_mode_param] = alone->value;
+  }
   onDim(spec, r.transformed, batch, 1,
         [&](const Tensor& t, std::size_t axis) { return sliceAxis(t, axis, b); });
   const auto compressed = spec::compressedMaskShape(spec, c);

@@ -31,7 +31,7 @@ void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding
   const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b];
   const std::int64_t max_sq = p.maxSeqlenQ(), dv = p.head_dim_v;
   Matrix s = scores(p, b, h, rounding);
-  applyMask(p, sq, sk, rounding, s);
+  applyMask(p, b, rounding, s);
   auto [prob, row_max, row_sum] = softmax(s);
   rounding.apply(prob);
   // §output: O = P V.

@@ -212,10 +212,20 @@ bool bindSparseMode(const ApiSpec& spec, const Case& c, Problem& p) {
                                        intParam(spec, c, s.sparse_mode_param)));
   }
   if (!c.tensor(s.mask_tensor)) return false;  // without a mask no mode masks anything
-  if (mode->causal) p.masks.emplace_back(CausalMask{*mode->causal});
+  std::optional<MaskPrimitive> causal, band;
+  if (mode->causal) causal = CausalMask{*mode->causal};
   if (mode->band) {
-    p.masks.emplace_back(BandMask{intParam(spec, c, s.band_pre_param),
-                                  intParam(spec, c, s.band_next_param), *mode->band});
+    band = BandMask{intParam(spec, c, s.band_pre_param), intParam(spec, c, s.band_next_param),
+                    *mode->band};
+  }
+  if (mode->band_sequence) {
+    const std::int64_t banded = bandSequence(*mode->band_sequence, p.seqlens_q);
+    for (std::int64_t b = 0; b < p.batch; ++b)
+      p.entry_masks.push_back({b == banded ? *band : *causal});
+    return mode->mask_as_given;
+  }
+  for (const auto& mask : {causal, band}) {
+    if (mask) p.masks.push_back(*mask);
   }
   return mode->mask_as_given;
 }

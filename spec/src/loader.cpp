@@ -382,13 +382,22 @@ class SpecParser {
       if (const auto gen = body.find("generate"))
         parseGenerate(*gen, decl);
       else if (decl.type != ParamType::boolean)
-        body.fail("non-bool params need `generate: [lo, hi]`");
+        body.fail("non-bool params need `generate: [lo, hi]` (an int param also `{one_of: [..]}`)");
       if (const auto unchecked = body.find("unchecked")) decl.unchecked = unchecked->text();
       spec_.params.push_back(std::move(decl));
     }
   }
 
   void parseGenerate(const Field& gen, ParamDecl& decl) const {
+    if (gen.isMap() && decl.type == ParamType::integer) {
+      gen.allowOnly({"one_of"});
+      decl.generate_choices = gen.at("one_of").integers();
+      if (decl.generate_choices.empty()) gen.at("one_of").fail("expected at least one value");
+      const auto [lo, hi] = std::ranges::minmax(decl.generate_choices);
+      decl.generate_lo = static_cast<double>(lo);
+      decl.generate_hi = static_cast<double>(hi);
+      return;
+    }
     const auto range = gen.items();
     if (range.size() != 2) gen.fail("expected [lo, hi]");
     decl.generate_lo = range[0].number();
@@ -582,7 +591,7 @@ class SpecParser {
       *target = f.at(key).text();
     }
     for (const auto& item : f.at("modes").items()) {
-      item.allowOnly({"value", "mask", "causal", "band"});
+      item.allowOnly({"value", "mask", "causal", "band", "band_sequence", "queries_within_keys"});
       SparseMode mode;
       mode.value = item.at("value").integer();
       if (std::ranges::any_of(s.sparse_modes, [&](const auto& m) { return m.value == mode.value; }))
@@ -591,6 +600,16 @@ class SpecParser {
           item.at("mask").choice<bool>({{"as_given", true}, {"compressed", false}});
       if (const auto causal = item.find("causal")) mode.causal = parseAlignment(*causal);
       if (const auto band = item.find("band")) mode.band = parseAlignment(*band);
+      if (const auto sequence = item.find("band_sequence")) {
+        if (!mode.causal || !mode.band)
+          sequence->fail(
+              "`band_sequence` needs `causal` and `band` (the other sequences' mask and its)");
+        mode.band_sequence = sequence->choice<BandSequence>(
+            {{"first_with_queries", BandSequence::first_with_queries},
+             {"last_with_queries", BandSequence::last_with_queries}});
+      }
+      if (const auto within = item.find("queries_within_keys"))
+        mode.queries_within_keys = within->boolean();
       s.sparse_modes.push_back(mode);
     }
     if (s.sparse_modes.empty()) f.at("modes").fail("expected at least one mode");
@@ -1160,20 +1179,36 @@ void dropInputs(YAML::Node& root, const Field& dropped) {
   }
 }
 
+// A variant's rule in place of the spec's rule of the same id, else after the spec's rules.
+void replaceOrAppend(YAML::Node rules, const YAML::Node& rule) {
+  const auto id = [](const YAML::Node& r) {
+    const YAML::Node& read = r;  // a const read adds no `id` key
+    return read["id"].IsScalar() ? read["id"].Scalar() : std::string();
+  };
+  // Indexed: rules[i] is the sequence's element itself, which the assignment replaces.
+  for (std::size_t i = 0; i < rules.size(); ++i) {  // NOLINT(modernize-loop-convert)
+    if (!id(rule).empty() && id(rules[i]) == id(rule)) {
+      rules[i] = rule;
+      return;
+    }
+  }
+  rules.push_back(rule);
+}
+
 // Variant `name` of a spec document: the document without its `variants`, named
-// `<api>_<name>`, with the variant's `set` params fixed, its `shapes` in place, its `dims` and
-// `inputs` added (or replacing those of the same name), its `rules` appended and the inputs it
-// `drop`s gone. Each variant reads a fresh copy of the text, so every field keeps its line and
-// column.
+// `<api>_<name>`, with the variant's `set` params fixed, its `shapes` in place, its `dims`,
+// `inputs` and `params` added (or replacing those of the same name), its `rules` appended (or
+// replacing the rule of the same id) and the inputs it `drop`s gone. Each variant reads a fresh
+// copy of the text, so every field keeps its line and column.
 YAML::Node variantRoot(const std::string& text, const std::string& file, const std::string& name) {
   YAML::Node root = parseDocument(text, file);
   const YAML::Node body = root["variants"][name];
   const Field variant(body, "variants." + name, file);
-  variant.allowOnly({"set", "shapes", "relations", "dims", "inputs", "rules", "drop"});
+  variant.allowOnly({"set", "shapes", "relations", "dims", "inputs", "params", "rules", "drop"});
   if (!isIdentifier(name)) variant.fail("expected a snake_case variant name");
   root["api"] = Field(root, "", file).at("api").text() + "_" + name;
   if (const auto dropped = variant.find("drop")) dropInputs(root, *dropped);
-  for (const char* section : {"dims", "inputs"}) {
+  for (const char* section : {"dims", "inputs", "params"}) {
     const auto added = variant.find(section);
     if (!added) continue;
     if (!added->isMap()) added->fail("expected a map, as the spec's own");
@@ -1181,7 +1216,7 @@ YAML::Node variantRoot(const std::string& text, const std::string& file, const s
   }
   if (const auto rules = variant.find("rules")) {
     if (!rules->isSequence()) rules->fail("expected a list of rules, appended to the spec's");
-    for (const auto& rule : body["rules"]) root["rules"].push_back(rule);
+    for (const auto& rule : body["rules"]) replaceOrAppend(root["rules"], rule);
   }
   if (const auto set = variant.find("set")) {
     for (const auto& [param, value] : set->members()) {

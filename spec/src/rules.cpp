@@ -157,6 +157,64 @@ const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c) {
   return it == s.sparse_modes.end() ? nullptr : &*it;
 }
 
+std::int64_t bandSequence(BandSequence which, std::span<const std::int64_t> seqlens_q) {
+  const auto has_queries = [](std::int64_t n) { return n > 0; };
+  const auto n = static_cast<std::int64_t>(seqlens_q.size());
+  if (which == BandSequence::first_with_queries) {
+    const auto first = std::ranges::find_if(seqlens_q, has_queries);
+    return first == seqlens_q.end() ? -1 : first - seqlens_q.begin();
+  }
+  const auto last = std::ranges::find_if(seqlens_q.rbegin(), seqlens_q.rend(), has_queries);
+  return last == seqlens_q.rend() ? -1 : n - 1 - (last - seqlens_q.rbegin());
+}
+
+const SparseMode* modeOfMaskAlone(const ApiSpec& spec, const SparseMode& mode, bool banded) {
+  const auto& modes = spec.semantics.sparse_modes;
+  const auto it = std::ranges::find_if(modes, [&](const SparseMode& m) {
+    const bool same_mask =
+        banded ? m.band == mode.band && !m.causal : m.causal == mode.causal && !m.band;
+    return same_mask && m.mask_as_given == mode.mask_as_given && !m.band_sequence;
+  });
+  return it == modes.end() ? nullptr : &*it;
+}
+
+std::vector<std::int64_t> sequenceLengths(const ApiSpec& spec, const Case& c,
+                                          const std::string& axis) {
+  const std::string& dim = spec.semantics.canonical.at(axis);
+  if (const Dim* packed = spec.packedDimOf(dim)) {
+    const auto offsets = sequenceOffsets(c, *packed);
+    std::vector<std::int64_t> lengths;
+    for (std::size_t b = 0; b + 1 < offsets.size(); ++b)
+      lengths.push_back(offsets[b + 1] - offsets[b]);
+    return lengths;
+  }
+  const auto dims = observedDims(spec, c);
+  const auto batch = static_cast<std::size_t>(dims.at(spec.semantics.canonical.at("batch")));
+  std::vector<std::int64_t> lengths(batch, dims.at(dim));
+  return lengths;
+}
+
+bool keepsSparseModeAssumptions(const ApiSpec& spec, const Case& c) {
+  const SparseMode* mode = sparseModeOf(spec, c);
+  const Semantics& s = spec.semantics;
+  if (!mode || (!mode->band_sequence && !mode->queries_within_keys) || !c.tensor(s.mask_tensor))
+    return true;
+  const auto seqlens_q = sequenceLengths(spec, c, "seqlen_q");
+  const auto seqlens_k = sequenceLengths(spec, c, "seqlen_k");
+  for (std::size_t b = 0; mode->queries_within_keys && b < seqlens_q.size(); ++b) {
+    if (seqlens_q[b] > seqlens_k[b]) return false;
+  }
+  const std::int64_t banded =
+      mode->band_sequence ? bandSequence(*mode->band_sequence, seqlens_q) : -1;
+  if (banded < 0) return true;
+  const auto pre = static_cast<std::int64_t>(numberParam(spec, c, s.band_pre_param, 0));
+  const auto next = static_cast<std::int64_t>(numberParam(spec, c, s.band_next_param, 0));
+  const std::int64_t sq = seqlens_q[static_cast<std::size_t>(banded)];
+  const std::int64_t sk = seqlens_k[static_cast<std::size_t>(banded)];
+  const bool cut_after = mode->causal == Alignment::bottom_right;
+  return pre >= sk && next >= sq - sk && (!cut_after || next <= 0);
+}
+
 std::optional<Shape> compressedMaskShape(const ApiSpec& spec, const Case& c) {
   const SparseMode* mode = sparseModeOf(spec, c);
   if (!mode || mode->mask_as_given) return std::nullopt;
@@ -332,8 +390,10 @@ std::vector<std::string> brokenRules(const ApiSpec& spec, const Case& c) {
 }
 
 bool keepsAssumptions(const ApiSpec& spec, const Case& c) {
-  return std::ranges::all_of(
-      spec.assumptions, [&](const Rule& assumption) { return satisfies(spec, c, assumption); });
+  return keepsSparseModeAssumptions(spec, c) &&
+         std::ranges::all_of(spec.assumptions, [&](const Rule& assumption) {
+           return satisfies(spec, c, assumption);
+         });
 }
 
 std::vector<std::string> dimsRead(const Check& check) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 #include <string_view>
+#include <utility>
 
 #include "attnconf/generators/cases.h"
 #include "attnconf/spec/loader.h"
@@ -162,7 +163,8 @@ INSTANTIATE_TEST_SUITE_P(
         Edges{"npu_fusion_attention_tnd",
               {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "gqa", "bool_mask",
                "padded_lengths", "empty_sequence", "fully_masked_rows", "sparse_mode_0",
-               "sparse_mode_3", "sparse_mode_4", "compressed_mask"}}),
+               "sparse_mode_3", "sparse_mode_4", "sparse_mode_7", "sparse_mode_8", "mask_per_entry",
+               "compressed_mask"}}),
     [](const testing::TestParamInfo<Edges>& param_info) { return param_info.param.api; });
 
 // torch_npu's modes 2-4 take the compressed mask: 2048 x 2048, true (hidden) above the diagonal.
@@ -304,6 +306,39 @@ TEST(NpuCases, TndEndsRiseToThePackedLengthAndQueriesHaveKeys) {
       q_start = q_ends.values[b];
       k_start = k_ends.values[b];
     }
+  });
+}
+
+// torch_npu's modes 7 and 8: the band of the last (7) or first (8) sequence with queries is what
+// splitting a causal sequence by queries leaves: pre covers its keys, next lies in [Sq - Skv, 0]
+// (7) or from Sq - Skv (8); in mode 7 no sequence has more queries than keys.
+TEST(NpuCases, SplitModesDrawTheBandThatASplitLeaves) {
+  const auto& spec = specOf("npu_fusion_attention_tnd");
+  rc::check("split modes", [&] {
+    const Case c = *validCases(spec);
+    const auto mode = std::get<std::int64_t>(c.param("sparse_mode").value_or(std::int64_t{0}));
+    if (mode < 7 || !c.tensor("atten_mask")) return;
+    RC_TAG(mode);
+    const auto lengths = [&](const char* ends) {
+      std::vector<std::int64_t> n;
+      double start = 0;
+      for (const double end : c.tensor(ends)->values)
+        n.push_back(static_cast<std::int64_t>(end - std::exchange(start, end)));
+      return n;
+    };
+    const auto sq = lengths("actual_seq_qlen"), sk = lengths("actual_seq_kvlen");
+    std::vector<std::size_t> with_queries;
+    for (std::size_t b = 0; b < sq.size(); ++b) {
+      if (sq[b] > 0) with_queries.push_back(b);
+      if (mode == 7) RC_ASSERT(sq[b] <= sk[b]);
+    }
+    if (with_queries.empty()) return;
+    const std::size_t b = mode == 7 ? with_queries.back() : with_queries.front();
+    const auto pre = std::get<std::int64_t>(*c.param("pre_tockens"));
+    const auto next = std::get<std::int64_t>(*c.param("next_tockens"));
+    RC_ASSERT(pre >= sk[b]);
+    RC_ASSERT(next >= sq[b] - sk[b]);
+    if (mode == 7) RC_ASSERT(next <= 0);
   });
 }
 

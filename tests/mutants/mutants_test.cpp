@@ -100,6 +100,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::tnd_end_inclusive, "Accuracy", "npu_fusion_attention_tnd"},
       {PlantedFault::tnd_end_inclusive, "VarlenEqualsPerSequence", "npu_fusion_attention_tnd"},
       {PlantedFault::tnd_end_inclusive, "LayoutEquivalence", "npu_fusion_attention_tnd"},
+      {PlantedFault::split_band_at_wrong_end, "Accuracy", "npu_fusion_attention_tnd"},
       {PlantedFault::varlen_tile_overread, "NonFiniteKeyValueRow", "flash_attn_varlen_func"},
       {PlantedFault::dk_wrong_scale, "Gradients", "flash_attn_varlen_func"},
       {PlantedFault::dk_wrong_scale, "Gradients", "npu_fusion_attention_bsh"},

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "attnconf/spec/rules.h"
 
@@ -396,6 +398,52 @@ TEST(Loader, VariantsAddAndDropInputs) {
   EXPECT_NE(tnd.rule("AttenMaskShapeInvalid"), nullptr);  // names no pse
   EXPECT_NE(specs.front().input("pse"), nullptr);         // the other variants keep it
   EXPECT_FALSE(specs.front().other_variants.back().inputs.contains("pse"));
+}
+
+// A variant's param, or rule of the same id, replaces the spec's: TND alone takes and draws the
+// split modes 7 and 8.
+TEST(Loader, VariantsReplaceParamsAndRulesOfTheSameName) {
+  const auto specs = loadSpecs(specFolder() / "npu_fusion_attention.yaml");
+  const ApiSpec& tnd = specs.back();
+  const auto range = [](const ApiSpec& spec) {
+    return std::get<ParamRangeCheck>(spec.rule("SparseModeOutOfRange")->check).max;
+  };
+  EXPECT_EQ(range(tnd), 8);
+  EXPECT_EQ(range(specs.front()), 6);
+  EXPECT_EQ(std::ranges::count_if(tnd.rules,
+                                  [](const Rule& r) { return r.id == "SparseModeOutOfRange"; }),
+            1);
+  EXPECT_EQ(tnd.param("sparse_mode")->generate_choices,
+            (std::vector<std::int64_t>{0, 1, 2, 3, 4, 7, 8}));
+  EXPECT_TRUE(specs.front().param("sparse_mode")->generate_choices.empty());
+  const SparseMode& mode7 = tnd.semantics.sparse_modes.at(5);
+  EXPECT_EQ(mode7.value, 7);
+  EXPECT_EQ(mode7.band_sequence, BandSequence::last_with_queries);
+  EXPECT_TRUE(mode7.queries_within_keys);
+}
+
+// A mode that gives one sequence the band gives the others its causal mask: it needs both. A
+// list of modes to draw has at least one.
+TEST(Loader, SplitModesNeedACausalMaskAndABand) {
+  std::ifstream in(specFolder() / "npu_fusion_attention.yaml");
+  std::stringstream good;
+  good << in.rdbuf();
+  for (const auto& [from, to, field, message] :
+       {std::tuple{"causal: top_left, band: bottom_right,", "band: bottom_right,",
+                   "semantics.sparse_mode.modes[6].band_sequence",
+                   "`band_sequence` needs `causal` and `band`"},
+        std::tuple{"one_of: [0, 1, 2, 3, 4, 7, 8]", "one_of: []",
+                   "params.sparse_mode.generate.one_of", "expected at least one value"}}) {
+    std::string text = good.str();
+    text.replace(text.find(from), std::string(from).size(), to);
+    try {
+      parseSpecs(text, "npu.yaml");
+      FAIL() << "accepted " << to;
+    } catch (const SpecError& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+      EXPECT_EQ(e.field(), field);
+    }
+  }
 }
 
 // torch_npu's modes 2-4 read the mask as a marker of a fixed shape, which the spec must give.

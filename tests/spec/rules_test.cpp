@@ -813,6 +813,79 @@ TEST_F(NpuFusionAttention, TndSequencesEndWhereTheirEndsSayAndAlignOnTheirOwn) {
   EXPECT_EQ(brokenRules(tnd, c), std::vector<std::string>{"ActualSeqLengthsMismatch"});
 }
 
+// Modes 7 and 8 pinned on three TND sequences of (queries, keys) (1, 3), (2, 4) and (0, 2): one
+// row per query, '1' where the key is seen.
+class NpuSplitModes : public NpuFusionAttention {
+ protected:
+  const ApiSpec& tnd = variants.back();
+
+  Case split(std::int64_t sparse_mode, std::int64_t pre, std::int64_t next) const {
+    Case c;
+    c.api = tnd.api;
+    c.params = {{"head_num", std::int64_t{1}},
+                {"input_layout", std::string("TND")},
+                {"sparse_mode", sparse_mode},
+                {"pre_tockens", pre},
+                {"next_tockens", next}};
+    c.tensors["query"] = Tensor::zeros(DType::fp32, {3, 1, 1});
+    c.tensors["key"] = Tensor::zeros(DType::fp32, {9, 1, 1});
+    c.tensors["value"] = Tensor::zeros(DType::fp32, {9, 1, 1});
+    c.tensors["actual_seq_qlen"] = Tensor{DType::int64, {3}, {1, 3, 3}};
+    c.tensors["actual_seq_kvlen"] = Tensor{DType::int64, {3}, {3, 7, 9}};
+    c.tensors["atten_mask"] = Tensor::zeros(DType::boolean, {2048, 2048});
+    return c;
+  }
+
+  static std::string seen(const Problem& p, std::int64_t b) {
+    const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b];
+    std::string rows;
+    for (std::int64_t i = 0; i < sq; ++i) {
+      for (std::int64_t j = 0; j < sk; ++j) rows += keeps(p.masksOf(b), i, j, sq, sk) ? '1' : '0';
+      rows += '\n';
+    }
+    return rows;
+  }
+};
+
+TEST_F(NpuSplitModes, Mode7GivesTheLastSequenceWithQueriesTheBottomRightBand) {
+  const Case c = split(7, 4, -1);  // sequence 1's band: keys [i + 2 - 4, i + 2 - 1]
+  EXPECT_TRUE(brokenRules(tnd, c).empty());
+  EXPECT_TRUE(keepsAssumptions(tnd, c));
+  const Problem p = bindProblem(tnd, c);
+  EXPECT_TRUE(p.masks.empty());
+  EXPECT_EQ(seen(p, 0), "111\n");         // rightDownCausal
+  EXPECT_EQ(seen(p, 1), "1100\n1110\n");  // the band
+  EXPECT_EQ(p.masksOf(2), std::vector<MaskPrimitive>{CausalMask{Alignment::bottom_right}});
+}
+
+TEST_F(NpuSplitModes, Mode8GivesTheFirstSequenceWithQueriesTheBottomRightBand) {
+  const Case c = split(8, 3, -1);  // sequence 0's band: keys [0 + 2 - 3, 0 + 2 - 1]
+  EXPECT_TRUE(keepsAssumptions(tnd, c));
+  const Problem p = bindProblem(tnd, c);
+  EXPECT_EQ(seen(p, 0), "110\n");         // the band
+  EXPECT_EQ(seen(p, 1), "1000\n1100\n");  // leftUpCausal
+}
+
+// The band must be what splitting a causal sequence by queries leaves (sparse_mode_docs).
+TEST_F(NpuSplitModes, BandsThatNoSplitLeavesAreOutsideTheSpec) {
+  EXPECT_FALSE(keepsAssumptions(tnd, split(7, 3, -1)));  // pre below the sequence's 4 keys
+  EXPECT_FALSE(keepsAssumptions(tnd, split(7, 4, 1)));   // mode 7: next above 0
+  EXPECT_FALSE(keepsAssumptions(tnd, split(7, 4, -3)));  // next below Sq - Skv = -2
+  EXPECT_TRUE(keepsAssumptions(tnd, split(8, 3, 5)));    // mode 8: next has no upper bound
+  Case c = split(7, 4, -1);
+  c.tensors["actual_seq_kvlen"] = Tensor{DType::int64, {3}, {0, 4, 6}};  // 1 query, 0 keys
+  EXPECT_FALSE(keepsAssumptions(tnd, c));
+  c.tensors.erase("atten_mask");  // without the mask no mode applies
+  EXPECT_TRUE(keepsAssumptions(tnd, c));
+}
+
+TEST_F(NpuSplitModes, OnlyTndTakesModes7And8) {
+  EXPECT_EQ(brokenRules(bsh, call(7, false)), std::vector<std::string>{"SparseModeOutOfRange"});
+  Case c = split(9, 4, -1);
+  c.tensors.erase("atten_mask");  // no mode 9 reads a compressed mask
+  EXPECT_EQ(brokenRules(tnd, c), std::vector<std::string>{"SparseModeOutOfRange"});
+}
+
 // The fused API's paged block sizes: a rule under a negated condition applies to every head dim
 // but the listed ones.
 TEST(NpuFusedPagedRules, BlockRulesApplyByQueryLengthAndUnlistedHeadDims) {

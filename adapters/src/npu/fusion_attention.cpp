@@ -176,6 +176,9 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
   // The backward runs after each sequence's forward; a key no query reads keeps a gradient of 0.
   std::map<std::string, Tensor> grads;
   if (backward) grads = front_end::zeroGradients(c, kGradNames, "dy", out);
+  std::vector<std::int64_t> seqlens_q;
+  for (std::size_t b = 0; b + 1 < starts_q.size(); ++b)
+    seqlens_q.push_back(starts_q[b + 1] - starts_q[b]);
   for (std::size_t b = 0; b + 1 < starts_q.size(); ++b) {
     args.seqlen_q = starts_q[b + 1] - starts_q[b];
     args.seqlen_k = starts_k[b + 1] - starts_k[b];
@@ -189,7 +192,9 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
     args.k = front_end::packedRows(k, starts_k[b]);
     args.v = front_end::packedRows(v, starts_k[b]);
     args.out = front_end::packedRows(out, starts_q[b]);
-    if (mask) npu::applySparseMode(common.mode, bandOf(c), args);
+    const std::int64_t mode =
+        common.mode >= 7 ? npu::splitSequenceMode(common.mode, seqlens_q, b, fault) : common.mode;
+    if (mask) npu::applySparseMode(mode, bandOf(c), args);
     RowStatistics stats(args);
     stats.runWith(args, kernel);
     const auto at = [&](std::int64_t, std::int64_t h, std::int64_t i) {
@@ -218,6 +223,9 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
   const auto [qv, kv, vv] =
       npu::readOperands(layout, q, k, v, paramOr<std::int64_t>(c, "head_num", 0), "head_num");
   const CommonArgs common = commonArgs(c, fault, q, k, v, qv.head_dim);
+  check(common.mode < 7, fmt::format("sparse_mode {} (varlen outer split) needs input_layout TND, "
+                                     "got {}",
+                                     common.mode, layout));
 
   AttentionArgs args{.dtype = q.dtype,
                      .batch = qv.batch,

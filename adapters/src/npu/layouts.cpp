@@ -1,5 +1,7 @@
 #include "npu/layouts.h"
 
+#include <algorithm>
+
 namespace attnconf::adapters::npu {
 
 using front_end::check;
@@ -63,6 +65,7 @@ void checkSameShape(const Tensor& key, const Tensor& value) {
 
 void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args) {
   const std::int64_t bottom_right = args.seqlen_k - args.seqlen_q;
+  args.causal = args.band = false;  // a packed call's previous sequence may have set either
   if (mode == 2 || mode == 3) {
     args.causal = true;
     const bool right_down = mode == 3 && args.fault != PlantedFault::sparse_mode3_top_left;
@@ -76,6 +79,18 @@ void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args) {
   }
 }
 
+std::int64_t splitSequenceMode(std::int64_t mode, std::span<const std::int64_t> seqlens_q,
+                               std::size_t b, PlantedFault fault) {
+  const bool last = (mode == 7) != (fault == PlantedFault::split_band_at_wrong_end);
+  const auto has_queries = [](std::int64_t n) { return n > 0; };
+  const auto first_at = std::ranges::find_if(seqlens_q, has_queries);
+  const auto last_at = std::ranges::find_if(seqlens_q.rbegin(), seqlens_q.rend(), has_queries);
+  if (first_at == seqlens_q.end()) return mode == 7 ? 3 : 2;
+  const auto banded = last ? static_cast<std::size_t>(seqlens_q.rend() - last_at) - 1
+                           : static_cast<std::size_t>(first_at - seqlens_q.begin());
+  return b == banded ? 4 : (mode == 7 ? 3 : 2);
+}
+
 void checkHeads(std::int64_t heads, std::int64_t heads_k) {
   check(heads_k > 0 && heads % heads_k == 0,
         fmt::format("the query's {} heads must be a multiple of the key's {}", heads, heads_k));
@@ -86,9 +101,9 @@ const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, Pla
   const Tensor* mask = c.tensor("atten_mask");
   if (!mask) return nullptr;
   check(mask->dtype == DType::boolean, "atten_mask must be bool");
-  check(mode <= 4, fmt::format("sparse_mode {} is not supported by attnconf's CPU torch_npu "
-                               "front ends (prefix and varlen modes)",
-                               mode));
+  check(mode != 5 && mode != 6, fmt::format("sparse_mode {} (prefix) is not supported by "
+                                            "attnconf's CPU torch_npu front ends",
+                                            mode));
   if (mode >= 2) {
     check(mask->shape == Shape{kCompressedMaskSide, kCompressedMaskSide},
           fmt::format("sparse_mode {} needs the compressed atten_mask of shape (2048, 2048), got "

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,12 @@ struct Band {
 /// args.seqlen_k keys, where attenMask found a mask.
 void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args);
 
+/// §sparse_mode 7 and 8 (TND, a call split by query across cards): the mode whose mask sequence
+/// `b` takes, given each sequence's query count: 4 (the bottom-right band) for the last
+/// sequence with queries in mode 7 and the first in mode 8, else 3 (mode 7) or 2 (mode 8).
+std::int64_t splitSequenceMode(std::int64_t mode, std::span<const std::int64_t> seqlens_q,
+                               std::size_t b, PlantedFault fault);
+
 /// Whether torch_npu's inference kernels have a template of their own for the head dim (64 or
 /// 128), which lifts some limits: the fused API's block sizes, the prompt kernel's group size.
 bool templatedHeadDim(std::int64_t head_dim);
@@ -62,8 +69,8 @@ void checkHeads(std::int64_t heads, std::int64_t heads_k);
 
 /// §atten_mask: in modes 0 and 1, a bool mask that broadcasts to `full` (batch, heads, seqlen_q,
 /// seqlen_k), true hiding the key, as the score bias (its -inf kept in `converted`); modes 2-4
-/// take it as their compressed marker, of one shape. Modes 5-8 (prefix or varlen inputs no
-/// front end takes yet) are rejected. Nothing without a mask.
+/// take it as their compressed marker, of one shape, as modes 7 and 8 do. Modes 5 and 6 (the
+/// prefix input no front end takes yet) are rejected. Nothing without a mask.
 const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, PlantedFault fault,
                         AttentionArgs& args, Tensor& converted);
 

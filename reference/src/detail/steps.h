@@ -67,12 +67,13 @@ inline Matrix scores(const Problem& p, std::int64_t b, std::int64_t h, const Rou
   return s;
 }
 
-// §mask: a key the mask primitives hide scores -inf (then the softcap, in ONNX's order).
-inline void applyMask(const Problem& p, std::int64_t sq, std::int64_t sk, const Rounding& rounding,
-                      Matrix& s) {
-  for (std::int64_t i = 0; i < sq && !p.masks.empty(); ++i) {
+// §mask: a key entry b's mask primitives hide scores -inf (then the softcap, in ONNX's order).
+inline void applyMask(const Problem& p, std::int64_t b, const Rounding& rounding, Matrix& s) {
+  const std::int64_t sq = p.seqlens_q[b], sk = p.seqlens_k[b];
+  const std::vector<MaskPrimitive> masks = p.masksOf(b);
+  for (std::int64_t i = 0; i < sq && !masks.empty(); ++i) {
     for (std::int64_t j = 0; j < sk; ++j) {
-      if (!keeps(p.masks, i, j, sq, sk)) s(i, j) = kMinusInf;
+      if (!keeps(masks, i, j, sq, sk)) s(i, j) = kMinusInf;
     }
   }
   if (p.softcap > 0 && p.softcap_after_mask) softcap(p, rounding, s);

@@ -65,9 +65,11 @@ enum class PlantedFault {
   pse_after_scale,        ///< torch_npu: pse added after the scale, not to QK^T before it
   tnd_end_inclusive,      ///< torch_npu TND: a sequence's key end read as inclusive, so it sees the
                           ///< next sequence's first key
-  varlen_tile_overread,   ///< flash_attn_varlen_func: each sequence loads whole 16-key tiles,
-                          ///< the next sequence's keys in its last one hidden by an added -inf
-                          ///< (harmless while they are finite)
+  split_band_at_wrong_end,  ///< torch_npu TND sparse_mode 7/8: the band given to the first
+                            ///< sequence with queries in mode 7 and the last in mode 8
+  varlen_tile_overread,     ///< flash_attn_varlen_func: each sequence loads whole 16-key tiles,
+                            ///< the next sequence's keys in its last one hidden by an added -inf
+                            ///< (harmless while they are finite)
   advance_step_position_is_new_length,     ///< npu_advance_step_flashattn: input_positions is the
                                            ///< new length, not the new token's 0-based position
   advance_step_slot_offset_of_new_length,  ///< npu_advance_step_flashattn: the slot's offset in

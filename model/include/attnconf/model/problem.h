@@ -38,7 +38,10 @@ struct Problem {
   /// ONNX's order: the softcap comes after the mask bias and the masks, so a hidden key scores
   /// -softcap instead of -inf (and still takes part).
   bool softcap_after_mask = false;
-  std::vector<MaskPrimitive> masks;  ///< intersected
+  std::vector<MaskPrimitive> masks;  ///< every entry's, intersected
+  /// Empty, or one list per batch entry, intersected with `masks` in that entry alone (Ascend's
+  /// sparse modes 7 and 8 give one sequence a band and the others a causal mask).
+  std::vector<std::vector<MaskPrimitive>> entry_masks;
   std::vector<double> alibi_slopes;  ///< empty, or one per (batch, query head)
   Alignment alibi_alignment = Alignment::bottom_right;
   FullyMaskedRows fully_masked_rows;
@@ -55,6 +58,8 @@ struct Problem {
   std::int64_t maxSeqlenQ() const;
   /// Longest key sequence (the padded extent of k and v).
   std::int64_t maxSeqlenK() const;
+  /// The mask primitives of batch entry b: `masks` and its own `entry_masks`.
+  std::vector<MaskPrimitive> masksOf(std::int64_t b) const;
   /// The key/value head that query head h reads: h / (heads_q / heads_kv).
   std::int64_t kvHead(std::int64_t h) const { return h / (heads_q / heads_kv); }
 };

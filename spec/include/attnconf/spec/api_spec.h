@@ -110,7 +110,10 @@ struct ParamDecl {
   std::optional<ParamValue> default_value;  ///< nothing = None (a computed default)
   double generate_lo = 0, generate_hi = 0;  ///< range the generators draw from
   std::string generate_hi_dim;              ///< or a dim name as the upper bound
-  std::string unchecked;                    ///< non-empty: declared, never compared; says why
+  /// Or (int params) the values valid calls draw from, each as likely: `generate: {one_of}`
+  /// (torch_npu's TND sparse modes, which skip 5 and 6).
+  std::vector<std::int64_t> generate_choices;
+  std::string unchecked;  ///< non-empty: declared, never compared; says why
   /// The extent of this dim, always passed (flash-attn's max_seqlen_q); no default.
   std::string extent_of;
   /// Always passed with this value (torch_npu's `input_layout="BNSD"` in the spec's BNSD
@@ -233,6 +236,10 @@ struct Paths {
 
 /// One value of Ascend's `sparse_mode`: the masks a call with that mode applies, while it passes
 /// the mask tensor (without one, no mode masks anything).
+/// Which sequence of a varlen call a sparse mode gives its band: the first or the last that
+/// has queries.
+enum class BandSequence { first_with_queries, last_with_queries };
+
 struct SparseMode {
   std::int64_t value = 0;
   /// The mask takes part as passed; otherwise it only marks the mode's own mask (the
@@ -240,6 +247,12 @@ struct SparseMode {
   bool mask_as_given = true;
   std::optional<Alignment> causal;  ///< a causal mask with this alignment
   std::optional<Alignment> band;    ///< the pre/next band, with this origin
+  /// With both a causal mask and a band: the one sequence that takes the band instead of the
+  /// causal mask, the others taking the causal mask alone (Ascend's modes 7 and 8, a varlen
+  /// call split by query across cards). Without it each sequence takes both.
+  std::optional<BandSequence> band_sequence;
+  /// The mode assumes no sequence has more queries than keys (Ascend's mode 7).
+  bool queries_within_keys = false;
 };
 
 /// The vendor's names of a decode step's state and what it reads (torch_npu's

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,27 @@ double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, 
 
 /// The sparse mode the call picks; nullptr when the spec has none or does not declare the value.
 const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c);
+
+/// The sequence that takes a sparse mode's band (SparseMode::band_sequence): the first or the
+/// last with queries; -1 when none has queries.
+std::int64_t bandSequence(BandSequence which, std::span<const std::int64_t> seqlens_q);
+
+/// The mode that gives a sequence alone the mask `mode` gives it among others: its band
+/// (`banded`) or its causal mask, with nothing else (torch_npu's 4 and 3 for mode 7); nullptr
+/// when the spec declares none.
+const SparseMode* modeOfMaskAlone(const ApiSpec& spec, const SparseMode& mode, bool banded);
+
+/// Each batch entry's length along a canonical axis (`seqlen_q`, `seqlen_k`): from the offsets
+/// of a packed axis, else the dim's extent for every entry.
+std::vector<std::int64_t> sequenceLengths(const ApiSpec& spec, const Case& c,
+                                          const std::string& axis);
+
+/// Whether the call keeps what its sparse mode assumes of the sequences: no more queries than
+/// keys (`queries_within_keys`), and a band that splitting a causal sequence by queries leaves
+/// (`band_sequence`): pre at least the sequence's keys, next at most 0 (bottom-right causal:
+/// minus the rows cut after it) and at least Sq - Skv (top-left: the rows cut before it, less
+/// Skv - Sq).
+bool keepsSparseModeAssumptions(const ApiSpec& spec, const Case& c);
 
 /// The shape the mask must have when the call's sparse mode reads it compressed (torch_npu's
 /// 2048 x 2048 triangle of modes 2-4); nothing when it is read as given.
