@@ -161,6 +161,19 @@ void drawSplitBand(const spec::ApiSpec& spec, std::uint64_t seed, Case& c) {
   c.params[s.band_next_param] = cut_after ? -cut : cut - (sk - sq);
 }
 
+// Lengths bounded entry by entry by another input's, when the call gives it (flash-attn's
+// cache_leftpad within cache_seqlens). An entry at its bound is an edge worth drawing often.
+void boundLengthsByOtherInputs(const spec::ApiSpec& spec, Case& c) {
+  for (const auto& decl : spec.inputs) {
+    const Tensor* bound = decl.lengths_at_most.empty() ? nullptr : c.tensor(decl.lengths_at_most);
+    const auto lengths = c.tensors.find(decl.name);
+    if (!bound || lengths == c.tensors.end()) continue;
+    auto& values = lengths->second.values;
+    for (std::size_t i = 0; i < values.size() && i < bound->values.size(); ++i)
+      values[i] = std::min(values[i], bound->values[i]);
+  }
+}
+
 }  // namespace
 
 std::int64_t longestLength(const spec::TensorDecl& decl,
@@ -217,6 +230,7 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
     fillInput(spec, decl.name, c.dims, recipe.data_seed, recipe.magnitude, t);
     c.tensors[decl.name] = std::move(t);
   }
+  boundLengthsByOtherInputs(spec, c);
   const auto compressed = spec::compressedMaskShape(spec, c);
   if (compressed && c.tensor(spec.semantics.mask_tensor)) {
     Tensor& mask = c.tensors.at(spec.semantics.mask_tensor);

@@ -61,9 +61,10 @@ void maskTags(const spec::ApiSpec& spec, const Case& c, std::vector<std::string>
 }
 
 // "appends_kv" when new keys are written into a KV cache, "cache_batch_idx" when entries pick
-// their cache rows, "full_cache" when an entry's keys fill its row to the end, "crosses_pages"
-// when an entry's keys span pages; "rotary" with rotary embedding, "rotary_partial_head" when it
-// turns only some channels, "rotary_queries_at_cache_end" when every query sits at the entry's
+// their cache rows, "cache_leftpad" when some entry's keys start past its row's start,
+// "full_cache" when an entry's keys fill its row to the end, "crosses_pages" when an entry's
+// keys span pages; "rotary" with rotary embedding, "rotary_partial_head" when it turns only some
+// channels, "rotary_queries_at_cache_end" when every query sits at the entry's
 // cached length (neither causal nor local).
 void kvCacheTags(const spec::ApiSpec& spec, const Case& c, const Problem& p,
                  std::vector<std::string>& tags) {
@@ -72,6 +73,9 @@ void kvCacheTags(const spec::ApiSpec& spec, const Case& c, const Problem& p,
   if (!s.append_key.empty() && c.tensor(s.append_key)) tags.emplace_back("appends_kv");
   if (!s.cache_batch_index.empty() && c.tensor(s.cache_batch_index))
     tags.emplace_back("cache_batch_idx");
+  const Tensor* leftpad = s.cache_leftpad.empty() ? nullptr : c.tensor(s.cache_leftpad);
+  if (leftpad && std::ranges::any_of(leftpad->values, [](double first) { return first > 0; }))
+    tags.emplace_back("cache_leftpad");
   if (c.tensor(s.cache_seqlens) &&
       std::ranges::any_of(p.seqlens_k, [&](std::int64_t n) { return n == p.maxSeqlenK(); }))
     tags.emplace_back("full_cache");

@@ -157,6 +157,7 @@ Tensor cacheToCanonical(const ApiSpec& spec, const Case& c, const std::string& n
 struct CacheMap {
   std::vector<std::int64_t> rows;                // contiguous: the row entry b reads
   std::vector<std::vector<std::int64_t>> pages;  // paged: the pages of entry b, in order
+  std::vector<std::int64_t> firsts;              // the first position entry b attends (leftpad)
   std::int64_t page_size = 0;
   std::int64_t length = 0;  // positions per entry
 
@@ -183,12 +184,20 @@ CacheMap cacheMap(const ApiSpec& spec, const Case& c, std::int64_t batch, const 
   }
   map.rows.resize(static_cast<std::size_t>(batch));
   std::iota(map.rows.begin(), map.rows.end(), 0);
-  const std::string& name = s.cache_batch_index;
-  if (const Tensor* index = name.empty() ? nullptr : c.tensor(name)) {
-    for (std::size_t b = 0; b < map.rows.size(); ++b)
-      map.rows[b] = static_cast<std::int64_t>(index->values[b]);
+  map.firsts.assign(static_cast<std::size_t>(batch), 0);
+  for (auto [name, per_entry] :
+       {std::pair{&s.cache_batch_index, &map.rows}, std::pair{&s.cache_leftpad, &map.firsts}}) {
+    if (const Tensor* given = name->empty() ? nullptr : c.tensor(*name)) {
+      for (std::size_t b = 0; b < per_entry->size(); ++b)
+        (*per_entry)[b] = static_cast<std::int64_t>(given->values[b]);
+    }
   }
   return map;
+}
+
+// The first position of its row that batch entry b attends (cache_leftpad[b], else 0).
+std::int64_t firstPosition(const CacheMap& map, std::size_t b) {
+  return map.firsts.empty() ? 0 : map.firsts[b];
 }
 
 // The flat index of (row, head, position, d) in a canonical cache.
@@ -272,14 +281,17 @@ CacheAfterCall appendedCache(const ApiSpec& spec, const Case& c, const std::stri
   return after;
 }
 
-// The keys (or values) each batch entry reads from a canonical cache, in batch order:
-// (batch, heads, positions, dim).
+// The keys (or values) each batch entry reads from a canonical cache, from its first position
+// on, in batch order: (batch, heads, positions, dim); 0 past the row's end.
 Tensor entryKeys(const Tensor& cache, const CacheMap& map, std::int64_t batch) {
   Tensor keys = Tensor::zeros(cache.dtype, {batch, cache.shape[1], map.length, cache.shape[3]});
   const Shape from = rowMajorStrides(cache.shape);
   for (std::int64_t flat = 0; flat < keys.size(); ++flat) {
     const Shape index = unflattenIndex(keys.shape, flat);
-    const auto [row, position] = map.slot(static_cast<std::size_t>(index[0]), index[2]);
+    const auto b = static_cast<std::size_t>(index[0]);
+    const std::int64_t at = firstPosition(map, b) + index[2];
+    if (at >= map.length) continue;
+    const auto [row, position] = map.slot(b, at);
     keys.values[static_cast<std::size_t>(flat)] =
         cache
             .values[static_cast<std::size_t>(cacheOffset(from, row, index[1], position, index[3]))];
@@ -440,7 +452,8 @@ void rotateQueries(const ApiSpec& spec, const Case& c, const Rotary& rotary,
 }
 
 // Keys and values of a KV cache: each batch entry attends over the row it reads, as the call
-// leaves it, up to its cached and appended keys (the whole row without cache_seqlens).
+// leaves it, from its first position (cache_leftpad) up to its cached and appended keys (the
+// row's end without cache_seqlens).
 void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
   const Semantics& s = spec.semantics;
   const Tensor keys = appendedCache(spec, c, s.key, s.append_key, kKeyAxes).cache;
@@ -453,7 +466,9 @@ void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
   const std::int64_t fresh =
       appended ? cacheToCanonical(spec, c, s.append_key, kKeyAxes).shape[2] : 0;
   for (std::size_t b = 0; b < p.seqlens_k.size(); ++b) {
-    p.seqlens_k[b] = seqlens ? static_cast<std::int64_t>(seqlens->values[b]) + fresh : p.k.shape[2];
+    const std::int64_t end =
+        seqlens ? static_cast<std::int64_t>(seqlens->values[b]) + fresh : p.k.shape[2];
+    p.seqlens_k[b] = end - firstPosition(map, b);
   }
 }
 
@@ -523,7 +538,8 @@ Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& 
   const CacheMap map = cacheMap(spec, c, p.batch, used);
   const Shape strides = rowMajorStrides(used.shape);
   for (std::int64_t b = 0; b < p.batch; ++b) {
-    for (std::int64_t position = 0; position < p.seqlens_k[static_cast<std::size_t>(b)];
+    const std::int64_t first = firstPosition(map, static_cast<std::size_t>(b));
+    for (std::int64_t position = first; position < first + p.seqlens_k[static_cast<std::size_t>(b)];
          ++position) {
       const auto [row, at] = map.slot(static_cast<std::size_t>(b), position);
       for (std::int64_t h = 0; h < used.shape[1]; ++h) {

@@ -276,12 +276,17 @@ class SpecParser {
       }
       const auto values = body.find("values");
       if (values && values->find("lengths_of")) {
-        values->allowOnly({"lengths_of", "room_for"});
+        values->allowOnly({"lengths_of", "room_for", "at_most"});
         requireDim(values->at("lengths_of"), values->at("lengths_of").text());
         decl.lengths_of = values->at("lengths_of").text();
         if (const auto room = values->find("room_for")) {
           requireDim(*room, room->text());
           decl.room_for = room->text();
+        }
+        if (const auto bound = values->find("at_most")) {
+          if (!spec_.input(bound->text()))
+            bound->fail("expected an input declared before this one, whose values bound these");
+          decl.lengths_at_most = bound->text();
         }
       } else if (values && values->find("extent_of")) {
         values->allowOnly({"extent_of", "plus"});
@@ -627,12 +632,15 @@ class SpecParser {
   // are caches whose rows the batch entries read, T saying how many keys of each are in use.
   void parseKvCache(const Field& f) {
     Semantics& s = spec_.semantics;
-    f.allowOnly({"seqlens", "batch_index", "block_table", "append", "rotary"});
+    f.allowOnly({"seqlens", "batch_index", "leftpad", "block_table", "append", "rotary"});
     requireInput(f.at("seqlens"));
     s.cache_seqlens = f.at("seqlens").text();
-    if (const auto rows = f.find("batch_index")) {
-      requireInput(*rows);
-      s.cache_batch_index = rows->text();
+    for (auto [key, target] :
+         {std::pair{"batch_index", &s.cache_batch_index}, std::pair{"leftpad", &s.cache_leftpad}}) {
+      if (const auto name = f.find(key)) {
+        requireInput(*name);
+        *target = name->text();
+      }
     }
     if (const auto table = f.find("block_table")) parseBlockTable(*table);
     if (const auto append = f.find("append")) {

@@ -136,6 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
                "fully_masked_rows",
                "appends_kv",
                "cache_batch_idx",
+               "cache_leftpad",
                "full_cache",
                "rotary",
                "rotary_partial_head",
@@ -342,15 +343,22 @@ TEST(NpuCases, SplitModesDrawTheBandThatASplitLeaves) {
   });
 }
 
-TEST(KvCacheCases, AppendWithinTheCacheAndPickDistinctRows) {
+TEST(KvCacheCases, AppendWithinTheCacheAndPickDistinctRowsPastTheLeftPadding) {
   const auto& spec = specOf("flash_attn_with_kvcache");
   rc::check("kv cache cases", [&] {
     const Case c = *validCases(spec);
     const auto rows = static_cast<double>(c.tensor("k_cache")->shape[0]);
     const auto length = static_cast<double>(c.tensor("k_cache")->shape[1]);
     const double fresh = c.tensor("k") ? static_cast<double>(c.tensor("k")->shape[1]) : 0.0;
-    if (const Tensor* seqlens = c.tensor("cache_seqlens")) {
+    const Tensor* seqlens = c.tensor("cache_seqlens");
+    if (seqlens) {
       for (const double n : seqlens->values) RC_ASSERT(n >= 0 && n + fresh <= length);
+    }
+    if (const Tensor* leftpad = c.tensor("cache_leftpad")) {  // within each entry's cached keys
+      for (std::size_t b = 0; b < leftpad->values.size(); ++b)
+        RC_ASSERT(leftpad->values[b] >= 0 &&
+                  leftpad->values[b] <= (seqlens ? seqlens->values[b] : length));
+      RC_TAG(seqlens && leftpad->values == seqlens->values ? "no cached key left" : "keys left");
     }
     if (const Tensor* index = c.tensor("cache_batch_idx")) {
       std::set<double> seen(index->values.begin(), index->values.end());

@@ -272,6 +272,10 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"RoomForUnknownDim", "values: {uniform: [0.0, 1.0]}",
                 "values: {lengths_of: seqlen_k, room_for: new_keys}",
                 "inputs.alibi_slopes.values.room_for", "unknown dim \"new_keys\"", "room_for"},
+        Mistake{"LengthsAtMostAnInputNotYetDeclared", "values: {uniform: [0.0, 1.0]}",
+                "values: {lengths_of: seqlen_k, at_most: lengths}",
+                "inputs.alibi_slopes.values.at_most", "expected an input declared before this one",
+                "at_most"},
         Mistake{"RotaryWithoutAppend", "  out: out\n  lse: softmax_lse",
                 "  kv_cache:\n    seqlens: alibi_slopes\n    rotary: {cos: q, sin: q, "
                 "interleaved: causal}\n  out: out\n  lse: softmax_lse",

@@ -473,6 +473,40 @@ TEST_F(KvCacheRules, WithoutSeqlensTheWholeRowTakesPartAndNothingIsWritten) {
   EXPECT_EQ(out.at("v_cache").exact.values, c.tensors.at("v_cache").values);
 }
 
+TEST_F(KvCacheRules, LeftPaddedEntriesAttendFromTheirFirstPosition) {
+  Case c = call();
+  c.tensors["cache_leftpad"] = Tensor{DType::int32, {2}, {1, 1}};
+  EXPECT_TRUE(brokenRules(spec, c).empty());
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{1, 2}));  // row positions [1, end)
+  const auto out = expectedOutputs(spec, c, reference::attention(p));
+  EXPECT_DOUBLE_EQ(out.at("out").exact.values[0], 100);  // no cached key left, the new one
+  EXPECT_DOUBLE_EQ(out.at("out").exact.values[1], (2 + 200) / 2.0);
+  // The new values are written where they are without padding: the padding only hides keys.
+  EXPECT_EQ(out.at("v_cache").exact.values,
+            (std::vector<double>{1, 2, 200, 4, 11, 12, 13, 14, 21, 100, 23, 24}));
+  EXPECT_EQ(cacheEntriesInUse(spec, c, "v_cache").values,
+            (std::vector<double>{0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0}));
+  c.params["causal"] = true;  // bottom-right over the keys left: one query sees them all
+  EXPECT_EQ(
+      expectedOutputs(spec, c, reference::attention(bindProblem(spec, c))).at("out").exact.values,
+      out.at("out").exact.values);
+}
+
+TEST_F(KvCacheRules, LeftPaddingWithoutSeqlensCutsTheFrontOfTheWholeRow) {
+  Case c = call();
+  for (const char* name : {"k", "v", "cache_seqlens"}) c.tensors.erase(name);
+  c.tensors["cache_leftpad"] = Tensor{DType::int32, {2}, {3, 0}};
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.seqlens_k, (std::vector<std::int64_t>{1, 4}));
+  const auto out = expectedOutputs(spec, c, reference::attention(p));
+  EXPECT_EQ(out.at("out").exact.values, (std::vector<double>{24, 2.5}));
+  c.tensors["cache_leftpad"].dtype = DType::int64;
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"CacheLeftpadDtypeInvalid"});
+  c.tensors["cache_leftpad"] = Tensor{DType::int32, {1}, {0}};
+  EXPECT_EQ(brokenRules(spec, c), std::vector<std::string>{"CacheLeftpadShapeMismatch"});
+}
+
 TEST_F(KvCacheRules, NewKeysNeedCacheSeqlensAndAQueryNoLongerThanTheCache) {
   Case c = call();
   c.tensors.erase("cache_seqlens");
@@ -638,6 +672,21 @@ TEST_F(RotaryKvCacheRules, QueriesSitAtTheirOwnPositionsOnlyWhenCausalOrLocal) {
   // A side as long as the cache is no side: mha_fwd_kvcache makes it -1, so not local.
   c.params["window_size"] = std::vector<std::int64_t>{4, -1};
   EXPECT_EQ(rows(c), (std::vector<double>{-1, 1, -1, 1}));
+}
+
+TEST_F(RotaryKvCacheRules, LeftPaddingLeavesRotaryPositionsThoseOfTheRow) {
+  Case c = call(2);
+  c.tensors["cache_leftpad"] = Tensor{DType::int32, {1}, {1}};
+  c.params["causal"] = true;
+  const Problem p = bindProblem(spec, c);
+  // Queries at row positions 1 and 2 (90 and 180 degrees), not 0 and 1 past the padding.
+  EXPECT_EQ((std::vector<double>{p.q.values[0], p.q.values[1], p.q.values[16], p.q.values[17]}),
+            (std::vector<double>{-1, 1, -1, -1}));
+  // The first new key is written and turned at row position 1; the entry reads it first.
+  EXPECT_EQ(keyWrittenAt(c, 1),
+            (std::vector<double>{-2, 1, -4, 3, -6, 5, -8, 7, -10, 9, -12, 11, -14, 13, -16, 15}));
+  EXPECT_EQ(p.seqlens_k, std::vector<std::int64_t>{2});
+  EXPECT_EQ((std::vector<double>{p.k.values[0], p.k.values[1]}), (std::vector<double>{-2, 1}));
 }
 
 TEST_F(RotaryKvCacheRules, RotatedKeysMayDifferByOneRoundingOfWhatTheySum) {

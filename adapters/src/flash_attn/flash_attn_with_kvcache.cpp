@@ -93,16 +93,19 @@ void append(const Tensor& fresh, std::int64_t b, Tensor& cache, const CacheSlots
   }
 }
 
-// Batch entry b's keys (or values) end to end, (1, length, heads_k, headdim), read through the
-// slots: a copy for a paged cache, the row itself for a contiguous one.
-SeqView entryView(const Tensor& cache, const CacheSlots& slots, std::int64_t b, std::int64_t length,
-                  Tensor& gathered) {
-  if (slots.pages.empty())
-    return front_end::batchEntry(front_end::view(cache, Layout::bshd), slots.rows.at(b));
+// Batch entry b's keys (or values) end to end from position `first` on, (1, length, heads_k,
+// headdim), read through the slots: a copy for a paged cache, the row itself for a contiguous one.
+SeqView entryView(const Tensor& cache, const CacheSlots& slots, std::int64_t b, std::int64_t first,
+                  std::int64_t length, Tensor& gathered) {
+  if (slots.pages.empty()) {
+    SeqView row = front_end::batchEntry(front_end::view(cache, Layout::bshd), slots.rows.at(b));
+    row.data += first * row.seq_stride;
+    return row;
+  }
   const std::int64_t position = cache.shape[2] * cache.shape[3];
   gathered = Tensor::zeros(cache.dtype, {1, length, cache.shape[2], cache.shape[3]});
   for (std::int64_t p = 0; p < length; ++p) {
-    const auto [row, at] = slots.slot(static_cast<std::size_t>(b), p);
+    const auto [row, at] = slots.slot(static_cast<std::size_t>(b), first + p);
     std::copy_n(cache.values.begin() + (row * cache.shape[1] + at) * position, position,
                 gathered.values.begin() + p * position);
   }
@@ -145,13 +148,21 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     if (const Tensor* index = c.tensor("cache_batch_idx"))
       slots.rows = perEntry(*index, "cache_batch_idx", batch);
   }
+  const Tensor* leftpad_given = c.tensor("cache_leftpad");
+  check(!leftpad_given || !table,
+        "We don't support Paged KV and leftpad_k running at the same time yet");
+  auto firsts = leftpad_given ? perEntry(*leftpad_given, "leftpad_k", batch)
+                              : std::vector<std::int64_t>(static_cast<std::size_t>(batch), 0);
   for (std::size_t at = 0; at < seqlens.size(); ++at) {
     // mha_fwd_kvcache trusts these (it would read or write past the cache); attnconf refuses.
     check(table || (slots.rows[at] >= 0 && slots.rows[at] < k_cache.shape[0]),
           "attnconf: cache_batch_idx entries must lie in [0, batch_size_cache)");
     check(seqlens[at] >= 0 && seqlens[at] + seqlen_new <= seqlen_cache,
           "attnconf: cache_seqlens + seqlen_new must fit in the cache");
+    check(firsts[at] >= 0 && firsts[at] <= (seqlens_given ? seqlens[at] : seqlen_cache),
+          "attnconf: cache_leftpad entries must lie in [0, cache_seqlens]");
   }
+  if (fault == PlantedFault::cache_leftpad_ignored) std::ranges::fill(firsts, 0);
 
   AttentionArgs args{.dtype = q.dtype,
                      .batch = 1,
@@ -169,7 +180,11 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     const auto side = [&](std::int64_t w) { return w >= 0 && w < seqlen_cache; };
     const bool per_query = fault != PlantedFault::rotary_query_at_cache_start &&
                            (args.causal || side(args.window_left) || side(args.window_right));
-    const auto cached = [&](std::int64_t b) { return seqlens[static_cast<std::size_t>(b)]; };
+    // Positions in the row, counted from its start whatever cache_leftpad leaves out.
+    const auto cached = [&](std::int64_t b) {
+      const auto at = static_cast<std::size_t>(b);
+      return seqlens[at] - (fault == PlantedFault::rotary_from_leftpad ? firsts[at] : 0);
+    };
     rotated_k = flash_attn::rotated(*k, *rotary,
                                     [&](std::int64_t b, std::int64_t i) { return cached(b) + i; });
     rotated_q = flash_attn::rotated(q, *rotary, [&](std::int64_t b, std::int64_t i) {
@@ -196,14 +211,15 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
       append(required(c, "v"), b, values, slots, seqlens[at]);
     }
     const bool decode_fault = fault == PlantedFault::decode_drops_new_keys && seqlen_q == 1;
-    const std::int64_t seqlen_k = fault == PlantedFault::cache_seqlens_ignored || !seqlens_given
-                                      ? seqlen_cache
-                                      : seqlens[at] + (decode_fault ? 0 : seqlen_new);
+    const std::int64_t end = fault == PlantedFault::cache_seqlens_ignored || !seqlens_given
+                                 ? seqlen_cache
+                                 : seqlens[at] + (decode_fault ? 0 : seqlen_new);
+    const std::int64_t seqlen_k = end - firsts[at];  // keys before cache_leftpad take no part
     if (seqlen_k == 0) continue;
     args.seqlen_k = seqlen_k;
     args.q = front_end::batchEntry(front_end::view(query, Layout::bshd), b);
-    args.k = entryView(keys, slots, b, seqlen_k, entry_keys);
-    args.v = entryView(values, slots, b, seqlen_k, entry_values);
+    args.k = entryView(keys, slots, b, firsts[at], seqlen_k, entry_keys);
+    args.v = entryView(values, slots, b, firsts[at], seqlen_k, entry_values);
     args.out = front_end::batchEntry(front_end::writable(out, Layout::bshd), b);
     args.lse = lse.values.data() + b * heads * seqlen_q;
     // Bottom-right by each entry's own key count: the new queries are the last positions.

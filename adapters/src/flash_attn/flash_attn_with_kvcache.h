@@ -6,9 +6,9 @@ namespace attnconf::adapters {
 
 /// flash_attn_with_kvcache's front end, written from flash-attn's mha_fwd_kvcache: copies the
 /// caches, appends k and v to each batch entry's cache row (or pages) at cache_seqlens, and runs
-/// the kernel per entry over its cached and new keys, in num_splits pieces combined by their
-/// LSEs when num_splits > 1. The updated caches are returned as the outputs
-/// `k_cache` and `v_cache` (flash-attn writes them in place).
+/// the kernel per entry over its cached keys from cache_leftpad on and its new keys, in num_splits
+/// pieces combined by their LSEs when num_splits > 1. The updated caches are returned as the
+/// outputs `k_cache` and `v_cache` (flash-attn writes them in place).
 std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault fault,
                                                    const ForwardKernel& kernel,
                                                    const BackwardKernel* backward);

@@ -54,8 +54,11 @@ enum class PlantedFault {
                              ///< keys, so it attends over the cached keys alone
   rotary_query_at_cache_start,  ///< KV cache rotary: every query rotated at cache_seqlens, even
                                 ///< when causal or local (where query i sits at cache_seqlens + i)
-  default_scale_rsqrt,          ///< torch_npu: scale left out means 1/sqrt(D), not 1.0
-  softmax_sum_wrong_row,        ///< torch_npu: softmax_sum of row i read from row i + 1
+  cache_leftpad_ignored,        ///< KV cache: keys read from position 0, not cache_leftpad[b]
+  rotary_from_leftpad,  ///< KV cache rotary: positions counted from cache_leftpad[b], not from the
+                        ///< row's start (a new key turned at cache_seqlens - cache_leftpad + i)
+  default_scale_rsqrt,  ///< torch_npu: scale left out means 1/sqrt(D), not 1.0
+  softmax_sum_wrong_row,             ///< torch_npu: softmax_sum of row i read from row i + 1
   unidirectional_last_row_unmasked,  ///< ORT MultiHeadAttention: the last query row sees every
                                      ///< key (onnxruntime 1.23.2's own behaviour)
   sbh_output_in_bsh_order,  ///< torch_npu SBH: the output written with BSH strides (batch outer)

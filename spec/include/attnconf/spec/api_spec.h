@@ -83,6 +83,9 @@ struct TensorDecl {
   /// With `lengths_of`: the lengths leave this dim's extent free (a cache keeps room for the
   /// keys the call appends), so they lie in [0, lengths_of - room_for].
   std::string room_for;
+  /// With `lengths_of`: each value is at most the same entry of this earlier input, when the
+  /// call gives it (flash-attn's cache_leftpad within cache_seqlens).
+  std::string lengths_at_most;
   std::string indices_of;  ///< values are distinct indices in [0, this dim) (cache rows)
   /// Every value is this dim's extent plus `extent_plus` (ORT's seqlens_k, the key count - 1).
   std::string extent_of;
@@ -289,6 +292,10 @@ struct Semantics {
   /// `cache_batch_index[b]` (its own index without one) and the keys [0, cache_seqlens[b]) of
   /// it (all without one); `append_key/value` are written after those, in place, and attended.
   std::string cache_seqlens, cache_batch_index, append_key, append_value;
+  /// Per-entry first position (flash-attn's cache_leftpad): entry b's keys are the positions
+  /// [cache_leftpad[b], cache_seqlens[b]) of its row, then the appended ones. Positions stay
+  /// those of the row: keys are appended and rotated where they lie in it.
+  std::string cache_leftpad;
   /// A paged cache: `key` and `value` are (pages, page positions, ...); position p of batch
   /// entry b lives in page `cache_block_table[b, p / page size]` at p % page size.
   std::string cache_block_table;

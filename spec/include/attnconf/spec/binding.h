@@ -55,8 +55,8 @@ Tensor inputAfterCall(const ApiSpec& spec, const Case& c, const std::string& inp
 bool rotatesEachQuery(const ApiSpec& spec, const Case& c);
 
 /// Which entries of a KV cache (the `key` or the `value` input) a valid call reads or writes:
-/// 1 at each entry's positions [0, cache_seqlens[b] + new keys), 0 past them and in rows or pages
-/// no entry owns. In the cache's layout.
+/// 1 at each entry's positions [cache_leftpad[b], cache_seqlens[b] + new keys), 0 before and past
+/// them and in rows or pages no entry owns. In the cache's layout.
 Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& cache);
 
 /// The gradient of the output that a backward call carries (`backward.grad_output`), in the
