@@ -167,12 +167,23 @@ struct CacheMap {
   }
 };
 
+// Entry `b` of the per-entry integer input `name`, into `per_entry`, when the call gives it.
+void readPerEntry(const Case& c, const std::string& name, std::vector<std::int64_t>& per_entry) {
+  if (const Tensor* given = name.empty() ? nullptr : c.tensor(name)) {
+    for (std::size_t b = 0; b < per_entry.size(); ++b)
+      per_entry[b] = static_cast<std::int64_t>(given->values[b]);
+  }
+}
+
 // Entry b reads row cache_batch_index[b] (b without one) of a contiguous cache, or the pages
-// block_table[b, :] of a paged one. `cache` is in canonical order, its rows (pages) first.
+// block_table[b, :] of a paged one, from position cache_leftpad[b] (0 without one) on. `cache`
+// is in canonical order, its rows (pages) first.
 CacheMap cacheMap(const ApiSpec& spec, const Case& c, std::int64_t batch, const Tensor& cache) {
   const Semantics& s = spec.semantics;
   CacheMap map;
   map.length = cache.shape[2];
+  map.firsts.assign(static_cast<std::size_t>(batch), 0);
+  readPerEntry(c, s.cache_leftpad, map.firsts);
   if (const Tensor* table = s.cache_block_table.empty() ? nullptr : c.tensor(s.cache_block_table)) {
     map.page_size = cache.shape[2];
     map.length = table->shape[1] * map.page_size;
@@ -184,20 +195,8 @@ CacheMap cacheMap(const ApiSpec& spec, const Case& c, std::int64_t batch, const 
   }
   map.rows.resize(static_cast<std::size_t>(batch));
   std::iota(map.rows.begin(), map.rows.end(), 0);
-  map.firsts.assign(static_cast<std::size_t>(batch), 0);
-  for (auto [name, per_entry] :
-       {std::pair{&s.cache_batch_index, &map.rows}, std::pair{&s.cache_leftpad, &map.firsts}}) {
-    if (const Tensor* given = name->empty() ? nullptr : c.tensor(*name)) {
-      for (std::size_t b = 0; b < per_entry->size(); ++b)
-        (*per_entry)[b] = static_cast<std::int64_t>(given->values[b]);
-    }
-  }
+  readPerEntry(c, s.cache_batch_index, map.rows);
   return map;
-}
-
-// The first position of its row that batch entry b attends (cache_leftpad[b], else 0).
-std::int64_t firstPosition(const CacheMap& map, std::size_t b) {
-  return map.firsts.empty() ? 0 : map.firsts[b];
 }
 
 // The flat index of (row, head, position, d) in a canonical cache.
@@ -289,7 +288,7 @@ Tensor entryKeys(const Tensor& cache, const CacheMap& map, std::int64_t batch) {
   for (std::int64_t flat = 0; flat < keys.size(); ++flat) {
     const Shape index = unflattenIndex(keys.shape, flat);
     const auto b = static_cast<std::size_t>(index[0]);
-    const std::int64_t at = firstPosition(map, b) + index[2];
+    const std::int64_t at = map.firsts[b] + index[2];
     if (at >= map.length) continue;
     const auto [row, position] = map.slot(b, at);
     keys.values[static_cast<std::size_t>(flat)] =
@@ -468,7 +467,7 @@ void bindKvCache(const ApiSpec& spec, const Case& c, Problem& p) {
   for (std::size_t b = 0; b < p.seqlens_k.size(); ++b) {
     const std::int64_t end =
         seqlens ? static_cast<std::int64_t>(seqlens->values[b]) + fresh : p.k.shape[2];
-    p.seqlens_k[b] = end - firstPosition(map, b);
+    p.seqlens_k[b] = end - map.firsts[b];
   }
 }
 
@@ -538,7 +537,7 @@ Tensor cacheEntriesInUse(const ApiSpec& spec, const Case& c, const std::string& 
   const CacheMap map = cacheMap(spec, c, p.batch, used);
   const Shape strides = rowMajorStrides(used.shape);
   for (std::int64_t b = 0; b < p.batch; ++b) {
-    const std::int64_t first = firstPosition(map, static_cast<std::size_t>(b));
+    const std::int64_t first = map.firsts[static_cast<std::size_t>(b)];
     for (std::int64_t position = first; position < first + p.seqlens_k[static_cast<std::size_t>(b)];
          ++position) {
       const auto [row, at] = map.slot(static_cast<std::size_t>(b), position);
@@ -611,10 +610,8 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
   }
   for (auto [axis, seqlens] :
        {std::pair{"seqlen_q", &p.seqlens_q}, std::pair{"seqlen_k", &p.seqlens_k}}) {
-    if (const Dim* packed = spec.packedDimOf(s.canonical.at(axis))) {  // varlen: from offsets
-      const auto offsets = sequenceOffsets(c, *packed);
-      for (std::size_t b = 0; b < seqlens->size(); ++b) (*seqlens)[b] = offsets[b + 1] - offsets[b];
-    }
+    if (spec.packedDimOf(s.canonical.at(axis)))  // varlen: from offsets
+      *seqlens = sequenceLengths(spec, c, axis);
   }
   p.scale = numberParam(spec, c, s.scale_param, 1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.softcap = numberParam(spec, c, s.softcap_param, 0.0);
