@@ -10,6 +10,7 @@
 #include "flash_attn/flash_attn_func.h"
 #include "flash_attn/flash_attn_varlen_func.h"
 #include "flash_attn/flash_attn_with_kvcache.h"
+#include "flash_attn_npu/flash_attn_with_kvcache.h"
 #include "jax/dot_product_attention.h"
 #include "npu/advance_step_flashattn.h"
 #include "npu/fused_infer_attention_score.h"
@@ -37,6 +38,7 @@ constexpr std::array kApis = {
     InTreeApi{"flash_attn_varlen_func", &flashAttnVarlenFunc, "headdim"},
     InTreeApi{"flash_attn_with_kvcache", &flashAttnWithKvcache, "headdim"},
     InTreeApi{"flash_attn_with_kvcache_paged", &flashAttnWithKvcache, "headdim"},
+    InTreeApi{"flash_attn_npu_with_kvcache", &flashAttnNpuWithKvcache, "headdim"},
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
     InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},

@@ -237,6 +237,8 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
           c.params.erase(check.name);
           c.tensors.erase(check.name);
           m.tryCase(std::move(c));
+        } else if constexpr (std::is_same_v<T, spec::AbsentCheck>) {
+          m.tryRecipe(withGiven(spec, valid, check.name));
         } else if constexpr (std::is_same_v<T, spec::IndexRangeCheck>) {
           breakIndices(spec, check, valid, m);
         } else if constexpr (std::is_same_v<T, spec::ParamRangeCheck>) {

@@ -242,7 +242,8 @@ rc::Gen<std::map<std::string, ParamValue>> paramChoices(const ApiSpec& spec, con
   std::vector<rc::Gen<MaybeParam>> picks;
   for (const auto& p : spec.params) {
     // Declared but never exercised by valid cases; or set from a dim by materialize.
-    if (!p.unchecked.empty() || !p.extent_of.empty() || p.fixed) continue;
+    if (!p.unchecked.empty() || !p.extent_of.empty() || p.fixed || spec::refused(spec, p.name))
+      continue;
     names.push_back(p.name);
     picks.push_back(paramChoice(p, dims));
   }
@@ -264,6 +265,10 @@ rc::Gen<std::map<std::string, std::size_t>> shapeChoices(const ApiSpec& spec) {
   for (const auto& decl : spec.inputs) {
     names.push_back(decl.name);
     const int alternatives = static_cast<int>(decl.shapes.size());
+    if (decl.optional && spec::refused(spec, decl.name)) {
+      picks.push_back(rc::gen::just(-1));
+      continue;
+    }
     picks.push_back(decl.optional
                         ? rc::gen::weightedOneOf<int>(
                               {{2, rc::gen::just(-1)}, {1, rc::gen::inRange(0, alternatives)}})

@@ -20,7 +20,8 @@ SpecError::SpecError(const Location& where, const std::string& field, const std:
     : std::runtime_error(
           fmt::format("{}:{}:{}: {}: {}", where.file, where.line, where.column, field, expected)),
       where_(where),
-      field_(field) {}
+      field_(field),
+      expected_(expected) {}
 
 namespace {
 
@@ -954,6 +955,12 @@ class SpecParser {
       requireGiven(*name);
       return ActiveCheck{name->text()};
     }
+    if (const auto name = f.find("absent")) {  // a rule: a feature the implementation refuses
+      f.allowOnly({"absent"});
+      if (in_region) f.fail("`absent` is a rule; a path region says `active`");
+      requireGiven(*name);
+      return AbsentCheck{name->text()};
+    }
     if (f.find("dim")) return parseDimCheck(f, in_region);
     if (const auto tensors = f.find("dtype_of")) {
       f.allowOnly({"dtype_of", "one_of", "or_same_as"});
@@ -1006,7 +1013,7 @@ class SpecParser {
     }
     f.fail(
         "expected one of the check kinds: dim, param, dtype_of, same_dtype, shape_of, "
-        "indices_in, not_together, together, active (regions only)");
+        "indices_in, not_together, together, given, absent, active (regions only)");
   }
 
   // A condition (a path region, or a rule's `if`) may also be negated: not_multiple_of,
@@ -1203,11 +1210,55 @@ void replaceOrAppend(YAML::Node rules, const YAML::Node& rule) {
   rules.push_back(rule);
 }
 
+// The name an `absent` rule refuses, or nothing.
+std::optional<std::string> refusedBy(const YAML::Node& rule) {
+  const YAML::Node& read = rule;  // a const read adds no keys
+  const auto defined = [](const YAML::Node& n) { return n.IsDefined() && n.IsMap(); };
+  if (!defined(read) || !defined(read["check"])) return std::nullopt;
+  const YAML::Node absent = read["check"]["absent"];
+  if (!absent.IsDefined() || !absent.IsScalar()) return std::nullopt;
+  return absent.Scalar();
+}
+
+// A name an `absent` rule refuses takes no part in the spec any more: the rules that read it
+// (its dtype, its shape, what it needs alongside) go, as a call breaking them would break the
+// `absent` rule too. The semantics stay: valid calls never give the name.
+void refuse(YAML::Node& root, const std::string& name) {
+  YAML::Node kept(YAML::NodeType::Sequence);
+  for (const auto& rule : root["rules"]) {
+    const bool reads = mentions(rule["check"], name) || mentions(rule["if"], name) ||
+                       mentions(rule["unless"], name);
+    if (!reads || refusedBy(rule) == name) kept.push_back(rule);
+  }
+  root["rules"] = kept;
+}
+
+// What a variant or a profile changes in the spec it starts from: the inputs it `drop`s gone,
+// its `dims`, `inputs` and `params` added (or replacing those of the same name), its `rules`
+// appended (or replacing the rule of the same id; an `absent` rule takes the rules reading its
+// name away) and its `relations` in place of the spec's.
+void applyChanges(YAML::Node& root, const YAML::Node& body, const Field& changes) {
+  if (const auto dropped = changes.find("drop")) dropInputs(root, *dropped);
+  for (const char* section : {"dims", "inputs", "params"}) {
+    const auto added = changes.find(section);
+    if (!added) continue;
+    if (!added->isMap()) added->fail("expected a map, as the spec's own");
+    for (const auto& [key, unused] : added->members()) root[section][key] = body[section][key];
+  }
+  if (const auto rules = changes.find("rules")) {
+    if (!rules->isSequence()) rules->fail("expected a list of rules, appended to the spec's");
+    for (const auto& rule : body["rules"]) {
+      if (const auto name = refusedBy(rule)) refuse(root, *name);
+      replaceOrAppend(root["rules"], rule);
+    }
+  }
+  if (changes.find("relations")) root["promises"]["relations"] = body["relations"];
+}
+
 // Variant `name` of a spec document: the document without its `variants`, named
-// `<api>_<name>`, with the variant's `set` params fixed, its `shapes` in place, its `dims`,
-// `inputs` and `params` added (or replacing those of the same name), its `rules` appended (or
-// replacing the rule of the same id) and the inputs it `drop`s gone. Each variant reads a fresh
-// copy of the text, so every field keeps its line and column.
+// `<api>_<name>`, with the variant's changes (applyChanges), its `set` params fixed and its
+// `shapes` in place. Each variant reads a fresh copy of the text, so every field keeps its line
+// and column.
 YAML::Node variantRoot(const std::string& text, const std::string& file, const std::string& name) {
   YAML::Node root = parseDocument(text, file);
   const YAML::Node body = root["variants"][name];
@@ -1215,17 +1266,7 @@ YAML::Node variantRoot(const std::string& text, const std::string& file, const s
   variant.allowOnly({"set", "shapes", "relations", "dims", "inputs", "params", "rules", "drop"});
   if (!isIdentifier(name)) variant.fail("expected a snake_case variant name");
   root["api"] = Field(root, "", file).at("api").text() + "_" + name;
-  if (const auto dropped = variant.find("drop")) dropInputs(root, *dropped);
-  for (const char* section : {"dims", "inputs", "params"}) {
-    const auto added = variant.find(section);
-    if (!added) continue;
-    if (!added->isMap()) added->fail("expected a map, as the spec's own");
-    for (const auto& [key, unused] : added->members()) root[section][key] = body[section][key];
-  }
-  if (const auto rules = variant.find("rules")) {
-    if (!rules->isSequence()) rules->fail("expected a list of rules, appended to the spec's");
-    for (const auto& rule : body["rules"]) replaceOrAppend(root["rules"], rule);
-  }
+  applyChanges(root, body, variant);
   if (const auto set = variant.find("set")) {
     for (const auto& [param, value] : set->members()) {
       if (!root["params"][param].IsMap())
@@ -1244,7 +1285,6 @@ YAML::Node variantRoot(const std::string& text, const std::string& file, const s
       root[section][tensor]["shape"] = body["shapes"][tensor];
     }
   }
-  if (variant.find("relations")) root["promises"]["relations"] = body["relations"];
   root.remove("variants");
   return root;
 }
@@ -1276,10 +1316,88 @@ void requireVariantsForLayoutEquivalence(const YAML::Node& root, const std::stri
   }
 }
 
+// Where a profile's fields are: its text is read below its base's `base_lines` lines, so a line
+// past them is the profile's own.
+struct Stacked {
+  std::string file, base_file;
+  int base_lines = 0;
+
+  Location place(Location at) const {
+    if (at.line > base_lines) {
+      at.file = file;
+      at.line -= base_lines;
+    } else {
+      at.file = base_file;
+    }
+    return at;
+  }
+
+  void place(ApiSpec& spec) const {
+    const auto all = [this](auto& items) {
+      for (auto& item : items) item.where = place(item.where);
+    };
+    all(spec.inputs);
+    all(spec.params);
+    all(spec.outputs);
+    all(spec.assumptions);
+    all(spec.paths.fast);
+    all(spec.paths.fallbacks);
+    all(spec.rules);
+    for (auto& rule : spec.rules) rule.check_where = place(rule.check_where);
+    for (auto* where :
+         {&spec.semantics.where, &spec.tolerance.where, &spec.promises.where, &spec.backward.where})
+      *where = place(*where);
+  }
+};
+
+// A profile: another implementation's take on the API of the spec file `profile_of` names,
+// beside this one (flash_attn_npu's flash_attn_with_kvcache is flash-attn's, less what it
+// refuses): that spec under this file's api, title and version, its sources added and its
+// changes made (applyChanges). The base must be a valid spec of its own.
+ApiSpec parseProfile(const std::string& text, const std::string& file) {
+  const YAML::Node own = parseDocument(text, file);
+  const Field profile(own, "", file);
+  profile.allowOnly({"api", "title", "version", "profile_of", "sources", "relations", "dims",
+                     "inputs", "params", "rules", "drop"});
+  const Field of = profile.at("profile_of");
+  const auto base_file =
+      (std::filesystem::path(file).parent_path() / (of.text() + ".yaml")).string();
+  const auto base_text = readTextFile(base_file);
+  if (!base_text)
+    of.fail(
+        fmt::format("expected the api of a spec file beside this one; cannot read {}", base_file));
+  YAML::Node root = parseDocument(*base_text, base_file);
+  if (root["variants"] || root["profile_of"])
+    of.fail("expected a spec without variants that is no profile itself");
+  parseRoot(root, *base_text, base_file);  // the base's own mistakes are reported in its file
+  const Stacked stacked{file, base_file,
+                        static_cast<int>(std::ranges::count(*base_text, '\n')) + 1};
+  try {
+    const YAML::Node body =
+        parseDocument(std::string(static_cast<std::size_t>(stacked.base_lines), '\n') + text, file);
+    const Field changes(body, "", file);
+    for (const char* field : {"api", "title", "version"}) {
+      changes.at(field).text();  // required, and a string
+      root[field] = body[field];
+    }
+    if (const auto sources = changes.find("sources")) {
+      if (!sources->isSequence()) sources->fail("expected a list of sources, added to the base's");
+      for (const auto& source : body["sources"]) root["sources"].push_back(source);
+    }
+    applyChanges(root, body, changes);
+    ApiSpec spec = parseRoot(root, *base_text + text, file);
+    stacked.place(spec);
+    return spec;
+  } catch (const SpecError& e) {
+    throw SpecError(stacked.place(e.where()), e.field(), e.expected());
+  }
+}
+
 }  // namespace
 
 std::vector<ApiSpec> parseSpecs(const std::string& text, const std::string& file) {
   const YAML::Node root = parseDocument(text, file);
+  if (root["profile_of"]) return {parseProfile(text, file)};
   if (!root["variants"]) {
     requireVariantsForLayoutEquivalence(root, file);
     return {parseRoot(root, text, file)};

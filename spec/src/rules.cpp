@@ -272,6 +272,14 @@ bool isGiven(const ApiSpec& spec, const Case& c, const std::string& name) {
   return c.tensor(name) != nullptr || isActive(spec, c, name);
 }
 
+bool refused(const ApiSpec& spec, const std::string& name) {
+  return std::ranges::any_of(spec.rules, [&](const Rule& rule) {
+    const auto* absent = std::get_if<AbsentCheck>(&rule.check);
+    return absent && absent->name == name && rule.if_given.empty() && rule.if_dims.empty() &&
+           rule.unless.empty();
+  });
+}
+
 bool satisfies(const ApiSpec& spec, const Case& c, const Rule& rule) {
   if (!rule.unless.empty() && isGiven(spec, c, rule.unless)) return true;
   const auto given = [&](const std::string& name) { return isGiven(spec, c, name); };
@@ -354,6 +362,7 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
             return given == 0 || given == std::ssize(t.names);
           },
           [&](const ActiveCheck& a) { return isGiven(spec, c, a.name); },
+          [&](const AbsentCheck& a) { return !isGiven(spec, c, a.name); },
           [&](const IndexRangeCheck& r) {
             const Tensor* t = c.tensor(r.tensor);
             return !t || std::ranges::all_of(t->values, [&](double v) {
@@ -459,6 +468,7 @@ std::string describeCheck(const Check& check) {
             return fmt::format("all or none given: {}", fmt::join(t.names, ", "));
           },
           [](const ActiveCheck& a) { return fmt::format("{} given", a.name); },
+          [](const AbsentCheck& a) { return fmt::format("{} not given (unsupported)", a.name); },
           [](const IndexRangeCheck& r) {
             return fmt::format("0 <= {}[...] < {}", r.tensor, r.below);
           },

@@ -128,6 +128,8 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::advance_step_slot_offset_of_new_length, "Accuracy",
        "npu_advance_step_flashattn"},
       {PlantedFault::advance_step_padding_untouched, "Accuracy", "npu_advance_step_flashattn"},
+      {PlantedFault::unsupported_alibi_ignored, "ErrorIfAlibiUnsupported",
+       "flash_attn_npu_with_kvcache"},
   };
   return table;
 }

@@ -509,6 +509,83 @@ TEST(Loader, DecodeStepMistakesAreReported) {
   }
 }
 
+std::string fileText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A profile is its base spec under its own name, less what it refuses: an `absent` rule takes
+// the base's rules that read its name away. Each field keeps the file and line it is written at.
+TEST(Loader, ProfilesAreTheirBaseLessWhatTheyRefuse) {
+  const auto file = specFolder() / "flash_attn_npu_with_kvcache.yaml";
+  const ApiSpec npu = loadSpec(file);
+  const ApiSpec base = loadSpec(specFolder() / "flash_attn_with_kvcache.yaml");
+  EXPECT_EQ(npu.api, "flash_attn_npu_with_kvcache");
+  EXPECT_NE(npu.version, base.version);
+  EXPECT_EQ(npu.sources.size(), base.sources.size() + 2);
+  EXPECT_EQ(npu.inputs.size(), base.inputs.size());
+  ASSERT_NE(npu.rule("AlibiUnsupported"), nullptr);
+  EXPECT_EQ(std::get<AbsentCheck>(npu.rule("AlibiUnsupported")->check).name, "alibi_slopes");
+  for (const char* gone : {"AlibiDtypeInvalid", "CacheLeftpadShapeMismatch", "RotaryDimTooLarge",
+                           "RotaryWithoutNewKeys"}) {
+    EXPECT_NE(base.rule(gone), nullptr) << gone;
+    EXPECT_EQ(npu.rule(gone), nullptr) << gone;
+  }
+  EXPECT_NE(npu.rule("QueryDtypeUnsupported"), nullptr);
+  EXPECT_TRUE(refused(npu, "alibi_slopes"));
+  EXPECT_FALSE(refused(npu, "k"));
+  EXPECT_FALSE(refused(base, "alibi_slopes"));
+  EXPECT_EQ(npu.param("num_splits")->generate_hi, 1);
+  EXPECT_EQ(std::ranges::count(npu.promises.relations, Relation::split_invariance), 0);
+  EXPECT_NE(npu.content_hash, base.content_hash);
+
+  const Rule& own = *npu.rule("AlibiUnsupported");
+  EXPECT_EQ(own.where.file, file.string());
+  EXPECT_EQ(own.where.line, lineOf(fileText(file), "  - id: AlibiUnsupported"));
+  const Rule& inherited = *npu.rule("QueryDtypeUnsupported");
+  EXPECT_EQ(inherited.where.file, base.file);
+  EXPECT_EQ(inherited.where.line, base.rule("QueryDtypeUnsupported")->where.line);
+}
+
+// A profile's mistakes name the file they are in: its own, or its base's where the profile
+// makes a base field wrong.
+TEST(Loader, ProfileMistakesNameTheFileTheyAreIn) {
+  const auto folder = std::filesystem::temp_directory_path() / "attnconf_profile_test";
+  std::filesystem::create_directories(folder);
+  const std::string base_text = fileText(specFolder() / "flash_attn_with_kvcache.yaml");
+  std::ofstream(folder / "flash_attn_with_kvcache.yaml") << base_text;
+  const std::string head = "api: mine\nprofile_of: flash_attn_with_kvcache\ntitle: t\nversion: v\n";
+  struct ProfileMistake {
+    std::string text, field, expected, file, at_line;
+  };
+  const std::vector<ProfileMistake> mistakes = {
+      {"api: mine\nprofile_of: no_such_api\ntitle: t\nversion: v\n", "profile_of", "cannot read",
+       "mine.yaml", "profile_of"},
+      {head + "rules:\n  - {id: Mine, source: docstring, check: {dim: nope, max: 3}, error: x}\n",
+       "check.dim", "unknown dim \"nope\"", "mine.yaml", "{id: Mine"},
+      {head + "colour: blue\n", "colour", "unknown key `colour`", "mine.yaml", "colour"},
+      {head + "params:\n  causal: {type: int, default: 0, generate: [0, 1]}\n",
+       "semantics.causal.param", "wrong type", "flash_attn_with_kvcache.yaml",
+       "causal: {param: causal"},
+  };
+  for (const auto& m : mistakes) {
+    std::ofstream(folder / "mine.yaml") << m.text;
+    try {
+      loadSpec(folder / "mine.yaml");
+      ADD_FAILURE() << "loaded " << m.text;
+    } catch (const SpecError& e) {
+      EXPECT_TRUE(e.field().ends_with(m.field)) << e.what();  // a rule's index is the merged one
+      EXPECT_NE(std::string(e.what()).find(m.expected), std::string::npos) << e.what();
+      EXPECT_EQ(e.where().file, (folder / m.file).string()) << e.what();
+      const std::string& text = m.file == "mine.yaml" ? m.text : base_text;
+      EXPECT_EQ(e.where().line, lineOf(text, m.at_line)) << e.what();
+    }
+  }
+  std::filesystem::remove_all(folder);
+}
+
 TEST(Loader, MissingFileIsReported) {
   EXPECT_THROW(loadSpec("/nonexistent/x.yaml"), SpecError);
 }

@@ -80,6 +80,8 @@ enum class PlantedFault {
                                            ///< docs' formula), not the position's
   advance_step_padding_untouched,  ///< npu_advance_step_flashattn: only the queries' entries are
                                    ///< written; padding keeps its stale token, position and slot
+  unsupported_alibi_ignored,       ///< flash_attn_npu: a call with alibi_slopes runs without them
+                                   ///< instead of raising
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -186,6 +186,12 @@ struct ActiveCheck {
   std::string name;
 };
 
+/// `name` is not given: a feature the implementation refuses (flash_attn_npu's alibi_slopes),
+/// which valid calls never use.
+struct AbsentCheck {
+  std::string name;
+};
+
 /// Every entry of the integer input `tensor` is an index in [0, extent of `below`) (a page
 /// table's pages exist).
 struct IndexRangeCheck {
@@ -202,7 +208,7 @@ struct ParamRangeCheck {
 /// The structured condition of a rule or of a path region: what must hold of a call.
 using Check = std::variant<RangeCheck, MultipleOfCheck, DividesCheck, EqualsCheck, OneOfCheck,
                            DTypeCheck, SameDTypeCheck, ShapeCheck, NotTogetherCheck, TogetherCheck,
-                           ActiveCheck, IndexRangeCheck, ParamRangeCheck>;
+                           ActiveCheck, AbsentCheck, IndexRangeCheck, ParamRangeCheck>;
 
 /// One rule of the error contract: a call that breaks it must be rejected.
 struct Rule {

@@ -15,10 +15,12 @@ class SpecError : public std::runtime_error {
   SpecError(const Location& where, const std::string& field, const std::string& expected);
   const Location& where() const { return where_; }
   const std::string& field() const { return field_; }
+  const std::string& expected() const { return expected_; }
 
  private:
   Location where_;
   std::string field_;
+  std::string expected_;
 };
 
 /// Loads and validates one spec file, one spec per variant (a file without `variants` is one

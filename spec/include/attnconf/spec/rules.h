@@ -87,6 +87,10 @@ bool isActive(const ApiSpec& spec, const Case& c, const std::string& param);
 /// Whether a call gives `name`: an input it passes or a param it sets active.
 bool isGiven(const ApiSpec& spec, const Case& c, const std::string& name);
 
+/// Whether an `absent` rule without conditions refuses `name` in every call (a feature the
+/// implementation does not support), so that valid calls never give it.
+bool refused(const ApiSpec& spec, const std::string& name);
+
 /// Whether a dim condition (range, multiple, divisor, equality, one of) holds for these dim
 /// extents; any other condition holds.
 bool holdsForDims(const Check& check, const std::map<std::string, std::int64_t>& dims);
