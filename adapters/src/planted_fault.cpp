@@ -65,6 +65,7 @@ constexpr std::array kFaults = {
               "advance_step_slot_offset_of_new_length"},
     std::pair{PlantedFault::advance_step_padding_untouched, "advance_step_padding_untouched"},
     std::pair{PlantedFault::unsupported_alibi_ignored, "unsupported_alibi_ignored"},
+    std::pair{PlantedFault::prefix_ignored, "prefix_ignored"},
 };
 
 }  // namespace

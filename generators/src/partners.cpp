@@ -46,6 +46,18 @@ std::vector<std::string> partnersOf(const spec::ApiSpec& spec, const spec::Rule&
   return {};
 }
 
+// The input the recipe's sparse mode reads while the mask is passed (torch_npu's prefix in
+// modes 5 and 6), which the mode's calls give.
+std::vector<std::string> modeInput(const spec::ApiSpec& spec, const Recipe& r) {
+  const spec::Semantics& s = spec.semantics;
+  const auto param = r.params.find(s.sparse_mode_param);
+  const auto* value = param == r.params.end() ? nullptr : std::get_if<std::int64_t>(&param->second);
+  if (!value || !r.shape_choice.contains(s.mask_tensor)) return {};
+  const auto mode = std::ranges::find(s.sparse_modes, *value, &spec::SparseMode::value);
+  if (mode == s.sparse_modes.end() || mode->prefix.empty()) return {};
+  return {mode->prefix};
+}
+
 }  // namespace
 
 bool gives(const Recipe& r, const std::string& name) {
@@ -73,6 +85,8 @@ Recipe withGiven(const spec::ApiSpec& spec, Recipe r, const std::string& name) {
 }  // namespace detail
 
 Recipe withPartners(const spec::ApiSpec& spec, Recipe r, std::string_view except) {
+  const auto read_by_mode = detail::modeInput(spec, r);
+  r = detail::withTensors(spec, std::move(r), read_by_mode);
   for (bool grew = true; grew;) {
     grew = false;
     for (const auto& rule : spec.rules) {

@@ -174,6 +174,38 @@ void boundLengthsByOtherInputs(const spec::ApiSpec& spec, Case& c) {
   }
 }
 
+// A sparse mode's mask as the call must pass it written out (torch_npu's mode 5: its prefix
+// causal mask per entry, BNSS or B1SS), in place of the drawn one.
+void spellOutModeMask(const spec::ApiSpec& spec, Case& c) {
+  const spec::SparseMode* mode = spec::sparseModeOf(spec, c);
+  const spec::Semantics& s = spec.semantics;
+  const auto found = c.tensors.find(s.mask_tensor);
+  if (!mode || !mode->mask_spelled_out || found == c.tensors.end()) return;
+  const spec::TensorDecl& decl = *spec.input(s.mask_tensor);
+  const auto& full = *std::ranges::max_element(decl.shapes, {}, &std::vector<std::string>::size);
+  const Tensor& drawn = found->second;
+  Shape shape;
+  for (const auto& dim : full) shape.push_back(c.dims.at(dim));
+  // Each entry's mask differs (its prefix), so only the heads axis may broadcast (B1SS).
+  const bool per_head = drawn.rank() == 4 && drawn.shape[1] != 1;
+  if (!per_head) shape[1] = 1;
+  Tensor mask = Tensor::zeros(drawn.dtype, shape);
+  const std::int64_t sq = shape[2], sk = shape[3];
+  for (std::int64_t b = 0; b < shape[0]; ++b) {
+    const auto masks = spec::sparseModeMasks(spec, c, *mode, b);
+    for (std::int64_t h = 0; h < shape[1]; ++h) {
+      for (std::int64_t i = 0; i < sq; ++i) {
+        for (std::int64_t j = 0; j < sk; ++j) {
+          const bool hidden = !keeps(masks, i, j, sq, sk);
+          mask.values[static_cast<std::size_t>(((b * shape[1] + h) * sq + i) * sk + j)] =
+              hidden != s.mask_true_keeps ? 1.0 : 0.0;
+        }
+      }
+    }
+  }
+  found->second = std::move(mask);
+}
+
 }  // namespace
 
 std::int64_t longestLength(const spec::TensorDecl& decl,
@@ -188,6 +220,11 @@ void fillInput(const spec::ApiSpec& spec, const std::string& name,
   fillValues(spec, name, seed, magnitude, t);
   const spec::TensorDecl& decl = *spec.input(name);
   if (!decl.lengths_of.empty()) fillLengths(longestLength(decl, dims), seed, t);
+  if (!decl.lengths_at_least_excess_over.empty()) {
+    const std::int64_t excess =
+        dims.at(decl.lengths_of) - dims.at(decl.lengths_at_least_excess_over);
+    for (double& v : t.values) v = std::max(v, static_cast<double>(excess));
+  }
   if (!decl.indices_of.empty()) fillIndices(dims.at(decl.indices_of), seed, t);
   if (!decl.extent_of.empty())
     std::ranges::fill(t.values, static_cast<double>(dims.at(decl.extent_of) + decl.extent_plus));
@@ -198,9 +235,11 @@ Tensor compressedMask(DType dtype, const Shape& shape) {
   Tensor t = Tensor::zeros(dtype, shape);
   const std::int64_t columns = shape.empty() ? 1 : shape.back();  // any rank, as rows x columns
   const std::int64_t rows = columns > 0 ? t.size() / columns : 0;
-  for (std::int64_t i = 0; i < rows && i + 1 < columns; ++i) {
+  for (std::int64_t i = 0; i < rows; ++i) {
     const auto row = t.values.begin() + i * columns;
-    std::fill(row + i + 1, row + columns, 1.0);
+    // Below its square, a prefix mode's rectangle: the right half hidden (3072 x 2048).
+    const std::int64_t hidden_from = i < columns ? i + 1 : columns / 2;
+    std::fill(row + std::min(hidden_from, columns), row + columns, 1.0);
   }
   return t;
 }
@@ -237,6 +276,7 @@ Case materialize(const spec::ApiSpec& spec, const Recipe& recipe) {
     mask = compressedMask(mask.dtype, *compressed);
   }
   drawSplitBand(spec, recipe.data_seed, c);
+  spellOutModeMask(spec, c);
   return c;
 }
 

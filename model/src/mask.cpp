@@ -15,7 +15,8 @@ std::int64_t diagonalOffset(Alignment alignment, std::int64_t seqlen_q, std::int
 bool keeps(const MaskPrimitive& mask, std::int64_t i, std::int64_t j, std::int64_t seqlen_q,
            std::int64_t seqlen_k) {
   if (const auto* causal = std::get_if<CausalMask>(&mask)) {
-    return j <= i + diagonalOffset(causal->alignment, seqlen_q, seqlen_k) + causal->shift;
+    return j < causal->prefix ||
+           j <= i + diagonalOffset(causal->alignment, seqlen_q, seqlen_k) + causal->shift;
   }
   if (const auto* band = std::get_if<BandMask>(&mask)) {
     const std::int64_t from_diagonal = j - i - diagonalOffset(band->alignment, seqlen_q, seqlen_k);
@@ -46,9 +47,10 @@ bool rowFullyMasked(std::span<const MaskPrimitive> masks, std::int64_t i, std::i
 
 std::string describe(const MaskPrimitive& mask) {
   if (const auto* causal = std::get_if<CausalMask>(&mask)) {
-    if (causal->shift != 0)
-      return fmt::format("causal({}, shift {})", alignmentName(causal->alignment), causal->shift);
-    return fmt::format("causal({})", alignmentName(causal->alignment));
+    std::string extras;
+    if (causal->shift != 0) extras += fmt::format(", shift {}", causal->shift);
+    if (causal->prefix != 0) extras += fmt::format(", prefix {}", causal->prefix);
+    return fmt::format("causal({}{})", alignmentName(causal->alignment), extras);
   }
   if (const auto* b = std::get_if<BandMask>(&mask))
     return fmt::format("band({},{},{})", b->pre, b->next, alignmentName(b->alignment));

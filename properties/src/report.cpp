@@ -30,7 +30,8 @@ std::string reproduceLines(const Verdict& verdict, const std::string& adapter) {
     regex.replace(dot, 1, "\\.");
     lines = fmt::format("repro: {}ctest -R '^{}$' --output-on-failure", params, regex);
   } else {  // planted faults have no ctest test; the CLI runs them
-    lines = fmt::format("repro: {}attnconf run --adapter {} --only {}", params, adapter,
+    lines = fmt::format("repro: {}attnconf run --api {} --adapter {} --only {}", params,
+                        verdict.test_id.substr(0, dot), adapter,
                         verdict.test_id.substr(dot + 1, underscore - dot - 1));
   }
   if (!verdict.case_file.empty()) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -209,7 +210,8 @@ std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& nam
   return static_cast<std::int64_t>(numberParam(spec, c, name, 0.0));
 }
 
-// §sparse_mode: while the call passes the mask, its mode adds a causal mask or the pre/next band.
+// §sparse_mode: while the call passes the mask, its mode adds a causal mask or the pre/next band,
+// to every entry alike unless an entry's prefix or its place in the split picks its own.
 // Whether the mask itself takes part as passed.
 bool bindSparseMode(const ApiSpec& spec, const Case& c, Problem& p) {
   const Semantics& s = spec.semantics;
@@ -220,20 +222,11 @@ bool bindSparseMode(const ApiSpec& spec, const Case& c, Problem& p) {
                                        intParam(spec, c, s.sparse_mode_param)));
   }
   if (!c.tensor(s.mask_tensor)) return false;  // without a mask no mode masks anything
-  std::optional<MaskPrimitive> causal, band;
-  if (mode->causal) causal = CausalMask{*mode->causal};
-  if (mode->band) {
-    band = BandMask{intParam(spec, c, s.band_pre_param), intParam(spec, c, s.band_next_param),
-                    *mode->band};
-  }
-  if (mode->band_sequence) {
-    const std::int64_t banded = bandSequence(*mode->band_sequence, p.seqlens_q);
+  if (mode->band_sequence || !mode->prefix.empty()) {
     for (std::int64_t b = 0; b < p.batch; ++b)
-      p.entry_masks.push_back({b == banded ? *band : *causal});
-    return mode->mask_as_given;
-  }
-  for (const auto& mask : {causal, band}) {
-    if (mask) p.masks.push_back(*mask);
+      p.entry_masks.push_back(sparseModeMasks(spec, c, *mode, b));
+  } else {
+    std::ranges::copy(sparseModeMasks(spec, c, *mode, 0), std::back_inserter(p.masks));
   }
   return mode->mask_as_given;
 }

@@ -277,12 +277,16 @@ class SpecParser {
       }
       const auto values = body.find("values");
       if (values && values->find("lengths_of")) {
-        values->allowOnly({"lengths_of", "room_for", "at_most"});
+        values->allowOnly({"lengths_of", "room_for", "at_most", "at_least_excess_over"});
         requireDim(values->at("lengths_of"), values->at("lengths_of").text());
         decl.lengths_of = values->at("lengths_of").text();
         if (const auto room = values->find("room_for")) {
           requireDim(*room, room->text());
           decl.room_for = room->text();
+        }
+        if (const auto excess = values->find("at_least_excess_over")) {
+          requireDim(*excess, excess->text());
+          decl.lengths_at_least_excess_over = excess->text();
         }
         if (const auto bound = values->find("at_most")) {
           if (!spec_.input(bound->text()))
@@ -585,7 +589,8 @@ class SpecParser {
   }
 
   // `{param, pre, next, compressed_mask: [ROWS, COLS],
-  //   modes: [{value, mask: as_given|compressed, causal: A, band: A}]}`.
+  //   modes: [{value, mask: as_given|spelled_out|compressed, causal: A, band: A, prefix: T,
+  //            compressed_mask: [ROWS, COLS]}]}`.
   void parseSparseModes(const Field& f) {
     Semantics& s = spec_.semantics;
     f.allowOnly({"param", "pre", "next", "compressed_mask", "modes"});
@@ -597,14 +602,26 @@ class SpecParser {
       *target = f.at(key).text();
     }
     for (const auto& item : f.at("modes").items()) {
-      item.allowOnly({"value", "mask", "causal", "band", "band_sequence", "queries_within_keys"});
+      item.allowOnly({"value", "mask", "causal", "band", "band_sequence", "queries_within_keys",
+                      "prefix", "compressed_mask"});
       SparseMode mode;
       mode.value = item.at("value").integer();
       if (std::ranges::any_of(s.sparse_modes, [&](const auto& m) { return m.value == mode.value; }))
         item.at("value").fail("expected each mode once");
-      mode.mask_as_given =
-          item.at("mask").choice<bool>({{"as_given", true}, {"compressed", false}});
+      const auto mask = item.at("mask").choice<std::string>(
+          {{"as_given", "as_given"}, {"spelled_out", "spelled_out"}, {"compressed", "compressed"}});
+      mode.mask_as_given = mask != "compressed";
+      mode.mask_spelled_out = mask == "spelled_out";
       if (const auto causal = item.find("causal")) mode.causal = parseAlignment(*causal);
+      if (const auto prefix = item.find("prefix")) {
+        if (!mode.causal) prefix->fail("`prefix` needs `causal` (the mask the prefix widens)");
+        requireInput(*prefix);
+        mode.prefix = prefix->text();
+      }
+      if (const auto shape = item.find("compressed_mask")) {
+        if (mode.mask_as_given) shape->fail("`compressed_mask` needs `mask: compressed`");
+        mode.compressed_mask_shape = compressedShape(*shape);
+      }
       if (const auto band = item.find("band")) mode.band = parseAlignment(*band);
       if (const auto sequence = item.find("band_sequence")) {
         if (!mode.causal || !mode.band)
@@ -619,14 +636,18 @@ class SpecParser {
       s.sparse_modes.push_back(mode);
     }
     if (s.sparse_modes.empty()) f.at("modes").fail("expected at least one mode");
-    const bool compressed =
-        std::ranges::any_of(s.sparse_modes, [](const SparseMode& m) { return !m.mask_as_given; });
-    if (!compressed) return;
-    const Field shape = f.at("compressed_mask");  // what a compressed mode's mask must be
-    s.compressed_mask_shape = shape.integers();
-    if (s.compressed_mask_shape.size() != 2 ||
-        std::ranges::any_of(s.compressed_mask_shape, [](std::int64_t e) { return e < 1; }))
-      shape.fail("expected two positive extents, [rows, columns]");
+    const bool compressed = std::ranges::any_of(s.sparse_modes, [](const SparseMode& m) {
+      return !m.mask_as_given && m.compressed_mask_shape.empty();
+    });
+    // What a compressed mode's mask must be, unless the mode says.
+    if (compressed) s.compressed_mask_shape = compressedShape(f.at("compressed_mask"));
+  }
+
+  static Shape compressedShape(const Field& f) {
+    Shape shape = f.integers();
+    if (shape.size() != 2 || std::ranges::any_of(shape, [](std::int64_t e) { return e < 1; }))
+      f.fail("expected two positive extents, [rows, columns]");
+    return shape;
   }
 
   // `{seqlens: T, batch_index: U, append: {key: K, value: V}}`: the semantics' key and value

@@ -168,6 +168,29 @@ std::int64_t bandSequence(BandSequence which, std::span<const std::int64_t> seql
   return last == seqlens_q.rend() ? -1 : n - 1 - (last - seqlens_q.rbegin());
 }
 
+std::vector<MaskPrimitive> sparseModeMasks(const ApiSpec& spec, const Case& c,
+                                           const SparseMode& mode, std::int64_t b) {
+  const Semantics& s = spec.semantics;
+  std::vector<MaskPrimitive> masks;
+  if (mode.causal) {
+    const Tensor* prefix = mode.prefix.empty() ? nullptr : c.tensor(mode.prefix);
+    const auto shown =
+        prefix ? static_cast<std::int64_t>(prefix->values.at(static_cast<std::size_t>(b))) : 0;
+    masks.emplace_back(CausalMask{*mode.causal, 0, shown});
+  }
+  if (mode.band) {
+    const auto bound = [&](const std::string& param) {
+      return static_cast<std::int64_t>(numberParam(spec, c, param, 0.0));
+    };
+    masks.emplace_back(BandMask{bound(s.band_pre_param), bound(s.band_next_param), *mode.band});
+  }
+  if (mode.band_sequence) {  // the band for one sequence, the causal mask for the others
+    const auto seqlens_q = sequenceLengths(spec, c, "seqlen_q");
+    masks.erase(masks.begin() + (b == bandSequence(*mode.band_sequence, seqlens_q) ? 0 : 1));
+  }
+  return masks;
+}
+
 const SparseMode* modeOfMaskAlone(const ApiSpec& spec, const SparseMode& mode, bool banded) {
   const auto& modes = spec.semantics.sparse_modes;
   const auto it = std::ranges::find_if(modes, [&](const SparseMode& m) {
@@ -218,7 +241,8 @@ bool keepsSparseModeAssumptions(const ApiSpec& spec, const Case& c) {
 std::optional<Shape> compressedMaskShape(const ApiSpec& spec, const Case& c) {
   const SparseMode* mode = sparseModeOf(spec, c);
   if (!mode || mode->mask_as_given) return std::nullopt;
-  return spec.semantics.compressed_mask_shape;
+  return mode->compressed_mask_shape.empty() ? spec.semantics.compressed_mask_shape
+                                             : mode->compressed_mask_shape;
 }
 
 std::vector<Shape> expectedShapes(const TensorDecl& decl,

@@ -158,9 +158,28 @@ INSTANTIATE_TEST_SUITE_P(
                "gqa", "mqa", "padded_lengths", "empty_sequence", "fully_masked_rows",
                "broadcast_mask"}},
         Edges{"npu_fusion_attention_bnsd",
-              {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "causal", "window", "bool_mask", "gqa",
-               "mqa", "fully_masked_rows", "broadcast_mask", "sparse_mode_0", "sparse_mode_1",
-               "sparse_mode_2", "sparse_mode_3", "sparse_mode_4", "compressed_mask", "bias"}},
+              {"fp32",
+               "fp16",
+               "bf16",
+               "Sq>Sk",
+               "Sq<Sk",
+               "causal",
+               "window",
+               "bool_mask",
+               "gqa",
+               "mqa",
+               "fully_masked_rows",
+               "broadcast_mask",
+               "sparse_mode_0",
+               "sparse_mode_1",
+               "sparse_mode_2",
+               "sparse_mode_3",
+               "sparse_mode_4",
+               "sparse_mode_5",
+               "sparse_mode_6",
+               "mask_per_entry",
+               "compressed_mask",
+               "bias"}},
         Edges{"npu_fusion_attention_tnd",
               {"fp32", "fp16", "bf16", "Sq>Sk", "Sq<Sk", "batch>1", "gqa", "bool_mask",
                "padded_lengths", "empty_sequence", "fully_masked_rows", "sparse_mode_0",
@@ -175,12 +194,52 @@ TEST(NpuCases, CompressedModesPassTheUpperTriangle) {
     const Case c = *validCases(spec);
     const Tensor* mask = c.tensor("atten_mask");
     const auto mode = std::get<std::int64_t>(c.param("sparse_mode").value_or(std::int64_t{0}));
-    if (!mask || mode < 2) return;
+    if (!mask || mode < 2 || mode > 4) return;
     RC_TAG(mode);
     RC_ASSERT(mask->shape == (Shape{2048, 2048}));
     for (const std::int64_t at : std::vector<std::int64_t>{0, 1, 2048 * 5 + 5, 2048 * 5 + 6,
                                                            2048 * 2048 - 1, 2048 * 2047 - 2})
       RC_ASSERT(mask->values[static_cast<std::size_t>(at)] == (at % 2048 > at / 2048 ? 1.0 : 0.0));
+  });
+}
+
+// torch_npu's prefix modes: each entry's prefix within [max(0, Skv - Sq), Skv]; mode 5 passes its
+// mask written out per entry (B1SS or BNSS), mode 6 the 3072 x 2048 marker whose last 1024 rows
+// hide their right half.
+TEST(NpuCases, PrefixModesPassThePrefixesAndTheirMask) {
+  const auto& spec = specOf("npu_fusion_attention_bnsd");
+  rc::check("prefix modes", [&] {
+    const Case c = *validCases(spec);
+    const Tensor* mask = c.tensor("atten_mask");
+    const auto mode = std::get<std::int64_t>(c.param("sparse_mode").value_or(std::int64_t{0}));
+    if (!mask || mode < 5) return;
+    RC_TAG(mode);
+    const std::int64_t sq = c.dims.at("s1"), sk = c.dims.at("s2");
+    const Tensor* prefix = c.tensor("prefix");
+    RC_ASSERT(prefix != nullptr);
+    for (const std::int64_t n : integers(*prefix))
+      RC_ASSERT(n >= std::max<std::int64_t>(0, sk - sq) && n <= sk);
+    if (mode == 6) {
+      RC_ASSERT(mask->shape == (Shape{3072, 2048}));
+      const auto at = [&](std::int64_t i, std::int64_t j) {
+        return mask->values[static_cast<std::size_t>(i * 2048 + j)];
+      };
+      RC_ASSERT(at(5, 5) == 0.0 && at(5, 6) == 1.0 && at(2048, 1023) == 0.0 &&
+                at(3071, 1024) == 1.0);
+      return;
+    }
+    RC_ASSERT(mask->rank() == 4 && mask->shape[0] == c.dims.at("b"));
+    const std::int64_t heads = mask->shape[1];
+    for (std::int64_t b = 0; b < mask->shape[0]; ++b) {
+      const auto shown = static_cast<std::int64_t>(prefix->values[static_cast<std::size_t>(b)]);
+      for (std::int64_t i = 0; i < sq; ++i) {
+        for (std::int64_t j = 0; j < sk; ++j) {
+          const bool hidden = j >= shown && j > i + sk - sq;
+          const auto at = static_cast<std::size_t>(((b * heads + heads - 1) * sq + i) * sk + j);
+          RC_ASSERT(mask->values[at] == (hidden ? 1.0 : 0.0));
+        }
+      }
+    }
   });
 }
 

@@ -28,6 +28,13 @@ TEST(Mask, CausalBottomRightWithShortKeysMasksWholeRows) {
   EXPECT_FALSE(rowFullyMasked(std::vector<MaskPrimitive>{CausalMask{}}, 3, 5, 2));
 }
 
+// Ascend's prefix modes: the first `prefix` keys are seen by every row, even one the diagonal
+// leaves empty.
+TEST(Mask, CausalPrefixShowsTheFirstKeysToEveryRow) {
+  EXPECT_EQ(pattern({CausalMask{Alignment::bottom_right, 0, 2}}, 4, 3), "110\n110\n110\n111\n");
+  EXPECT_EQ(pattern({CausalMask{Alignment::bottom_right, 0, 1}}, 2, 5), "11110\n11111\n");
+}
+
 TEST(Mask, CausalTopLeft) {
   EXPECT_EQ(pattern({CausalMask{Alignment::top_left}}, 2, 5), "10000\n11000\n");
 }
@@ -67,6 +74,7 @@ TEST(Mask, BandBottomRightAlignsTheLastQueryWithTheLastKey) {
 TEST(Mask, Describe) {
   EXPECT_EQ(describe(BandMask{-1, 2, Alignment::top_left}), "band(-1,2,top_left)");
   EXPECT_EQ(describe(CausalMask{Alignment::top_left}), "causal(top_left)");
+  EXPECT_EQ(describe(CausalMask{Alignment::top_left, 1, 4}), "causal(top_left, shift 1, prefix 4)");
   EXPECT_EQ(describe(WindowMask{3, 0, Alignment::bottom_right}), "window(3,0,bottom_right)");
 }
 

@@ -99,6 +99,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::bool_mask_inverted, "MaskedKeysAppended", "npu_fusion_attention_bsnd"},
       {PlantedFault::nan_row_max_dropped, "NonFiniteQueryRow"},
       {PlantedFault::sparse_mode3_top_left, "Accuracy", "npu_fusion_attention_bnsd"},
+      {PlantedFault::prefix_ignored, "Accuracy", "npu_fusion_attention_bsnd"},
       {PlantedFault::pse_after_scale, "Accuracy", "npu_fusion_attention_bsh"},
       {PlantedFault::tnd_end_inclusive, "Accuracy", "npu_fusion_attention_tnd"},
       {PlantedFault::tnd_end_inclusive, "VarlenEqualsPerSequence", "npu_fusion_attention_tnd"},

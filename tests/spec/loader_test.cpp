@@ -420,22 +420,30 @@ TEST(Loader, VariantsReplaceParamsAndRulesOfTheSameName) {
   EXPECT_EQ(tnd.param("sparse_mode")->generate_choices,
             (std::vector<std::int64_t>{0, 1, 2, 3, 4, 7, 8}));
   EXPECT_TRUE(specs.front().param("sparse_mode")->generate_choices.empty());
-  const SparseMode& mode7 = tnd.semantics.sparse_modes.at(5);
+  const SparseMode& mode7 = tnd.semantics.sparse_modes.at(7);
   EXPECT_EQ(mode7.value, 7);
   EXPECT_EQ(mode7.band_sequence, BandSequence::last_with_queries);
   EXPECT_TRUE(mode7.queries_within_keys);
 }
 
-// A mode that gives one sequence the band gives the others its causal mask: it needs both. A
-// list of modes to draw has at least one.
-TEST(Loader, SplitModesNeedACausalMaskAndABand) {
+// A mode that gives one sequence the band gives the others its causal mask: it needs both; a
+// prefix widens a causal mask, and a mode's own marker shape is for a compressed mask. A list of
+// modes to draw has at least one.
+TEST(Loader, SparseModeMistakesNameTheirField) {
   std::ifstream in(specFolder() / "npu_fusion_attention.yaml");
   std::stringstream good;
   good << in.rdbuf();
   for (const auto& [from, to, field, message] :
        {std::tuple{"causal: top_left, band: bottom_right,", "band: bottom_right,",
-                   "semantics.sparse_mode.modes[6].band_sequence",
+                   "semantics.sparse_mode.modes[8].band_sequence",
                    "`band_sequence` needs `causal` and `band`"},
+        std::tuple{"spelled_out, causal: bottom_right,", "spelled_out,",
+                   "semantics.sparse_mode.modes[5].prefix", "`prefix` needs `causal`"},
+        std::tuple{"prefix: prefix}", "prefix: prefixes}", "semantics.sparse_mode.modes[5].prefix",
+                   "unknown input tensor \"prefixes\""},
+        std::tuple{"mask: spelled_out,", "mask: spelled_out, compressed_mask: [8, 8],",
+                   "semantics.sparse_mode.modes[5].compressed_mask",
+                   "`compressed_mask` needs `mask: compressed`"},
         std::tuple{"one_of: [0, 1, 2, 3, 4, 7, 8]", "one_of: []",
                    "params.sparse_mode.generate.one_of", "expected at least one value"}}) {
     std::string text = good.str();

@@ -935,6 +935,52 @@ TEST_F(NpuSplitModes, OnlyTndTakesModes7And8) {
   EXPECT_EQ(brokenRules(tnd, c), std::vector<std::string>{"SparseModeOutOfRange"});
 }
 
+// Modes 5 and 6 pinned on two BNSD entries of 5 queries and 3 keys, prefixes 0 and 2: the
+// bottom-right causal mask plus each entry's first prefix[b] keys (sparse_mode_docs).
+class NpuPrefixModes : public NpuSplitModes {
+ protected:
+  const ApiSpec& bnsd = variants.front();
+
+  Case prefixed(std::int64_t sparse_mode, const Shape& mask_shape) const {
+    Case c;
+    c.api = bnsd.api;
+    c.params = {{"head_num", std::int64_t{1}},
+                {"input_layout", std::string("BNSD")},
+                {"sparse_mode", sparse_mode}};
+    c.tensors["query"] = Tensor::zeros(DType::fp32, {2, 1, 5, 1});
+    c.tensors["key"] = Tensor::zeros(DType::fp32, {2, 1, 3, 1});
+    c.tensors["value"] = Tensor::zeros(DType::fp32, {2, 1, 3, 1});
+    c.tensors["prefix"] = Tensor{DType::int64, {2}, {0, 2}};
+    c.tensors["atten_mask"] = Tensor::zeros(DType::boolean, mask_shape);
+    return c;
+  }
+};
+
+TEST_F(NpuPrefixModes, Mode5ShowsEachEntryItsPrefixBesidesTheBottomRightDiagonal) {
+  const Case c = prefixed(5, {2, 1, 5, 3});
+  EXPECT_TRUE(brokenRules(bnsd, c).empty());
+  const Problem p = bindProblem(bnsd, c);
+  EXPECT_TRUE(p.hasBias());  // the mask written out takes part as passed
+  EXPECT_EQ(seen(p, 0), "000\n000\n100\n110\n111\n");
+  EXPECT_EQ(seen(p, 1), "110\n110\n110\n110\n111\n");
+  EXPECT_EQ(describe(p.masksOf(1).front()), "causal(bottom_right, prefix 2)");
+}
+
+TEST_F(NpuPrefixModes, Mode6TakesTheTallerCompressedMarkerAlone) {
+  EXPECT_EQ(brokenRules(bnsd, prefixed(6, {2048, 2048})),
+            std::vector<std::string>{"AttenMaskShapeInvalid"});
+  const Case c = prefixed(6, {3072, 2048});
+  EXPECT_TRUE(brokenRules(bnsd, c).empty());
+  const Problem p = bindProblem(bnsd, c);
+  EXPECT_FALSE(p.hasBias());
+  EXPECT_EQ(seen(p, 1), "110\n110\n110\n110\n111\n");
+  Case other_mode = c;  // the prefix is read in modes 5 and 6 alone
+  other_mode.params["sparse_mode"] = std::int64_t{3};
+  other_mode.tensors["atten_mask"] = Tensor::zeros(DType::boolean, {2048, 2048});
+  EXPECT_EQ(bindProblem(bnsd, other_mode).masks,
+            std::vector<MaskPrimitive>{CausalMask{Alignment::bottom_right}});
+}
+
 // The fused API's paged block sizes: a rule under a negated condition applies to every head dim
 // but the listed ones.
 TEST(NpuFusedPagedRules, BlockRulesApplyByQueryLengthAndUnlistedHeadDims) {

@@ -27,6 +27,7 @@ Partial runPiece(const AttentionArgs& args, std::int64_t first, std::int64_t cou
   piece.causal_offset -= first;
   piece.window_offset -= first;
   piece.alibi_offset -= first;
+  for (std::int64_t& prefix : piece.causal_prefix) prefix -= first;
   piece.out = OutView{p.out.data(), args.seqlen_q * args.heads * args.head_dim_v,
                       args.heads * args.head_dim_v, args.head_dim_v};
   piece.lse = p.lse.data();

@@ -55,6 +55,8 @@ struct AttentionArgs {
   float softcap = 0.0F;
   bool causal = false;
   std::int64_t causal_offset = 0;  ///< causal keeps j <= i + causal_offset
+  /// Empty, or per batch entry: causal also keeps j < causal_prefix[b] (Ascend's prefix modes).
+  std::vector<std::int64_t> causal_prefix{};
   std::int64_t window_left = -1, window_right = -1, window_offset = 0;
   /// Ascend's band: keeps i + band_offset - band_pre <= j <= i + band_offset + band_next (either
   /// side may be negative).

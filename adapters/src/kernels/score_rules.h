@@ -13,11 +13,17 @@ namespace attnconf::adapters::kernels {
 
 inline constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 
-/// The keys [first, last) query i may see under the call's causal and window masks (both masks
-/// leave one contiguous run of keys per query; first == last when none is left).
-inline std::pair<std::int64_t, std::int64_t> visibleKeys(const AttentionArgs& a, std::int64_t i) {
+/// The keys [first, last) query i of batch entry b may see under the call's causal, window and
+/// band masks (each leaves one contiguous run of keys per query, a causal prefix included;
+/// first == last when none is left).
+inline std::pair<std::int64_t, std::int64_t> visibleKeys(const AttentionArgs& a, std::int64_t b,
+                                                         std::int64_t i) {
   std::int64_t first = 0, last = a.seqlen_k;
-  if (a.causal) last = std::min(last, i + a.causal_offset + 1);
+  if (a.causal) {
+    const std::int64_t prefix =
+        a.causal_prefix.empty() ? 0 : a.causal_prefix[static_cast<std::size_t>(b)];
+    last = std::min(last, std::max(i + a.causal_offset + 1, prefix));
+  }
   const std::int64_t diagonal = i + a.window_offset;
   const std::int64_t widen = a.fault == PlantedFault::window_left_off_by_one ? 1 : 0;
   if (a.window_left >= 0) first = std::max(first, diagonal - a.window_left - widen);
@@ -30,17 +36,17 @@ inline std::pair<std::int64_t, std::int64_t> visibleKeys(const AttentionArgs& a,
   return {std::min(first, last), last};
 }
 
-/// The keys [first, last) that queries [i0, i0 + rows) read: the visible ones, or every key when
-/// hidden keys still take part (softcap after the mask).
-inline std::pair<std::int64_t, std::int64_t> keyRange(const AttentionArgs& a, std::int64_t i0,
-                                                      std::int64_t rows) {
+/// The keys [first, last) that queries [i0, i0 + rows) of entry b read: the visible ones, or
+/// every key when hidden keys still take part (softcap after the mask).
+inline std::pair<std::int64_t, std::int64_t> keyRange(const AttentionArgs& a, std::int64_t b,
+                                                      std::int64_t i0, std::int64_t rows) {
   if (a.softcap > 0 && a.softcap_after_mask) return {0, a.seqlen_k};
-  return {visibleKeys(a, i0).first, visibleKeys(a, i0 + rows - 1).second};
+  return {visibleKeys(a, b, i0).first, visibleKeys(a, b, i0 + rows - 1).second};
 }
 
-/// Whether query i may see key j.
-inline bool visible(const AttentionArgs& a, std::int64_t i, std::int64_t j) {
-  const auto [first, last] = visibleKeys(a, i);
+/// Whether query i of entry b may see key j.
+inline bool visible(const AttentionArgs& a, std::int64_t b, std::int64_t i, std::int64_t j) {
+  const auto [first, last] = visibleKeys(a, b, i);
   return j >= first && j < last;
 }
 
@@ -66,7 +72,7 @@ inline float finalScore(const AttentionArgs& a, std::int64_t b, std::int64_t h, 
   float s = a.softcap > 0 && !a.softcap_after_mask ? softcap(scaled) : scaled;
   if (!a.alibi_slopes.empty()) s = withAlibi(a, b, h, i, j, s);
   if (a.bias.data) s = withBias(a, b, h, i, j, s);
-  if (!visible(a, i, j)) s = kMinusInf;
+  if (!visible(a, b, i, j)) s = kMinusInf;
   return a.softcap > 0 && a.softcap_after_mask ? softcap(s) : s;
 }
 

@@ -21,10 +21,11 @@ using kernels::MatrixF;
 using VectorF = Eigen::VectorXf;
 
 // Scores outside each row's visible keys become -inf.
-void maskTile(const AttentionArgs& a, std::int64_t i0, std::int64_t j0, MatrixF& s) {
+void maskTile(const AttentionArgs& a, std::int64_t b, std::int64_t i0, std::int64_t j0,
+              MatrixF& s) {
   const auto cols = s.cols();
   for (std::int64_t r = 0; r < s.rows(); ++r) {
-    const auto [first, last] = kernels::visibleKeys(a, i0 + r);
+    const auto [first, last] = kernels::visibleKeys(a, b, i0 + r);
     const std::int64_t lo = std::clamp(first - j0, std::int64_t{0}, cols);
     const std::int64_t hi = std::clamp(last - j0, lo, cols);
     s.row(r).head(lo).setConstant(kMinusInf);
@@ -46,7 +47,7 @@ void finishScores(const AttentionArgs& a, std::int64_t b, std::int64_t h, std::i
       }
     }
   }
-  maskTile(a, i0, j0, s);
+  maskTile(a, b, i0, j0, s);
   if (a.softcap > 0 && a.softcap_after_mask) softcap();
 }
 
@@ -118,7 +119,7 @@ void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_
       RowState st{VectorF::Constant(rows, kMinusInf), VectorF::Zero(rows),
                   MatrixF::Zero(rows, a.head_dim_v)};
       // Key tiles no query of this tile can see are skipped: the visible runs grow with i.
-      const auto [first, last] = kernels::keyRange(a, i0, rows);
+      const auto [first, last] = kernels::keyRange(a, b, i0, rows);
       std::vector<std::int64_t> tiles;
       for (std::int64_t j0 = first; j0 < last; j0 += block_k) tiles.push_back(j0);
       if (reverse_tiles) std::reverse(tiles.begin(), tiles.end());
@@ -149,7 +150,7 @@ void backwardHead(const BackwardArgs& g, std::int64_t b, std::int64_t h, const M
       lse(r) = static_cast<float>(g.lse[(b * a.heads + h) * a.seqlen_q + i0 + r]);
     }
     MatrixF dq = MatrixF::Zero(rows, a.head_dim);
-    const auto [first, last] = kernels::keyRange(a, i0, rows);
+    const auto [first, last] = kernels::keyRange(a, b, i0, rows);
     for (std::int64_t j0 = first; j0 < last; j0 += block_k) {
       const std::int64_t cols = std::min(block_k, last - j0);
       const MatrixF raw = (q * k.middleRows(j0, cols).transpose()) * a.scale;

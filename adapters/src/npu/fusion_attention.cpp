@@ -152,6 +152,11 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
         fmt::format("key's head dim {} differs from query's {}", k.shape[2], head_dim));
   checkSameShape(k, v);
   checkHeads(heads, heads_k);
+  // op_plugin refuses mode 5 with TND; mode 6 (a prefix per sequence) is not implemented here.
+  check(common.mode != 5, "sparse_mode 5 (prefix, uncompressed) does not support input_layout TND");
+  check(common.mode != 6,
+        "sparse_mode 6 with input_layout TND is not supported by attnconf's CPU "
+        "torch_npu front end");
   const auto starts_q = sequenceStarts(c, "actual_seq_qlen", q.shape[0]);
   const auto starts_k = sequenceStarts(c, "actual_seq_kvlen", k.shape[0]);
   check(starts_q.size() == starts_k.size(),
@@ -242,8 +247,10 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
                      .fault = fault};
   const Shape full{args.batch, args.heads, args.seqlen_q, args.seqlen_k};
   Tensor converted_mask;
-  if (attenMask(c, common.mode, full, fault, args, converted_mask))
+  if (attenMask(c, common.mode, full, fault, args, converted_mask)) {
     npu::applySparseMode(common.mode, bandOf(c), args);
+    args.causal_prefix = npu::prefixes(c, common.mode, args.batch, fault);
+  }
   Tensor scores_bias;
   const Tensor* pse = c.tensor("pse");
   const double pse_factor = fault == PlantedFault::pse_after_scale ? 1.0 : common.scale;

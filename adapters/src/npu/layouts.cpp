@@ -66,10 +66,11 @@ void checkSameShape(const Tensor& key, const Tensor& value) {
 void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args) {
   const std::int64_t bottom_right = args.seqlen_k - args.seqlen_q;
   args.causal = args.band = false;  // a packed call's previous sequence may have set either
-  if (mode == 2 || mode == 3) {
+  if (mode == 2 || mode == 3 || mode == 5 || mode == 6) {  // 5, 6: prefixes widen it
     args.causal = true;
-    const bool right_down = mode == 3 && args.fault != PlantedFault::sparse_mode3_top_left;
-    args.causal_offset = right_down ? bottom_right : 0;
+    const bool top_left =
+        mode == 2 || (mode == 3 && args.fault == PlantedFault::sparse_mode3_top_left);
+    args.causal_offset = top_left ? 0 : bottom_right;
   }
   if (mode == 0 || mode == 4) {
     args.band = true;
@@ -101,23 +102,40 @@ const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, Pla
   const Tensor* mask = c.tensor("atten_mask");
   if (!mask) return nullptr;
   check(mask->dtype == DType::boolean, "atten_mask must be bool");
-  check(mode != 5 && mode != 6, fmt::format("sparse_mode {} (prefix) is not supported by "
-                                            "attnconf's CPU torch_npu front ends",
-                                            mode));
-  if (mode >= 2) {
-    check(mask->shape == Shape{kCompressedMaskSide, kCompressedMaskSide},
-          fmt::format("sparse_mode {} needs the compressed atten_mask of shape (2048, 2048), got "
-                      "({})",
-                      mode, fmt::join(mask->shape, ", ")));
+  const bool compressed = mode >= 2 && mode != 5;
+  if (compressed) {
+    const Shape expected{mode == 6 ? kCompressedPrefixMaskRows : kCompressedMaskSide,
+                         kCompressedMaskSide};
+    check(mask->shape == expected,
+          fmt::format("sparse_mode {} needs the compressed atten_mask of shape ({}), got ({})",
+                      mode, fmt::join(expected, ", "), fmt::join(mask->shape, ", ")));
+    return mask;
   }
-  if (mode <= 1) {
-    check(front_end::maskBroadcasts(mask->shape, full),
-          fmt::format("atten_mask of shape ({}) is none of BNSS, B1SS, 11SS, SS for ({})",
-                      fmt::join(mask->shape, ", "), fmt::join(full, ", ")));
-    args.bias = front_end::maskBias(*mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted,
-                                    converted);
+  if (mode == 5) {  // each entry's own prefix mask, written out
+    const bool per_entry = mask->rank() == 4 && mask->shape[0] == full[0] &&
+                           (mask->shape[1] == 1 || mask->shape[1] == full[1]) &&
+                           mask->shape[2] == full[2] && mask->shape[3] == full[3];
+    check(per_entry, fmt::format("sparse_mode 5 needs atten_mask of shape BNSS or B1SS for ({}), "
+                                 "got ({})",
+                                 fmt::join(full, ", "), fmt::join(mask->shape, ", ")));
   }
+  check(front_end::maskBroadcasts(mask->shape, full),
+        fmt::format("atten_mask of shape ({}) is none of BNSS, B1SS, 11SS, SS for ({})",
+                    fmt::join(mask->shape, ", "), fmt::join(full, ", ")));
+  args.bias = front_end::maskBias(*mask, /*true_keeps=*/fault == PlantedFault::bool_mask_inverted,
+                                  converted);
   return mask;
+}
+
+std::vector<std::int64_t> prefixes(const Case& c, std::int64_t mode, std::int64_t batch,
+                                   PlantedFault fault) {
+  if (mode != 5 && mode != 6) return {};
+  const Tensor* prefix = c.tensor("prefix");
+  check(prefix && prefix->dtype == DType::int64 && prefix->rank() == 1 && prefix->shape[0] == batch,
+        fmt::format("sparse_mode {} needs prefix, one int64 per batch entry ({})", mode, batch));
+  std::vector<std::int64_t> shown = integers(*prefix);
+  if (fault == PlantedFault::prefix_ignored) std::ranges::fill(shown, 0);
+  return shown;
 }
 
 }  // namespace attnconf::adapters::npu

@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "front_end.h"
 
@@ -15,6 +16,8 @@ namespace attnconf::adapters::npu {
 constexpr std::int64_t kAllTokens = 2147483647;
 /// The side of the compressed triangle sparse modes 2-4 take as atten_mask.
 constexpr std::int64_t kCompressedMaskSide = 2048;
+/// The rows of mode 6's compressed mask: the triangle over a 1024-row prefix block.
+constexpr std::int64_t kCompressedPrefixMaskRows = 3072;
 
 /// BSH and SBH merge heads and channels into one hidden axis H = N * D.
 bool splitsHidden(const std::string& layout);
@@ -47,8 +50,8 @@ struct Band {
   std::int64_t pre = kAllTokens, next = kAllTokens;
 };
 
-/// §sparse_mode: the band and causal masks of modes 0-4 for a call of args.seqlen_q queries and
-/// args.seqlen_k keys, where attenMask found a mask.
+/// §sparse_mode: the band and causal masks of modes 0-6 for a call of args.seqlen_q queries and
+/// args.seqlen_k keys, where attenMask found a mask (the prefixes of modes 5 and 6 aside).
 void applySparseMode(std::int64_t mode, Band band, AttentionArgs& args);
 
 /// §sparse_mode 7 and 8 (TND, a call split by query across cards): the mode whose mask sequence
@@ -67,11 +70,17 @@ void checkSameShape(const Tensor& key, const Tensor& value);
 /// Rejects a query head count that is not a multiple of the key's.
 void checkHeads(std::int64_t heads, std::int64_t heads_k);
 
-/// §atten_mask: in modes 0 and 1, a bool mask that broadcasts to `full` (batch, heads, seqlen_q,
-/// seqlen_k), true hiding the key, as the score bias (its -inf kept in `converted`); modes 2-4
-/// take it as their compressed marker, of one shape, as modes 7 and 8 do. Modes 5 and 6 (the
-/// prefix input no front end takes yet) are rejected. Nothing without a mask.
+/// §atten_mask: in modes 0, 1 and 5, a bool mask that broadcasts to `full` (batch, heads,
+/// seqlen_q, seqlen_k), true hiding the key, as the score bias (its -inf kept in `converted`);
+/// mode 5's is each entry's prefix mask written out, BNSS or B1SS. Modes 2-4 (and 7, 8) take it
+/// as their compressed marker of shape (2048, 2048), mode 6 as (3072, 2048). Nothing without a
+/// mask.
 const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, PlantedFault fault,
                         AttentionArgs& args, Tensor& converted);
+
+/// §prefix: in the prefix modes 5 and 6, the keys each of `batch` entries shows every query
+/// besides its causal ones, from the int64 list `prefix`; empty in other modes.
+std::vector<std::int64_t> prefixes(const Case& c, std::int64_t mode, std::int64_t batch,
+                                   PlantedFault fault);
 
 }  // namespace attnconf::adapters::npu

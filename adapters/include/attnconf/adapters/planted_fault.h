@@ -82,6 +82,8 @@ enum class PlantedFault {
                                    ///< written; padding keeps its stale token, position and slot
   unsupported_alibi_ignored,       ///< flash_attn_npu: a call with alibi_slopes runs without them
                                    ///< instead of raising
+  prefix_ignored,  ///< torch_npu sparse_mode 5/6: each entry's prefix read as 0, plain
+                   ///< bottom-right causal
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -48,7 +48,8 @@ void fillInput(const spec::ApiSpec& spec, const std::string& name,
 Recipe withPartners(const spec::ApiSpec& spec, Recipe r, std::string_view except = {});
 
 /// torch_npu's compressed mask of `shape`: true (hidden) above the diagonal, where the key comes
-/// after the query; the sparse mode places the triangle, the tensor only marks it.
+/// after the query, and below the square (mode 6's 3072 x 2048) the right half; the sparse mode
+/// places the triangle, the tensor only marks it.
 Tensor compressedMask(DType dtype, const Shape& shape);
 
 }  // namespace attnconf::gen

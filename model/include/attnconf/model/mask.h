@@ -18,11 +18,14 @@ std::string_view alignmentName(Alignment alignment);
 /// The key a query row is aligned with, minus the row: 0 for top_left, Sk - Sq for bottom_right.
 std::int64_t diagonalOffset(Alignment alignment, std::int64_t seqlen_q, std::int64_t seqlen_k);
 
-/// Query i sees key j iff j <= i + offset + shift.
+/// Query i sees key j iff j <= i + offset + shift, or j < prefix.
 struct CausalMask {
   Alignment alignment = Alignment::bottom_right;
   /// Keys the diagonal moves right by: ONNX aligns top-left after the past (cached) keys.
   std::int64_t shift = 0;
+  /// Keys every query sees, whatever the diagonal: Ascend's prefix modes (5 and 6) add the
+  /// entry's first `prefix` keys to the bottom-right causal mask.
+  std::int64_t prefix = 0;
   friend bool operator==(const CausalMask&, const CausalMask&) = default;
 };
 

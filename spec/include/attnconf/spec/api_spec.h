@@ -86,6 +86,9 @@ struct TensorDecl {
   /// With `lengths_of`: each value is at most the same entry of this earlier input, when the
   /// call gives it (flash-attn's cache_leftpad within cache_seqlens).
   std::string lengths_at_most;
+  /// With `lengths_of`: each value is at least the `lengths_of` dim's extent less this dim's
+  /// (torch_npu's prefix: the keys a bottom-right diagonal does not already show every query).
+  std::string lengths_at_least_excess_over;
   std::string indices_of;  ///< values are distinct indices in [0, this dim) (cache rows)
   /// Every value is this dim's extent plus `extent_plus` (ORT's seqlens_k, the key count - 1).
   std::string extent_of;
@@ -262,6 +265,14 @@ struct SparseMode {
   std::optional<BandSequence> band_sequence;
   /// The mode assumes no sequence has more queries than keys (Ascend's mode 7).
   bool queries_within_keys = false;
+  /// With mask_as_given: the mask must be the mode's own mask written out, one per batch entry
+  /// (Ascend's mode 5, BNSS or B1SS); generated calls pass exactly that.
+  bool mask_spelled_out = false;
+  /// An int input, one entry per batch entry: the causal mask also shows every query of entry b
+  /// its first `prefix[b]` keys (Ascend's prefix modes 5 and 6). Valid calls of the mode give it.
+  std::string prefix;
+  /// The compressed mask's shape in this mode, when not the spec's (mode 6's 3072 x 2048).
+  Shape compressed_mask_shape;
 };
 
 /// The vendor's names of a decode step's state and what it reads (torch_npu's

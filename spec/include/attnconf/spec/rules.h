@@ -45,6 +45,12 @@ const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c);
 /// last with queries; -1 when none has queries.
 std::int64_t bandSequence(BandSequence which, std::span<const std::int64_t> seqlens_q);
 
+/// The masks sparse mode `mode` gives batch entry b of `c` while the call passes the mask: its
+/// causal mask, showing the entry's first `prefix[b]` keys too with a prefix input (0 when the
+/// call leaves it out), and its band; with a band_sequence, the one of them the entry takes.
+std::vector<MaskPrimitive> sparseModeMasks(const ApiSpec& spec, const Case& c,
+                                           const SparseMode& mode, std::int64_t b);
+
 /// The mode that gives a sequence alone the mask `mode` gives it among others: its band
 /// (`banded`) or its causal mask, with nothing else (torch_npu's 4 and 3 for mode 7); nullptr
 /// when the spec declares none.
