@@ -180,7 +180,7 @@ void spellOutModeMask(const spec::ApiSpec& spec, Case& c) {
   const spec::SparseMode* mode = spec::sparseModeOf(spec, c);
   const spec::Semantics& s = spec.semantics;
   const auto found = c.tensors.find(s.mask_tensor);
-  if (!mode || !mode->mask_spelled_out || found == c.tensors.end()) return;
+  if (!mode || mode->mask != spec::ModeMask::spelled_out || found == c.tensors.end()) return;
   const spec::TensorDecl& decl = *spec.input(s.mask_tensor);
   const auto& full = *std::ranges::max_element(decl.shapes, {}, &std::vector<std::string>::size);
   const Tensor& drawn = found->second;

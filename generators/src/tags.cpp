@@ -56,7 +56,7 @@ void maskTags(const spec::ApiSpec& spec, const Case& c, std::vector<std::string>
   const spec::SparseMode* mode = spec::sparseModeOf(spec, c);
   if (mode && c.tensor(spec.semantics.mask_tensor)) {
     tags.push_back("sparse_mode_" + std::to_string(mode->value));
-    if (!mode->mask_as_given) tags.emplace_back("compressed_mask");
+    if (!mode->takesMaskAsGiven()) tags.emplace_back("compressed_mask");
   }
 }
 

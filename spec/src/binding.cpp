@@ -206,10 +206,6 @@ std::int64_t cacheOffset(const Shape& strides, std::int64_t row, std::int64_t he
   return row * strides[0] + head * strides[1] + position * strides[2] + d * strides[3];
 }
 
-std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& name) {
-  return static_cast<std::int64_t>(numberParam(spec, c, name, 0.0));
-}
-
 // §sparse_mode: while the call passes the mask, its mode adds a causal mask or the pre/next band,
 // to every entry alike unless an entry's prefix or its place in the split picks its own.
 // Whether the mask itself takes part as passed.
@@ -228,7 +224,7 @@ bool bindSparseMode(const ApiSpec& spec, const Case& c, Problem& p) {
   } else {
     std::ranges::copy(sparseModeMasks(spec, c, *mode, 0), std::back_inserter(p.masks));
   }
-  return mode->mask_as_given;
+  return mode->takesMaskAsGiven();
 }
 
 // Entry b's cached keys as a canonical tensor's position axis counts them (cache_seqlens[b]).

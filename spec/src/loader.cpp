@@ -608,10 +608,9 @@ class SpecParser {
       mode.value = item.at("value").integer();
       if (std::ranges::any_of(s.sparse_modes, [&](const auto& m) { return m.value == mode.value; }))
         item.at("value").fail("expected each mode once");
-      const auto mask = item.at("mask").choice<std::string>(
-          {{"as_given", "as_given"}, {"spelled_out", "spelled_out"}, {"compressed", "compressed"}});
-      mode.mask_as_given = mask != "compressed";
-      mode.mask_spelled_out = mask == "spelled_out";
+      mode.mask = item.at("mask").choice<ModeMask>({{"as_given", ModeMask::as_given},
+                                                    {"spelled_out", ModeMask::spelled_out},
+                                                    {"compressed", ModeMask::compressed}});
       if (const auto causal = item.find("causal")) mode.causal = parseAlignment(*causal);
       if (const auto prefix = item.find("prefix")) {
         if (!mode.causal) prefix->fail("`prefix` needs `causal` (the mask the prefix widens)");
@@ -619,7 +618,7 @@ class SpecParser {
         mode.prefix = prefix->text();
       }
       if (const auto shape = item.find("compressed_mask")) {
-        if (mode.mask_as_given) shape->fail("`compressed_mask` needs `mask: compressed`");
+        if (mode.takesMaskAsGiven()) shape->fail("`compressed_mask` needs `mask: compressed`");
         mode.compressed_mask_shape = compressedShape(*shape);
       }
       if (const auto band = item.find("band")) mode.band = parseAlignment(*band);
@@ -637,7 +636,7 @@ class SpecParser {
     }
     if (s.sparse_modes.empty()) f.at("modes").fail("expected at least one mode");
     const bool compressed = std::ranges::any_of(s.sparse_modes, [](const SparseMode& m) {
-      return !m.mask_as_given && m.compressed_mask_shape.empty();
+      return !m.takesMaskAsGiven() && m.compressed_mask_shape.empty();
     });
     // What a compressed mode's mask must be, unless the mode says.
     if (compressed) s.compressed_mask_shape = compressedShape(f.at("compressed_mask"));

@@ -148,6 +148,10 @@ double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, 
   return value ? asNumber(*value).value_or(fallback) : fallback;
 }
 
+std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& name) {
+  return static_cast<std::int64_t>(numberParam(spec, c, name, 0.0));
+}
+
 const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c) {
   const Semantics& s = spec.semantics;
   if (s.sparse_modes.empty()) return nullptr;
@@ -179,10 +183,8 @@ std::vector<MaskPrimitive> sparseModeMasks(const ApiSpec& spec, const Case& c,
     masks.emplace_back(CausalMask{*mode.causal, 0, shown});
   }
   if (mode.band) {
-    const auto bound = [&](const std::string& param) {
-      return static_cast<std::int64_t>(numberParam(spec, c, param, 0.0));
-    };
-    masks.emplace_back(BandMask{bound(s.band_pre_param), bound(s.band_next_param), *mode.band});
+    masks.emplace_back(BandMask{intParam(spec, c, s.band_pre_param),
+                                intParam(spec, c, s.band_next_param), *mode.band});
   }
   if (mode.band_sequence) {  // the band for one sequence, the causal mask for the others
     const auto seqlens_q = sequenceLengths(spec, c, "seqlen_q");
@@ -196,7 +198,7 @@ const SparseMode* modeOfMaskAlone(const ApiSpec& spec, const SparseMode& mode, b
   const auto it = std::ranges::find_if(modes, [&](const SparseMode& m) {
     const bool same_mask =
         banded ? m.band == mode.band && !m.causal : m.causal == mode.causal && !m.band;
-    return same_mask && m.mask_as_given == mode.mask_as_given && !m.band_sequence;
+    return same_mask && m.takesMaskAsGiven() == mode.takesMaskAsGiven() && !m.band_sequence;
   });
   return it == modes.end() ? nullptr : &*it;
 }
@@ -230,8 +232,8 @@ bool keepsSparseModeAssumptions(const ApiSpec& spec, const Case& c) {
   const std::int64_t banded =
       mode->band_sequence ? bandSequence(*mode->band_sequence, seqlens_q) : -1;
   if (banded < 0) return true;
-  const auto pre = static_cast<std::int64_t>(numberParam(spec, c, s.band_pre_param, 0));
-  const auto next = static_cast<std::int64_t>(numberParam(spec, c, s.band_next_param, 0));
+  const std::int64_t pre = intParam(spec, c, s.band_pre_param);
+  const std::int64_t next = intParam(spec, c, s.band_next_param);
   const std::int64_t sq = seqlens_q[static_cast<std::size_t>(banded)];
   const std::int64_t sk = seqlens_k[static_cast<std::size_t>(banded)];
   const bool cut_after = mode->causal == Alignment::bottom_right;
@@ -240,7 +242,7 @@ bool keepsSparseModeAssumptions(const ApiSpec& spec, const Case& c) {
 
 std::optional<Shape> compressedMaskShape(const ApiSpec& spec, const Case& c) {
   const SparseMode* mode = sparseModeOf(spec, c);
-  if (!mode || mode->mask_as_given) return std::nullopt;
+  if (!mode || mode->takesMaskAsGiven()) return std::nullopt;
   return mode->compressed_mask_shape.empty() ? spec.semantics.compressed_mask_shape
                                              : mode->compressed_mask_shape;
 }

@@ -246,17 +246,25 @@ struct Paths {
   std::vector<PathDecl> fallbacks;
 };
 
-/// One value of Ascend's `sparse_mode`: the masks a call with that mode applies, while it passes
-/// the mask tensor (without one, no mode masks anything).
 /// Which sequence of a varlen call a sparse mode gives its band: the first or the last that
 /// has queries.
 enum class BandSequence { first_with_queries, last_with_queries };
 
+/// How a sparse mode reads the mask tensor.
+enum class ModeMask {
+  as_given,  ///< the mask takes part as passed
+  /// As passed, but it must be the mode's own mask written out, one per batch entry (Ascend's
+  /// mode 5, BNSS or B1SS); generated calls pass exactly that.
+  spelled_out,
+  /// It only marks the mode's own mask (the compressed 2048x2048 triangle of modes 2-4).
+  compressed,
+};
+
+/// One value of Ascend's `sparse_mode`: the masks a call with that mode applies, while it passes
+/// the mask tensor (without one, no mode masks anything).
 struct SparseMode {
   std::int64_t value = 0;
-  /// The mask takes part as passed; otherwise it only marks the mode's own mask (the
-  /// compressed 2048x2048 triangle of modes 2-4).
-  bool mask_as_given = true;
+  ModeMask mask = ModeMask::as_given;
   std::optional<Alignment> causal;  ///< a causal mask with this alignment
   std::optional<Alignment> band;    ///< the pre/next band, with this origin
   /// With both a causal mask and a band: the one sequence that takes the band instead of the
@@ -265,14 +273,14 @@ struct SparseMode {
   std::optional<BandSequence> band_sequence;
   /// The mode assumes no sequence has more queries than keys (Ascend's mode 7).
   bool queries_within_keys = false;
-  /// With mask_as_given: the mask must be the mode's own mask written out, one per batch entry
-  /// (Ascend's mode 5, BNSS or B1SS); generated calls pass exactly that.
-  bool mask_spelled_out = false;
   /// An int input, one entry per batch entry: the causal mask also shows every query of entry b
   /// its first `prefix[b]` keys (Ascend's prefix modes 5 and 6). Valid calls of the mode give it.
   std::string prefix;
   /// The compressed mask's shape in this mode, when not the spec's (mode 6's 3072 x 2048).
   Shape compressed_mask_shape;
+
+  /// Whether the mask takes part as passed (it is not a compressed marker).
+  bool takesMaskAsGiven() const { return mask != ModeMask::compressed; }
 };
 
 /// The vendor's names of a decode step's state and what it reads (torch_npu's

@@ -38,6 +38,9 @@ std::map<std::string, std::int64_t> observedDims(const ApiSpec& spec, const Case
 /// 1.0), else `fallback` (no such param, or a None default the API computes).
 double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, double fallback);
 
+/// An int param's value as numberParam reads it, 0 when neither the call nor the spec gives one.
+std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& name);
+
 /// The sparse mode the call picks; nullptr when the spec has none or does not declare the value.
 const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c);
 
