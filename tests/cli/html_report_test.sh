@@ -9,7 +9,9 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 browser=$(command -v chromium || command -v chromium-browser) || { echo "chromium is not installed (scripts/install-deps.sh installs it)"; exit 1; }
 flags=(--headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 --window-size=1400,1000)
 
+# Three specs are enough for the page: a run of every spec is cli.run_quick's.
 "$attnconf" run --adapter cpu_flash --adapter naive --cases 20 --error-cases 3 --signature-seqlen 129 \
+  --api scaled_dot_product_attention --api flash_attn_varlen_func --api npu_fusion_attention_bnsd \
   --results results.json > run.log
 "$attnconf" report results.json --markdown report.md --html report.html > /dev/null
 
