@@ -66,6 +66,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::advance_step_padding_untouched, "advance_step_padding_untouched"},
     std::pair{PlantedFault::unsupported_alibi_ignored, "unsupported_alibi_ignored"},
     std::pair{PlantedFault::prefix_ignored, "prefix_ignored"},
+    std::pair{PlantedFault::sink_scaled, "sink_scaled"},
 };
 
 }  // namespace

@@ -32,7 +32,7 @@ void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding
   const std::int64_t max_sq = p.maxSeqlenQ(), dv = p.head_dim_v;
   Matrix s = scores(p, b, h, rounding);
   applyMask(p, b, rounding, s);
-  auto [prob, row_max, row_sum] = softmax(s);
+  auto [prob, row_max, row_sum] = softmax(s, detail::sinkOf(p, h));
   rounding.apply(prob);
   // §output: O = P V.
   Matrix out = rounding.product(prob, block(p.v, b, p.kvHead(h), sk));

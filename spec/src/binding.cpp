@@ -572,6 +572,16 @@ std::map<std::string, ExpectedOutput> expectedGradients(const ApiSpec& spec, con
   return expected;
 }
 
+// The sink tensor's logits, else a sink of 0 per head when the zero-sink param is on.
+void bindSink(const ApiSpec& spec, const Case& c, Problem& p) {
+  const Semantics& s = spec.semantics;
+  if (const Tensor* sink = s.sink_tensor.empty() ? nullptr : c.tensor(s.sink_tensor)) {
+    p.sink = sink->values;
+  } else if (!s.zero_sink_param.empty() && numberParam(spec, c, s.zero_sink_param, 0.0) != 0.0) {
+    p.sink.assign(static_cast<std::size_t>(p.heads_q), 0.0);
+  }
+}
+
 Problem bindProblem(const ApiSpec& spec, const Case& c) {
   const Semantics& s = spec.semantics;
   const auto dims = observedDims(spec, c);
@@ -624,6 +634,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
       }
     }
   }
+  bindSink(spec, c, p);
   p.fully_masked_rows = s.fully_masked_rows;
   p.q = toCanonical(spec, c, s.query, kQueryAxes);
   if (s.hasKvCache()) {

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <regex>
 #include <set>
@@ -24,6 +25,11 @@ SpecError::SpecError(const Location& where, const std::string& field, const std:
       expected_(expected) {}
 
 namespace {
+
+// ParamType's names as spec files spell them, in the enum's order.
+constexpr std::array<std::string_view, 5> kParamTypeNames = {"bool", "int", "float", "int_pair",
+                                                             "string"};
+static_assert(kParamTypeNames.size() == static_cast<std::size_t>(ParamType::string) + 1);
 
 std::string contentHash(const std::string& text) {
   std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a
@@ -424,8 +430,11 @@ class SpecParser {
   void requireParam(const Field& f, ParamType type) const {
     const ParamDecl* p = spec_.param(f.text());
     if (!p) f.fail(fmt::format("unknown param \"{}\"; declare it under `params`", f.text()));
-    if (p->type != type)
-      f.fail(fmt::format("param \"{}\" has the wrong type for this clause", f.text()));
+    if (p->type != type) {
+      f.fail(fmt::format("param \"{}\" is {}; this clause needs a param of type {}", f.text(),
+                         kParamTypeNames[static_cast<std::size_t>(p->type)],
+                         kParamTypeNames[static_cast<std::size_t>(type)]));
+    }
   }
 
   // A name that can be given to a call: a param or an input.
@@ -490,7 +499,7 @@ class SpecParser {
                  "scale",       "softcap",   "splits",        "causal",  "window",
                  "alibi",       "mask",      "bias",          "lengths", "fully_masked_rows",
                  "out",         "lse",       "softcap_order", "past",    "kv_cache",
-                 "sparse_mode", "row_max",   "row_sum"});
+                 "sparse_mode", "row_max",   "row_sum",       "sink"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -557,6 +566,15 @@ class SpecParser {
       requireInput(alibi->at("tensor"));
       s.alibi_tensor = alibi->at("tensor").text();
       s.alibi_alignment = parseAlignment(alibi->at("alignment"));
+    }
+    if (const auto sink = f.find("sink")) {
+      sink->allowOnly({"tensor", "zero_param"});
+      requireInput(sink->at("tensor"));
+      s.sink_tensor = sink->at("tensor").text();
+      if (const auto zero = sink->find("zero_param")) {
+        requireParam(*zero, ParamType::boolean);
+        s.zero_sink_param = zero->text();
+      }
     }
     if (const auto lengths = f.find("lengths")) parseLengths(*lengths);
     if (const auto bias = f.find("bias")) {

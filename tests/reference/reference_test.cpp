@@ -50,6 +50,14 @@ TEST(Reference, ExplicitMaskBiasIsAddedAndMinusInfHidesAKey) {
   EXPECT_NEAR(r.lse.values[0], std::log(3.0), 1e-12);
 }
 
+TEST(Reference, AHiddenKeysValueTakesNoPartEvenAHugeOne) {
+  // Its probability is exactly 0 (Eigen's vectorised exp(-inf) is 5.6e-309, not 0, which would
+  // add 5.6e-9 here and let an infinite value through as inf).
+  Problem p = problem(1, 2, {0.0}, {0.0, 0.0}, {3.0, 1e300});
+  p.bias = Tensor{DType::fp64, {1, 1, 1, 2}, {0.0, -kInf}};
+  EXPECT_EQ(attention(p).out.values[0], 3.0);
+}
+
 TEST(Reference, ExplicitMaskHidingEveryKeyGivesTheDeclaredRow) {
   Problem p = uniformScores(2, 2);
   p.bias = Tensor{DType::fp64, {1, 1, 2, 2}, {-kInf, -kInf, 0.0, 0.0}};
@@ -170,6 +178,36 @@ TEST(Reference, AlibiBottomRight) {
   EXPECT_NEAR(r.lse.values[0], std::log(z), 1e-12);
 }
 
+TEST(Reference, SinkIsAKeyWithoutValueInEveryRowsSoftmax) {
+  // Two keys at score 0 (values 1, 2) and a sink of ln 2: p = [1/4, 1/4], the sink 2/4.
+  Problem p = uniformScores(1, 2);
+  p.sink = {std::log(2.0)};
+  const Result r = attention(p);
+  EXPECT_NEAR(r.out.values[0], 3.0 / 4.0, 1e-12);
+  EXPECT_NEAR(r.lse.values[0], std::log(4.0), 1e-12);
+  EXPECT_NEAR(r.row_max.values[0], std::log(2.0), 1e-12);  // the sink outscores every key
+}
+
+TEST(Reference, SinkTakesAllOfARowThatSeesNoKey) {
+  // Row 0 of Sq=2 > Sk=1 under bottom-right causal sees no key: out 0, lse the sink, whatever
+  // the declared fully masked row; row 1 sees its key beside the sink.
+  Problem p = uniformScores(2, 1);
+  p.masks = {CausalMask{Alignment::bottom_right}};
+  p.fully_masked_rows = {7.0, kInf};
+  p.sink = {-1.0};
+  const Result r = attention(p);
+  EXPECT_EQ(r.out.values[0], 0.0);
+  EXPECT_EQ(r.lse.values[0], -1.0);
+  EXPECT_NEAR(r.out.values[1], 1.0 / (1.0 + std::exp(-1.0)), 1e-12);
+}
+
+TEST(Reference, SinkOfMinusInfinityIsNoSink) {
+  Problem p = uniformScores(2, 3);
+  const Result without = attention(p);
+  p.sink = {-kInf};
+  EXPECT_EQ(attention(p).out.values, without.out.values);
+}
+
 TEST(Reference, GqaHeadMapping) {
   // 4 query heads, 2 kv heads: heads 0,1 read kv head 0 (v = 1), heads 2,3 read kv head 1 (v = 2).
   Problem p = problem(1, 1, {0.0}, {0.0}, {1.0});
@@ -270,6 +308,20 @@ TEST(ReferenceBackward, MatchesFiniteDifferences) {
   // gradient of a key the bias hides.
   for (int d = 0; d < 3; ++d) EXPECT_EQ(g.dq.values[d], 0.0);
   EXPECT_EQ(g.dbias.values[(4 + 3) * 3], 0.0);
+}
+
+TEST(ReferenceBackward, WithASinkMatchesFiniteDifferences) {
+  Problem p = gradientProblem();
+  p.sink = {0.4, -0.9};
+  Tensor dout = Tensor::zeros(DType::fp64, {1, 2, 4, 3});
+  for (std::size_t i = 0; i < dout.values.size(); ++i)
+    dout.values[i] = std::sin(0.3 * static_cast<double>(i));
+  const Gradients g = attentionBackward(p, dout);
+  for (const auto& [which, grad] : {std::pair{&Problem::q, &g.dq}, std::pair{&Problem::k, &g.dk},
+                                    std::pair{&Problem::v, &g.dv}}) {
+    for (std::size_t i = 0; i < grad->values.size(); ++i)
+      EXPECT_NEAR(grad->values[i], numericGradient(p, which, i, dout), 1e-7) << i;
+  }
 }
 
 }  // namespace

@@ -73,7 +73,8 @@ MULTI_HEAD_ATTENTION = Operator(
     {"output": "query"}, {"present_key": "key", "present_value": "value"})
 GROUP_QUERY_ATTENTION = Operator(
     "GroupQueryAttention", "com.microsoft",
-    ["query", "key", "value", "past_key", "past_value", "seqlens_k", "total_sequence_length"],
+    ["query", "key", "value", "past_key", "past_value", "seqlens_k", "total_sequence_length",
+     "cos_cache", "sin_cache", "position_ids", "attention_bias", "head_sink"],
     {"num_heads": int, "kv_num_heads": int, "scale": float, "softcap": float,
      "local_window_size": int, "do_rotary": int, "rotary_interleaved": int,
      "smooth_softmax": int},

@@ -64,6 +64,9 @@ struct AttentionArgs {
   std::int64_t band_pre = 0, band_next = 0, band_offset = 0;
   std::vector<float> alibi_slopes{};  ///< empty, or batch * heads
   std::int64_t alibi_offset = 0;
+  /// Empty, or one logit per head that joins every row's softmax with no value (an attention
+  /// sink): exp(sink) adds to the row sum, so a row that sees no key outputs 0.
+  std::vector<float> sink{};
   BiasView bias{};
   bool softcap_after_mask = false;  ///< ONNX's order: a hidden key scores -softcap, not -inf
   double empty_row_value = 0.0;     ///< the output of a row that sees no key

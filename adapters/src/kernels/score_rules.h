@@ -76,6 +76,13 @@ inline float finalScore(const AttentionArgs& a, std::int64_t b, std::int64_t h, 
   return a.softcap > 0 && a.softcap_after_mask ? softcap(s) : s;
 }
 
+/// Head h's sink logit; -inf (no weight) without one.
+inline float sinkOf(const AttentionArgs& a, std::int64_t h) {
+  if (a.sink.empty()) return kMinusInf;
+  const float sink = a.sink[static_cast<std::size_t>(h)];
+  return a.fault == PlantedFault::sink_scaled ? sink * a.scale : sink;
+}
+
 /// The kv head query head h reads.
 inline std::int64_t kvHead(const AttentionArgs& a, std::int64_t h) {
   return a.fault == PlantedFault::gqa_head_modulo ? h % a.heads_k : h / (a.heads / a.heads_k);

@@ -17,24 +17,27 @@ using kernels::MatrixF;
 
 // The probabilities of query head h, every score and probability stored in the input dtype;
 // writes the LSE row by row when `lse` is given (a fully masked row: P 0, LSE +inf), and with
-// `statistics` the row max and sum the call asks for (a.row_max, a.row_sum).
+// `statistics` the row max and sum the call asks for (a.row_max, a.row_sum). A sink takes part
+// in the row max and sum as a key without value.
 MatrixF probabilities(const AttentionArgs& a, std::int64_t b, std::int64_t h, const MatrixF& scaled,
                       double* lse, bool statistics = false) {
   const std::int64_t row0 = (b * a.heads + h) * a.seqlen_q;
   MatrixF p(a.seqlen_q, a.seqlen_k);
+  const float sink = kernels::sinkOf(a, h);
   for (std::int64_t i = 0; i < a.seqlen_q; ++i) {
     for (std::int64_t j = 0; j < a.seqlen_k; ++j) {
       p(i, j) = kernels::toDType(
           a, kernels::finalScore(a, b, h, i, j, kernels::toDType(a, scaled(i, j))));
     }
-    const float row_max = p.row(i).maxCoeff<Eigen::PropagateNaN>();  // a NaN score is no key
+    // std::max keeps a NaN first argument: a NaN score is no key.
+    const float row_max = std::max(p.row(i).maxCoeff<Eigen::PropagateNaN>(), sink);
     if (row_max == kernels::kMinusInf) {
       p.row(i).setZero();
       if (lse) lse[i] = std::numeric_limits<double>::infinity();
       continue;
     }
     p.row(i) = (p.row(i).array() - row_max).exp();
-    const float sum = p.row(i).sum();
+    const float sum = p.row(i).sum() + std::exp(sink - row_max);
     if (statistics && a.row_max) a.row_max[row0 + i] = row_max;
     if (statistics && a.row_sum) a.row_sum[row0 + i] = sum;
     if (lse) lse[i] = static_cast<double>(row_max + std::log(sum));

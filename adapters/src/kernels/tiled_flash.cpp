@@ -1,6 +1,7 @@
 // FlashAttention-2 forward (Dao 2023, Algorithm 1) on the CPU: for each tile of queries, walk the
 // tiles of keys the masks leave visible, keep a running row max m and row sum l, rescale the
 // fp32 accumulator when m grows, and divide by l once at the end. Never an Sq x Sk matrix.
+// A sink starts each row as a key of its score with no value: m = sink, l = 1.
 #include <Eigen/Core>
 #include <algorithm>
 #include <atomic>
@@ -113,10 +114,11 @@ void tiledFlashForward(const AttentionArgs& a, std::int64_t block_q, std::int64_
     const std::int64_t b = bh / a.heads, h = bh % a.heads, hk = kernels::kvHead(a, h);
     const MatrixF k = gather(a.k, b, hk, a.seqlen_k, 0, a.head_dim);
     const MatrixF v = gather(a.v, b, hk, a.seqlen_k, 0, a.head_dim_v);
+    const float sink = kernels::sinkOf(a, h);
     for (std::int64_t i0 = 0; i0 < a.seqlen_q; i0 += block_q) {
       const std::int64_t rows = std::min(block_q, a.seqlen_q - i0);
       const MatrixF q = gather(a.q, b, h, rows, i0, a.head_dim);
-      RowState st{VectorF::Constant(rows, kMinusInf), VectorF::Zero(rows),
+      RowState st{VectorF::Constant(rows, sink), VectorF::Constant(rows, sink == kMinusInf ? 0 : 1),
                   MatrixF::Zero(rows, a.head_dim_v)};
       // Key tiles no query of this tile can see are skipped: the visible runs grow with i.
       const auto [first, last] = kernels::keyRange(a, b, i0, rows);

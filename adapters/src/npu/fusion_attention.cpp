@@ -169,6 +169,7 @@ std::map<std::string, Tensor> packedSequences(const Case& c, PlantedFault fault,
                      .head_dim_v = head_dim,
                      .scale = static_cast<float>(common.scale),
                      .fault = fault};
+  args.sink = npu::sinks(c, heads);
   Tensor converted_mask;
   const Tensor* mask =
       attenMask(c, common.mode, {1, heads, longestSequence(starts_q), longestSequence(starts_k)},
@@ -244,6 +245,7 @@ std::map<std::string, Tensor> npuFusionAttention(const Case& c, PlantedFault fau
                      .k = kv.view,
                      .v = vv.view,
                      .scale = static_cast<float>(common.scale),
+                     .sink = npu::sinks(c, qv.heads),
                      .fault = fault};
   const Shape full{args.batch, args.heads, args.seqlen_q, args.seqlen_k};
   Tensor converted_mask;

@@ -138,4 +138,15 @@ std::vector<std::int64_t> prefixes(const Case& c, std::int64_t mode, std::int64_
   return shown;
 }
 
+std::vector<float> sinks(const Case& c, std::int64_t heads) {
+  const Tensor* sink = c.tensor("sink");
+  if (!sink) return {};
+  // The aclnn front end's words (InputDtypeCheck).
+  check(sink->dtype == DType::fp32,
+        fmt::format("The data type of sink is [{}], should be fp32.", dtypeName(sink->dtype)));
+  check(sink->rank() == 1 && sink->shape[0] == heads,
+        fmt::format("sink of shape ({}) is not (N1) = ({})", fmt::join(sink->shape, ", "), heads));
+  return {sink->values.begin(), sink->values.end()};
+}
+
 }  // namespace attnconf::adapters::npu

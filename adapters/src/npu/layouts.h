@@ -83,4 +83,8 @@ const Tensor* attenMask(const Case& c, std::int64_t mode, const Shape& full, Pla
 std::vector<std::int64_t> prefixes(const Case& c, std::int64_t mode, std::int64_t batch,
                                    PlantedFault fault);
 
+/// §sink: each query head's attention-sink logit from the optional fp32 `sink` of shape (N1);
+/// empty without one.
+std::vector<float> sinks(const Case& c, std::int64_t heads);
+
 }  // namespace attnconf::adapters::npu

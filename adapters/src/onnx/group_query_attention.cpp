@@ -67,6 +67,22 @@ void checkLengths(const Case& c, std::int64_t batch, std::int64_t total) {
   }
 }
 
+// One logit per query head: head_sink's, else 0 for each with smooth_softmax, else none.
+std::vector<float> headSink(const Case& c, std::int64_t heads, DType dtype) {
+  if (const Tensor* sink = c.tensor("head_sink")) {
+    check(sink->dtype == dtype, "Type Error: Type parameter (T) bound to different types");
+    check(sink->rank() == 1, "head_sink must be a 1D tensor");
+    check(sink->shape[0] == heads,
+          fmt::format("head_sink dimension 0 must be equal to the num heads, got {}",
+                      sink->shape[0]));
+    return {sink->values.begin(), sink->values.end()};
+  }
+  std::vector<float> none_or_zeros;
+  if (paramOr(c, "smooth_softmax", false))
+    none_or_zeros.assign(static_cast<std::size_t>(heads), 0.0F);
+  return none_or_zeros;
+}
+
 }  // namespace
 
 std::map<std::string, Tensor> ortGroupQueryAttention(const Case& c, PlantedFault fault,
@@ -122,6 +138,7 @@ std::map<std::string, Tensor> ortGroupQueryAttention(const Case& c, PlantedFault
   const double default_scale = 1.0 / std::sqrt(static_cast<double>(head_size));
   args.scale = static_cast<float>(paramOr(c, "scale", default_scale));
   args.softcap = static_cast<float>(paramOr(c, "softcap", 0.0));
+  args.sink = headSink(c, heads, q.dtype);
   // Query i sits at position past + i: the causal mask is bottom-right over the keys.
   args.causal = true;
   args.causal_offset = fault == PlantedFault::causal_ignores_past ? 0 : past;

@@ -3,6 +3,7 @@
 // The steps of the canonical definition (model/problem.h) shared by the forward and backward
 // references; each is commented with the clause it implements.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -80,23 +81,32 @@ inline void applyMask(const Problem& p, std::int64_t b, const Rounding& rounding
 }
 
 // §softmax: P = exp(S - rowmax) / rowsum, a fully masked row all zero (its rowsum 0);
-// lse = rowmax + log(rowsum).
+// lse = rowmax + log(rowsum). A sink is one more logit with no value: it takes part in rowmax
+// and rowsum, so a row that sees no key has P 0 and lse = sink. No sink is a sink of -inf.
 struct Softmax {
   Matrix prob;
   Eigen::VectorXd row_max, row_sum;
 };
 
-inline Softmax softmax(const Matrix& s) {
+inline double sinkOf(const Problem& p, std::int64_t h) {
+  if (p.sink.empty()) return kMinusInf;
+  return p.sink[static_cast<std::size_t>(h)];
+}
+
+inline Softmax softmax(const Matrix& s, double sink = kMinusInf) {
   // A row of no keys (a key length of 0) is fully masked.
   // A NaN score makes the row max NaN (IEEE max would drop it and could call the row empty).
-  Softmax out{Matrix::Zero(s.rows(), s.cols()), Eigen::VectorXd::Constant(s.rows(), kMinusInf),
+  Softmax out{Matrix::Zero(s.rows(), s.cols()), Eigen::VectorXd::Constant(s.rows(), sink),
               Eigen::VectorXd::Zero(s.rows())};
   for (Eigen::Index i = 0; i < s.rows() && s.cols() > 0; ++i)
-    out.row_max(i) = s.row(i).maxCoeff<Eigen::PropagateNaN>();
+    out.row_max(i) = std::max(s.row(i).maxCoeff<Eigen::PropagateNaN>(), sink);
   for (Eigen::Index i = 0; i < s.rows(); ++i) {
     if (out.row_max(i) == kMinusInf) continue;
-    out.prob.row(i) = (s.row(i).array() - out.row_max(i)).exp();
-    out.row_sum(i) = out.prob.row(i).sum();
+    // std::exp: Eigen's vectorised exp turns -inf into 5.6e-309, not 0, which would let a
+    // hidden key's infinite value through.
+    out.prob.row(i) =
+        (s.row(i).array() - out.row_max(i)).unaryExpr([](double x) { return std::exp(x); });
+    out.row_sum(i) = out.prob.row(i).sum() + std::exp(sink - out.row_max(i));
     out.prob.row(i) /= out.row_sum(i);
   }
   return out;

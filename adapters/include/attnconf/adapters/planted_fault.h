@@ -84,6 +84,7 @@ enum class PlantedFault {
                                    ///< instead of raising
   prefix_ignored,  ///< torch_npu sparse_mode 5/6: each entry's prefix read as 0, plain
                    ///< bottom-right causal
+  sink_scaled,     ///< the attention sink multiplied by the softmax scale like a QK^T product
 };
 
 /// The name of a fault, e.g. "causal_top_left".

@@ -24,6 +24,8 @@ struct FullyMaskedRows {
 /// layout or parameter names. For batch b and query head h:
 ///   S = scale * Q K^T; S = softcap * tanh(S / softcap) if softcap > 0; S -= alibi; S += bias;
 ///   masked S = -inf; P = softmax(S); O = P V; lse = logsumexp(S).
+/// With a sink, each row's softmax has one more logit, sink[h], with no value: P = exp(S - lse)
+/// and lse = log(sum exp(S) + exp(sink[h])), so a row that sees no key outputs 0.
 struct Problem {
   DType dtype = DType::fp16;  ///< dtype of q, k, v as the kernel received them
   std::int64_t batch = 1;
@@ -44,6 +46,9 @@ struct Problem {
   std::vector<std::vector<MaskPrimitive>> entry_masks;
   std::vector<double> alibi_slopes;  ///< empty, or one per (batch, query head)
   Alignment alibi_alignment = Alignment::bottom_right;
+  /// Empty, or one logit per query head that joins every row's softmax (a learnable attention
+  /// sink: ORT's head_sink, torch_npu's sink); neither scaled nor softcapped.
+  std::vector<double> sink;
   FullyMaskedRows fully_masked_rows;
   Tensor q;  ///< [batch, heads_q, max seqlen_q, head_dim]
   Tensor k;  ///< [batch, heads_kv, max seqlen_k, head_dim]
@@ -72,7 +77,7 @@ struct Result {
   /// shape of `lse`, or empty when every LSE is specified.
   Tensor lse_unspecified;
   /// [batch, heads_q, max seqlen_q]: each row's largest score (after the softcap, the bias and
-  /// the masks), the softmax's shift; 0 on rows that see no key.
+  /// the masks) or its sink if larger, the softmax's shift; 0 on rows that see neither.
   Tensor row_max;
 };
 

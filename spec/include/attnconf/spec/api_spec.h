@@ -309,6 +309,9 @@ struct Semantics {
   Alignment window_alignment = Alignment::bottom_right;
   std::string alibi_tensor;  ///< slopes tensor, (heads) or (batch, heads)
   Alignment alibi_alignment = Alignment::bottom_right;
+  /// An attention sink: one logit per query head, (heads), in every row's softmax. Without the
+  /// tensor, the bool param `zero_sink_param` gives every head a sink of 0 (ORT's smooth_softmax).
+  std::string sink_tensor, zero_sink_param;
   std::string past_key, past_value;  ///< cached keys and values put before the new ones
   /// Per-batch lengths (the same tensor for both when one length covers queries and keys):
   /// query rows past theirs are 0, keys past theirs take no part.
