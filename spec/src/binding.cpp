@@ -410,8 +410,7 @@ ExpectedOutput concatOutput(const ApiSpec& spec, const TensorDecl& decl, const C
 // Whether the call's causal mask applies: always, or while its param is true.
 bool causalApplies(const ApiSpec& spec, const Case& c) {
   const Semantics& s = spec.semantics;
-  return s.causal_always ||
-         (!s.causal_param.empty() && numberParam(spec, c, s.causal_param, 0.0) != 0.0);
+  return s.causal_always || boolParam(spec, c, s.causal_param);
 }
 
 // docstring: "If causal or local (i.e., window_size != (-1, -1)), q is rotated by rotary_cos and
@@ -577,7 +576,7 @@ void bindSink(const ApiSpec& spec, const Case& c, Problem& p) {
   const Semantics& s = spec.semantics;
   if (const Tensor* sink = s.sink_tensor.empty() ? nullptr : c.tensor(s.sink_tensor)) {
     p.sink = sink->values;
-  } else if (!s.zero_sink_param.empty() && numberParam(spec, c, s.zero_sink_param, 0.0) != 0.0) {
+  } else if (boolParam(spec, c, s.zero_sink_param)) {
     p.sink.assign(static_cast<std::size_t>(p.heads_q), 0.0);
   }
 }

@@ -152,6 +152,10 @@ std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& nam
   return static_cast<std::int64_t>(numberParam(spec, c, name, 0.0));
 }
 
+bool boolParam(const ApiSpec& spec, const Case& c, const std::string& name) {
+  return numberParam(spec, c, name, 0.0) != 0.0;
+}
+
 const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c) {
   const Semantics& s = spec.semantics;
   if (s.sparse_modes.empty()) return nullptr;

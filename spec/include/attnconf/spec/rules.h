@@ -41,6 +41,10 @@ double numberParam(const ApiSpec& spec, const Case& c, const std::string& name, 
 /// An int param's value as numberParam reads it, 0 when neither the call nor the spec gives one.
 std::int64_t intParam(const ApiSpec& spec, const Case& c, const std::string& name);
 
+/// A bool param's value as numberParam reads it: false when neither the call nor the spec gives
+/// one, or when `name` is empty (the spec binds no param).
+bool boolParam(const ApiSpec& spec, const Case& c, const std::string& name);
+
 /// The sparse mode the call picks; nullptr when the spec has none or does not declare the value.
 const SparseMode* sparseModeOf(const ApiSpec& spec, const Case& c);
 
