@@ -20,6 +20,10 @@ std::string_view DTypeNames::operator()(DType dtype) const {
       return fp16;
     case DType::bf16:
       return bf16;
+    case DType::fp8_e4m3:
+      return fp8_e4m3;
+    case DType::fp8_e5m2:
+      return fp8_e5m2;
     case DType::int64:
       return int64;
     case DType::int32:

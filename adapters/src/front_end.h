@@ -63,7 +63,7 @@ T paramOr(const Case& c, const char* name, T fallback) {
 
 /// A vendor's names of the dtypes, as its messages print them.
 struct DTypeNames {
-  std::string_view fp64, fp32, fp16, bf16, int64, int32, boolean;
+  std::string_view fp64, fp32, fp16, bf16, fp8_e4m3, fp8_e5m2, int64, int32, boolean;
   std::string_view operator()(DType dtype) const;
 };
 

@@ -39,6 +39,7 @@ constexpr std::array kApis = {
     InTreeApi{"flash_attn_with_kvcache", &flashAttnWithKvcache, "headdim"},
     InTreeApi{"flash_attn_with_kvcache_paged", &flashAttnWithKvcache, "headdim"},
     InTreeApi{"flash_attn_npu_with_kvcache", &flashAttnNpuWithKvcache, "headdim"},
+    InTreeApi{"flash_attn_npu_with_kvcache_paged", &flashAttnNpuWithKvcache, "headdim"},
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},
     InTreeApi{"diy_flash_attention", &diyFlashAttention, "head_dim"},
     InTreeApi{"onnx_attention", &onnxAttention, "head_size"},

@@ -1,6 +1,7 @@
 #include "attnconf/model/dtype.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -14,9 +15,10 @@ struct DTypeInfo {
 };
 
 constexpr std::array kDTypes = {
-    DTypeInfo{DType::fp64, "fp64"},    DTypeInfo{DType::fp32, "fp32"},
-    DTypeInfo{DType::fp16, "fp16"},    DTypeInfo{DType::bf16, "bf16"},
-    DTypeInfo{DType::int64, "int64"},  DTypeInfo{DType::int32, "int32"},
+    DTypeInfo{DType::fp64, "fp64"},         DTypeInfo{DType::fp32, "fp32"},
+    DTypeInfo{DType::fp16, "fp16"},         DTypeInfo{DType::bf16, "bf16"},
+    DTypeInfo{DType::fp8_e4m3, "fp8_e4m3"}, DTypeInfo{DType::fp8_e5m2, "fp8_e5m2"},
+    DTypeInfo{DType::int64, "int64"},       DTypeInfo{DType::int32, "int32"},
     DTypeInfo{DType::boolean, "bool"},
 };
 
@@ -26,6 +28,34 @@ constexpr std::array kDTypes = {
 template <class T>
 double viaEigen(double value) {
   return static_cast<double>(static_cast<float>(T(static_cast<float>(value))));
+}
+
+// An 8-bit float: `mantissa_bits` stored bits, normal exponents from `min_exponent` on. Neither
+// Eigen nor the standard library has one. A value is rounded on the grid of its binade (the
+// subnormal grid below min_exponent) with the current rounding mode, round-to-nearest-even, as
+// PyTorch's casts round; a value that rounds past max_finite becomes `overflow_to` (e4m3fn has
+// no infinity, so it is NaN there).
+struct Fp8Format {
+  int mantissa_bits;
+  int min_exponent;
+  double max_finite;
+  double overflow_to;
+};
+
+constexpr Fp8Format kE4m3{3, -6, 448.0, std::numeric_limits<double>::quiet_NaN()};
+constexpr Fp8Format kE5m2{2, -14, 57344.0, std::numeric_limits<double>::infinity()};
+
+double roundToFp8(const Fp8Format& f, double value) {
+  if (!std::isfinite(value) || value == 0.0)
+    return std::isinf(value) ? std::copysign(f.overflow_to, value) : value;
+  const int exponent = std::max(std::ilogb(value), f.min_exponent);
+  const double quantum = std::ldexp(1.0, exponent - f.mantissa_bits);
+  const double rounded = std::nearbyint(value / quantum) * quantum;
+  return std::abs(rounded) > f.max_finite ? std::copysign(f.overflow_to, value) : rounded;
+}
+
+const Fp8Format& fp8Format(DType dtype) {
+  return dtype == DType::fp8_e4m3 ? kE4m3 : kE5m2;
 }
 
 }  // namespace
@@ -56,7 +86,11 @@ const std::vector<DType>& allDTypes() {
 
 bool isFloating(DType dtype) {
   return dtype == DType::fp64 || dtype == DType::fp32 || dtype == DType::fp16 ||
-         dtype == DType::bf16;
+         dtype == DType::bf16 || isFp8(dtype);
+}
+
+bool isFp8(DType dtype) {
+  return dtype == DType::fp8_e4m3 || dtype == DType::fp8_e5m2;
 }
 
 double epsilon(DType dtype) {
@@ -69,6 +103,9 @@ double epsilon(DType dtype) {
       return 0x1p-10;
     case DType::bf16:
       return 0x1p-7;
+    case DType::fp8_e4m3:
+    case DType::fp8_e5m2:
+      return std::ldexp(1.0, -fp8Format(dtype).mantissa_bits);
     default:
       return 0.0;
   }
@@ -84,6 +121,9 @@ double smallestSubnormal(DType dtype) {
       return 0x1p-24;
     case DType::bf16:
       return 0x1p-133;
+    case DType::fp8_e4m3:
+    case DType::fp8_e5m2:
+      return std::ldexp(1.0, fp8Format(dtype).min_exponent - fp8Format(dtype).mantissa_bits);
     default:
       return 0.0;
   }
@@ -99,6 +139,9 @@ double maxFinite(DType dtype) {
       return 65504.0;
     case DType::bf16:
       return 0x1.FEp127;
+    case DType::fp8_e4m3:
+    case DType::fp8_e5m2:
+      return fp8Format(dtype).max_finite;
     case DType::int64:
       return 9.2233720368547758e18;
     case DType::int32:
@@ -119,6 +162,9 @@ double roundTo(DType dtype, double value) {
       return viaEigen<Eigen::half>(value);
     case DType::bf16:
       return viaEigen<Eigen::bfloat16>(value);
+    case DType::fp8_e4m3:
+    case DType::fp8_e5m2:
+      return roundToFp8(fp8Format(dtype), value);
     case DType::int64:
     case DType::int32:
       return std::nearbyint(value);

@@ -131,6 +131,8 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::advance_step_padding_untouched, "Accuracy", "npu_advance_step_flashattn"},
       {PlantedFault::unsupported_alibi_ignored, "ErrorIfAlibiUnsupported",
        "flash_attn_npu_with_kvcache"},
+      {PlantedFault::unsupported_alibi_ignored, "ErrorIfAlibiUnsupported",
+       "flash_attn_npu_with_kvcache_paged"},
       {PlantedFault::sink_scaled, "Accuracy", "ort_group_query_attention"},
       {PlantedFault::sink_scaled, "Gradients", "npu_fusion_attention_bnsd"},
   };

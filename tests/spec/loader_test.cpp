@@ -568,6 +568,21 @@ TEST(Loader, ProfilesAreTheirBaseLessWhatTheyRefuse) {
   EXPECT_EQ(inherited.where.line, base.rule("QueryDtypeUnsupported")->where.line);
 }
 
+// The paged profile refuses what the contiguous one does; its `absent` rule on cache_leftpad
+// takes the base's leftpad-with-table rule away, and the page rules stay the base's.
+TEST(Loader, PagedProfileKeepsThePageRulesAndRefusesLeftpadOutright) {
+  const ApiSpec npu = loadSpec(specFolder() / "flash_attn_npu_with_kvcache_paged.yaml");
+  const ApiSpec base = loadSpec(specFolder() / "flash_attn_with_kvcache_paged.yaml");
+  EXPECT_NE(base.rule("CacheLeftpadWithBlockTable"), nullptr);
+  EXPECT_EQ(npu.rule("CacheLeftpadWithBlockTable"), nullptr);
+  EXPECT_TRUE(refused(npu, "cache_leftpad"));
+  for (const char* kept :
+       {"PageSizeNotMultipleOf256", "BlockTableIndexOutOfRange", "CacheBatchIdxWithBlockTable"})
+    EXPECT_NE(npu.rule(kept), nullptr) << kept;
+  EXPECT_EQ(std::ranges::count(npu.promises.relations, Relation::paged_equals_contiguous), 1);
+  EXPECT_EQ(std::ranges::count(npu.promises.relations, Relation::split_invariance), 0);
+}
+
 // A profile's mistakes name the file they are in: its own, or its base's where the profile
 // makes a base field wrong.
 TEST(Loader, ProfileMistakesNameTheFileTheyAreIn) {

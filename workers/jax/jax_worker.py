@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 from attnconf_worker import Api, Tensor, serve  # noqa: E402
 
 JAX_DTYPE = {"fp64": jnp.float64, "fp32": jnp.float32, "fp16": jnp.float16,
-             "bf16": jnp.bfloat16, "int64": jnp.int64, "int32": jnp.int32, "bool": jnp.bool_}
+             "bf16": jnp.bfloat16, "fp8_e4m3": jnp.float8_e4m3fn, "fp8_e5m2": jnp.float8_e5m2,
+             "int64": jnp.int64, "int32": jnp.int32, "bool": jnp.bool_}
 NAMES = {np.dtype(jnp.float32): "fp32", np.dtype(jnp.float16): "fp16",
          np.dtype(jnp.bfloat16): "bf16", np.dtype(jnp.float64): "fp64"}
 TENSORS = ["query", "key", "value", "bias", "mask", "query_seq_lengths", "key_value_seq_lengths"]
@@ -35,8 +36,8 @@ PARAMS = ["scale", "is_causal", "local_window_size", "return_residual"]
 
 def _array(t: Tensor):
     # numpy arrays keep their dtype (jnp.asarray would make int64 int32 without x64 first).
-    if t.dtype == "bf16":
-        return jnp.asarray(t.array, dtype=jnp.bfloat16)
+    if t.dtype in ("bf16", "fp8_e4m3", "fp8_e5m2"):  # held as float32 values
+        return jnp.asarray(t.array, dtype=JAX_DTYPE[t.dtype])
     return t.array
 
 

@@ -35,8 +35,9 @@ from onnx import TensorProto, helper  # noqa: E402
 from attnconf_worker import Api, ResidentSetPeak, Tensor, serve  # noqa: E402
 
 ELEMENT = {"fp64": TensorProto.DOUBLE, "fp32": TensorProto.FLOAT, "fp16": TensorProto.FLOAT16,
-           "bf16": TensorProto.BFLOAT16, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
-           "bool": TensorProto.BOOL}
+           "bf16": TensorProto.BFLOAT16, "fp8_e4m3": TensorProto.FLOAT8E4M3FN,
+           "fp8_e5m2": TensorProto.FLOAT8E5M2, "int64": TensorProto.INT64,
+           "int32": TensorProto.INT32, "bool": TensorProto.BOOL}
 NUMPY = {"fp64": np.float64, "fp32": np.float32, "fp16": np.float16, "int64": np.int64,
          "int32": np.int32, "bool": np.bool_}
 NAMES = {np.dtype(v): k for k, v in NUMPY.items()}
@@ -142,14 +143,15 @@ class OrtError(Exception):
 
 def _run(op: Operator, call, disable_flash: bool = False) -> dict:
     """The node's outputs by name; onnxruntime's errors as OrtError."""
-    if any(t.dtype == "bf16" for t in call.tensors.values()):
-        # numpy has no bf16: the session is made (rejecting mixed types as onnxruntime does) but
-        # not fed; this worker declares fp16 and fp32 only.
+    unfed = sorted({t.dtype for t in call.tensors.values()} & {"bf16", "fp8_e4m3", "fp8_e5m2"})
+    if unfed:
+        # numpy has no bf16 or fp8: the session is made (rejecting mixed types as onnxruntime
+        # does) but not fed; this worker declares fp16 and fp32 only.
         try:
             _session(op, call)
         except Exception as e:
             raise OrtError(_short(e)) from None
-        raise OrtError("attnconf's ort worker cannot feed bf16 tensors from numpy")
+        raise OrtError(f"attnconf's ort worker cannot feed {', '.join(unfed)} tensors from numpy")
     try:
         session = _session(op, call, disable_flash)
         feeds = {n: np.asarray(t.array, dtype=NUMPY[t.dtype]) for n, t in call.tensors.items()}

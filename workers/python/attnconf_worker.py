@@ -29,17 +29,38 @@ import numpy as np
 
 PROTOCOL = 1
 
-# bf16 travels as the high 16 bits of an fp32; in Python it is held as float32 values.
+# bf16 travels as the high 16 bits of an fp32, fp8 as its one-byte code; in Python both are held
+# as float32 values (numpy has neither).
 _NUMPY = {"fp64": np.float64, "fp32": np.float32, "fp16": np.float16, "bf16": np.float32,
+          "fp8_e4m3": np.float32, "fp8_e5m2": np.float32,
           "int64": np.int64, "int32": np.int32, "bool": np.bool_}
-_WIRE = {"fp64": "<f8", "fp32": "<f4", "fp16": "<f2", "bf16": "<u2", "int64": "<i8",
-         "int32": "<i4", "bool": "u1"}
+_WIRE = {"fp64": "<f8", "fp32": "<f4", "fp16": "<f2", "bf16": "<u2", "fp8_e4m3": "u1",
+         "fp8_e5m2": "u1", "int64": "<i8", "int32": "<i4", "bool": "u1"}
+
+
+def _fp8_values(mantissa_bits: int, bias: int, finite: bool) -> np.ndarray:
+    """The float32 value of each of the 256 codes of an OCP FP8 format."""
+    codes = np.arange(256)
+    biased, mantissa = (codes & 0x7F) >> mantissa_bits, codes & ((1 << mantissa_bits) - 1)
+    significand = np.where(biased == 0, mantissa, mantissa + (1 << mantissa_bits))
+    values = np.ldexp(significand.astype(np.float64),
+                      np.maximum(biased, 1) - bias - mantissa_bits)
+    values = np.where(codes & 0x80, -values, values)
+    if finite:  # e4m3fn: S.1111.111 is NaN, there is no infinity
+        values[(codes & 0x7F) == 0x7F] = np.nan
+    else:       # e5m2: the top exponent is infinity (mantissa 0) or NaN
+        top = biased == (1 << (7 - mantissa_bits)) - 1
+        values[top] = np.where(mantissa[top] == 0, np.copysign(np.inf, values[top]), np.nan)
+    return values.astype(np.float32)
+
+
+_FP8 = {"fp8_e4m3": _fp8_values(3, 7, True), "fp8_e5m2": _fp8_values(2, 15, False)}
 
 
 @dataclass
 class Tensor:
     dtype: str          # the protocol's dtype name
-    array: np.ndarray   # bf16 as float32 values
+    array: np.ndarray   # bf16 and fp8 as float32 values
 
 
 @dataclass
@@ -71,6 +92,8 @@ def _decode(desc: dict, raw: bytes) -> Tensor:
     wire = np.frombuffer(raw, dtype=_WIRE[dtype]).reshape(desc["shape"])
     if dtype == "bf16":
         return Tensor(dtype, (wire.astype(np.uint32) << 16).view(np.float32))
+    if dtype in _FP8:
+        return Tensor(dtype, _FP8[dtype][wire])
     return Tensor(dtype, wire.astype(_NUMPY[dtype]))
 
 
@@ -78,6 +101,15 @@ def _encode(tensor: Tensor) -> bytes:
     array = np.array(tensor.array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
     if tensor.dtype == "bf16":
         return (array.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+    if tensor.dtype in _FP8:
+        # The values are the format's own, and its codes 0 to 0x7E rise with their magnitude up
+        # to the first NaN: a magnitude's code is its place among them. 0x7F is NaN in both.
+        table = _FP8[tensor.dtype]
+        ordered = table[:int(np.argmax(np.isnan(table)))]
+        magnitude = np.abs(array.astype(np.float32))
+        codes = np.searchsorted(ordered, np.nan_to_num(magnitude, nan=0.0))
+        codes = np.where(np.isnan(magnitude), 0x7F, codes) | np.where(np.signbit(array), 0x80, 0)
+        return codes.astype("u1").tobytes()
     return array.astype(_WIRE[tensor.dtype]).tobytes()
 
 

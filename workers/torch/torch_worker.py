@@ -37,7 +37,8 @@ DEVICE = os.environ.get("ATTNCONF_TORCH_DEVICE", "cuda" if torch.cuda.is_availab
 if DEVICE == "cuda" and not torch.cuda.is_available():
     sys.exit(f"ATTNCONF_TORCH_DEVICE=cuda, but torch {torch.__version__} sees no CUDA device")
 TORCH_DTYPES = {"fp64": torch.float64, "fp32": torch.float32, "fp16": torch.float16,
-                "bf16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32,
+                "bf16": torch.bfloat16, "fp8_e4m3": torch.float8_e4m3fn,
+                "fp8_e5m2": torch.float8_e5m2, "int64": torch.int64, "int32": torch.int32,
                 "bool": torch.bool}
 NAMES = {v: k for k, v in TORCH_DTYPES.items()}
 FUSED = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]
@@ -59,7 +60,8 @@ def to_torch(t: Tensor, requires_grad=False) -> torch.Tensor:
 def from_torch(x: torch.Tensor) -> Tensor:
     dtype = NAMES[x.dtype]
     x = x.detach().to("cpu")
-    return Tensor(dtype, (x.float() if dtype == "bf16" else x).numpy())
+    held_as_float32 = dtype in ("bf16", "fp8_e4m3", "fp8_e5m2")  # numpy has none of them
+    return Tensor(dtype, (x.float() if held_as_float32 else x).numpy())
 
 
 def path_of(profile) -> dict:

@@ -14,8 +14,9 @@ using front_end::paramOr;
 using front_end::required;
 
 // numpy's names, as JAX prints dtypes.
-constexpr front_end::DTypeNames kNumpyNames{"float64", "float32", "float16", "bfloat16",
-                                            "int64",   "int32",   "bool"};
+constexpr front_end::DTypeNames kNumpyNames{"float64",  "float32",       "float16",
+                                            "bfloat16", "float8_e4m3fn", "float8_e5m2",
+                                            "int64",    "int32",         "bool"};
 
 // JAX's _check_shape_and_dtype: rank, then dtype, then each axis (-1: any extent).
 void checkShapeAndDType(const Tensor* t, const Shape& shape, std::optional<DType> dtype,

@@ -23,9 +23,10 @@ using front_end::paramOr;
 using front_end::required;
 
 // ONNX's element type names, as onnxruntime prints them in type errors.
-constexpr front_end::DTypeNames kOnnxTypes{"tensor(double)",   "tensor(float)", "tensor(float16)",
-                                           "tensor(bfloat16)", "tensor(int64)", "tensor(int32)",
-                                           "tensor(bool)"};
+constexpr front_end::DTypeNames kOnnxTypes{
+    "tensor(double)",   "tensor(float)",        "tensor(float16)",
+    "tensor(bfloat16)", "tensor(float8e4m3fn)", "tensor(float8e5m2)",
+    "tensor(int64)",    "tensor(int32)",        "tensor(bool)"};
 
 // The function body multiplies and adds these operands; their types must agree.
 void checkSameType(const Tensor& a, const Tensor& b, const char* op) {

@@ -12,8 +12,9 @@ using front_end::paramOr;
 using front_end::required;
 
 // torch prints dtypes as c10 names in its messages.
-constexpr front_end::DTypeNames kTorchNames{"double",   "float", "c10::Half", "c10::BFloat16",
-                                            "long int", "int",   "bool"};
+constexpr front_end::DTypeNames kTorchNames{
+    "double",           "float",    "c10::Half", "c10::BFloat16", "c10::Float8_e4m3fn",
+    "c10::Float8_e5m2", "long int", "int",       "bool"};
 
 void checkSizes(const Shape& a, const Shape& b, std::size_t axis) {
   check(a[axis] == b[axis],

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 namespace attnconf::adapters::worker {
@@ -20,6 +22,8 @@ std::int64_t itemSize(DType dtype) {
     case DType::fp16:
     case DType::bf16:
       return 2;
+    case DType::fp8_e4m3:
+    case DType::fp8_e5m2:
     case DType::boolean:
       return 1;
   }
@@ -39,6 +43,41 @@ T get(const char* at) {
   T value;
   std::memcpy(&value, at, sizeof(T));
   return value;
+}
+
+// An 8-bit float's code: sign, biased exponent, mantissa. 0x7F is NaN in both formats; e4m3fn
+// has no infinity, e5m2's infinities have the top exponent and mantissa 0.
+struct Fp8Layout {
+  int mantissa_bits, bias;
+  explicit Fp8Layout(DType dtype)
+      : mantissa_bits(dtype == DType::fp8_e4m3 ? 3 : 2), bias(dtype == DType::fp8_e4m3 ? 7 : 15) {}
+  int minExponent() const { return 1 - bias; }
+};
+
+std::uint8_t fp8Code(DType dtype, double x) {
+  const Fp8Layout f(dtype);
+  const std::uint8_t sign = std::signbit(x) ? 0x80 : 0;
+  const double a = std::abs(x);
+  if (std::isnan(a)) return 0x7F;
+  if (std::isinf(a)) return sign | 0x7C;
+  const bool normal = a >= std::ldexp(1.0, f.minExponent());
+  const int exponent = normal ? std::ilogb(a) : f.minExponent();
+  const int significand = static_cast<int>(std::ldexp(a, f.mantissa_bits - exponent));
+  const int biased = normal ? exponent + f.bias : 0;
+  return sign | static_cast<std::uint8_t>((biased << f.mantissa_bits) |
+                                          (significand & ((1 << f.mantissa_bits) - 1)));
+}
+
+double fp8Value(DType dtype, std::uint8_t code) {
+  const Fp8Layout f(dtype);
+  const int biased = (code & 0x7F) >> f.mantissa_bits;
+  const int mantissa = code & ((1 << f.mantissa_bits) - 1);
+  const double sign = (code & 0x80) != 0 ? -1.0 : 1.0;
+  if ((code & 0x7F) == 0x7F) return std::nan("");
+  if (dtype == DType::fp8_e5m2 && biased == 0x1F)
+    return mantissa == 0 ? sign * HUGE_VAL : std::nan("");
+  const int significand = biased == 0 ? mantissa : mantissa + (1 << f.mantissa_bits);
+  return sign * std::ldexp(significand, std::max(biased, 1) - f.bias - f.mantissa_bits);
 }
 
 nlohmann::json paramJson(const ParamValue& value) {
@@ -68,6 +107,10 @@ std::string encodeTensor(const Tensor& t) {
       case DType::bf16:
         put(out,
             static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(static_cast<float>(x)) >> 16));
+        break;
+      case DType::fp8_e4m3:
+      case DType::fp8_e5m2:
+        put(out, fp8Code(t.dtype, x));
         break;
       case DType::int64:
         put(out, static_cast<std::int64_t>(x));
@@ -101,6 +144,10 @@ Tensor decodeTensor(const TensorDesc& desc, const std::string& bytes) {
         break;
       case DType::bf16:
         x = std::bit_cast<float>(std::uint32_t{get<std::uint16_t>(at)} << 16);
+        break;
+      case DType::fp8_e4m3:
+      case DType::fp8_e5m2:
+        x = fp8Value(desc.dtype, get<std::uint8_t>(at));
         break;
       case DType::int64:
         x = static_cast<double>(get<std::int64_t>(at));

@@ -47,7 +47,7 @@ std::vector<TensorDesc> tensorDescs(const nlohmann::json& header, const Limits& 
 Tensor decodeTensor(const TensorDesc& desc, const std::string& bytes);
 
 /// A tensor's bytes as the protocol sends them (little-endian, bf16 as the high half of fp32,
-/// bool as one byte).
+/// fp8 as its one-byte code, bool as one byte).
 std::string encodeTensor(const Tensor& t);
 
 /// A header line parsed as a JSON object.

@@ -8,8 +8,10 @@
 namespace attnconf {
 
 /// An element type a kernel accepts or returns. Values of every dtype are held as doubles that
-/// are exactly representable in the dtype.
-enum class DType { fp64, fp32, fp16, bf16, int64, int32, boolean };
+/// are exactly representable in the dtype. The 8-bit floats are those of PyTorch and CUDA
+/// (OCP FP8): fp8_e4m3 is float8_e4m3fn (finite: no infinities, NaN from 480 up on a cast),
+/// fp8_e5m2 is float8_e5m2 (IEEE-like, with infinities).
+enum class DType { fp64, fp32, fp16, bf16, fp8_e4m3, fp8_e5m2, int64, int32, boolean };
 
 /// The spec name of a dtype ("fp16", "bf16", ...).
 std::string_view dtypeName(DType dtype);
@@ -22,6 +24,9 @@ const std::vector<DType>& allDTypes();
 
 /// Whether the dtype holds floating-point values.
 bool isFloating(DType dtype);
+
+/// Whether the dtype is one of the 8-bit floats.
+bool isFp8(DType dtype);
 
 /// Machine epsilon of a floating dtype (distance from 1 to the next value); 0 for integers.
 double epsilon(DType dtype);
