@@ -4,6 +4,7 @@
 // contract of spec/scaled_dot_product_attention.yaml.
 //
 // Build: g++ -std=c++20 -O2 minimal_worker.cpp -o minimal_worker   (needs nlohmann-json3-dev)
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -27,8 +28,9 @@ struct Tensor {
 };
 
 int itemSize(const std::string& dtype) {
-  static const std::map<std::string, int> sizes{
-      {"fp64", 8}, {"fp32", 4}, {"fp16", 2}, {"bf16", 2}, {"int64", 8}, {"int32", 4}, {"bool", 1}};
+  static const std::map<std::string, int> sizes{{"fp64", 8},  {"fp32", 4},     {"fp16", 2},
+                                                {"bf16", 2},  {"fp8_e4m3", 1}, {"fp8_e5m2", 1},
+                                                {"int64", 8}, {"int32", 4},    {"bool", 1}};
   return sizes.at(dtype);
 }
 
@@ -41,6 +43,9 @@ double fromBytes(const std::string& dtype, const char* p) {
     return std::bit_cast<float>(std::uint32_t{*reinterpret_cast<const std::uint16_t*>(p)} << 16);
   if (dtype == "int64") return static_cast<double>(*reinterpret_cast<const std::int64_t*>(p));
   if (dtype == "int32") return *reinterpret_cast<const std::int32_t*>(p);
+  // SDPA takes no fp8: such calls break a dtype rule and are rejected before a value is read, so
+  // the code itself stands in (a worker that computes in fp8 decodes it, docs/worker-protocol.md).
+  if (dtype.starts_with("fp8")) return static_cast<unsigned char>(*p);
   return *p != 0 ? 1.0 : 0.0;
 }
 
@@ -85,9 +90,22 @@ Tensor sdpa(const json& params, const std::map<std::string, Tensor>& t) {
     require(mask->dtype == "bool" || mask->dtype == "fp32" || mask->dtype == q.dtype,
             "Expected attn_mask dtype to be bool or float or to match query dtype");
     require(!causal, "attn_mask should not be set when is_causal=True");
-    const bool plain = mask->shape == std::vector<std::int64_t>{l, s};
-    require(plain || mask->shape == std::vector<std::int64_t>{n, hq, l, s},
-            "attn_mask shape must be (L, S) or (N, Hq, L, S)");
+  }
+  // The mask broadcasts to (N, Hq, L, S) as numpy does: its axes align from the right, and an
+  // axis of extent 1 repeats (stride 0).
+  std::array<std::int64_t, 4> mask_strides{};
+  if (mask) {
+    const std::array<std::int64_t, 4> full{n, hq, l, s};
+    const auto rank = static_cast<std::int64_t>(mask->shape.size());
+    require(rank <= 4, "attn_mask must broadcast to (N, Hq, L, S)");
+    std::int64_t stride = 1;
+    for (std::int64_t a = rank - 1; a >= 0; --a) {
+      const std::int64_t extent = mask->shape[std::size_t(a)], axis = 4 - rank + a;
+      require(extent == 1 || extent == full[std::size_t(axis)],
+              "attn_mask must broadcast to (N, Hq, L, S)");
+      mask_strides[std::size_t(axis)] = extent == 1 ? 0 : stride;
+      stride *= extent;
+    }
   }
   require(gqa || h == hq, "key and value must have the same number of heads as query");
   require(h > 0 && hq % h == 0,
@@ -112,9 +130,8 @@ Tensor sdpa(const json& params, const std::map<std::string, Tensor>& t) {
           for (std::int64_t d = 0; d < e; ++d) score += qi[d] * kj[d];
           score *= scale;
           if (mask) {
-            const std::size_t at = mask->shape.size() == 2
-                                       ? std::size_t(i * s + j)
-                                       : std::size_t(((b * hq + head) * l + i) * s + j);
+            const auto at = std::size_t(b * mask_strides[0] + head * mask_strides[1] +
+                                        i * mask_strides[2] + j * mask_strides[3]);
             const double m = mask->values[at];
             if (mask->dtype == "bool" && m == 0) continue;  // True takes part
             if (mask->dtype != "bool") score += m;

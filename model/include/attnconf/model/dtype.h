@@ -9,7 +9,7 @@ namespace attnconf {
 
 /// An element type a kernel accepts or returns. Values of every dtype are held as doubles that
 /// are exactly representable in the dtype. The 8-bit floats are those of PyTorch and CUDA
-/// (OCP FP8): fp8_e4m3 is float8_e4m3fn (finite: no infinities, NaN from 480 up on a cast),
+/// (OCP FP8): fp8_e4m3 is float8_e4m3fn (finite: no infinities, a cast past 464 gives NaN),
 /// fp8_e5m2 is float8_e5m2 (IEEE-like, with infinities).
 enum class DType { fp64, fp32, fp16, bf16, fp8_e4m3, fp8_e5m2, int64, int32, boolean };
 
