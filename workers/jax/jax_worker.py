@@ -23,7 +23,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from attnconf_worker import Api, Tensor, serve  # noqa: E402
+from attnconf_worker import HELD_AS_FLOAT32, Api, Tensor, serve  # noqa: E402
 
 JAX_DTYPE = {"fp64": jnp.float64, "fp32": jnp.float32, "fp16": jnp.float16,
              "bf16": jnp.bfloat16, "fp8_e4m3": jnp.float8_e4m3fn, "fp8_e5m2": jnp.float8_e5m2,
@@ -36,7 +36,7 @@ PARAMS = ["scale", "is_causal", "local_window_size", "return_residual"]
 
 def _array(t: Tensor):
     # numpy arrays keep their dtype (jnp.asarray would make int64 int32 without x64 first).
-    if t.dtype in ("bf16", "fp8_e4m3", "fp8_e5m2"):  # held as float32 values
+    if t.dtype in HELD_AS_FLOAT32:
         return jnp.asarray(t.array, dtype=JAX_DTYPE[t.dtype])
     return t.array
 

@@ -32,7 +32,7 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
-from attnconf_worker import Api, ResidentSetPeak, Tensor, serve  # noqa: E402
+from attnconf_worker import HELD_AS_FLOAT32, Api, ResidentSetPeak, Tensor, serve  # noqa: E402
 
 ELEMENT = {"fp64": TensorProto.DOUBLE, "fp32": TensorProto.FLOAT, "fp16": TensorProto.FLOAT16,
            "bf16": TensorProto.BFLOAT16, "fp8_e4m3": TensorProto.FLOAT8E4M3FN,
@@ -143,7 +143,7 @@ class OrtError(Exception):
 
 def _run(op: Operator, call, disable_flash: bool = False) -> dict:
     """The node's outputs by name; onnxruntime's errors as OrtError."""
-    unfed = sorted({t.dtype for t in call.tensors.values()} & {"bf16", "fp8_e4m3", "fp8_e5m2"})
+    unfed = sorted({t.dtype for t in call.tensors.values()} & HELD_AS_FLOAT32)
     if unfed:
         # numpy has no bf16 or fp8: the session is made (rejecting mixed types as onnxruntime
         # does) but not fed; this worker declares fp16 and fp32 only.

@@ -55,6 +55,8 @@ def _fp8_values(mantissa_bits: int, bias: int, finite: bool) -> np.ndarray:
 
 
 _FP8 = {"fp8_e4m3": _fp8_values(3, 7, True), "fp8_e5m2": _fp8_values(2, 15, False)}
+# The dtypes numpy lacks, whose tensors a worker receives (and returns) as float32 values.
+HELD_AS_FLOAT32 = frozenset({"bf16", *_FP8})
 
 
 @dataclass

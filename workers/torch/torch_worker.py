@@ -26,7 +26,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 
-from attnconf_worker import Api, Tensor, serve  # noqa: E402
+from attnconf_worker import HELD_AS_FLOAT32, Api, Tensor, serve  # noqa: E402
 
 try:
     import flash_attn  # noqa: E402
@@ -60,8 +60,7 @@ def to_torch(t: Tensor, requires_grad=False) -> torch.Tensor:
 def from_torch(x: torch.Tensor) -> Tensor:
     dtype = NAMES[x.dtype]
     x = x.detach().to("cpu")
-    held_as_float32 = dtype in ("bf16", "fp8_e4m3", "fp8_e5m2")  # numpy has none of them
-    return Tensor(dtype, (x.float() if held_as_float32 else x).numpy())
+    return Tensor(dtype, (x.float() if dtype in HELD_AS_FLOAT32 else x).numpy())
 
 
 def path_of(profile) -> dict:

@@ -46,11 +46,14 @@ T get(const char* at) {
 }
 
 // An 8-bit float's code: sign, biased exponent, mantissa. 0x7F is NaN in both formats; e4m3fn
-// has no infinity, e5m2's infinities have the top exponent and mantissa 0.
+// has no infinity, e5m2's infinities have the top exponent and mantissa 0. The field widths come
+// from the format as model/dtype.h defines it: epsilon is 2^-mantissa_bits, the smallest
+// subnormal 2^(min_exponent - mantissa_bits).
 struct Fp8Layout {
   int mantissa_bits, bias;
   explicit Fp8Layout(DType dtype)
-      : mantissa_bits(dtype == DType::fp8_e4m3 ? 3 : 2), bias(dtype == DType::fp8_e4m3 ? 7 : 15) {}
+      : mantissa_bits(-std::ilogb(epsilon(dtype))),
+        bias(1 - std::ilogb(smallestSubnormal(dtype)) - mantissa_bits) {}
   int minExponent() const { return 1 - bias; }
 };
 
