@@ -38,6 +38,7 @@ constexpr std::array kApis = {
     InTreeApi{"flash_attn_varlen_func", &flashAttnVarlenFunc, "headdim"},
     InTreeApi{"flash_attn_with_kvcache", &flashAttnWithKvcache, "headdim"},
     InTreeApi{"flash_attn_with_kvcache_paged", &flashAttnWithKvcache, "headdim"},
+    InTreeApi{"flash_attn3_with_kvcache", &flashAttn3WithKvcache, "headdim"},
     InTreeApi{"flash_attn_npu_with_kvcache", &flashAttnNpuWithKvcache, "headdim"},
     InTreeApi{"flash_attn_npu_with_kvcache_paged", &flashAttnNpuWithKvcache, "headdim"},
     InTreeApi{"scaled_dot_product_attention", &scaledDotProductAttention, "e"},

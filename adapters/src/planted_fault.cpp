@@ -48,6 +48,7 @@ constexpr std::array kFaults = {
     std::pair{PlantedFault::split_combine_unweighted, "split_combine_unweighted"},
     std::pair{PlantedFault::rotary_query_at_cache_start, "rotary_query_at_cache_start"},
     std::pair{PlantedFault::cache_leftpad_ignored, "cache_leftpad_ignored"},
+    std::pair{PlantedFault::v_descale_ignored, "v_descale_ignored"},
     std::pair{PlantedFault::rotary_from_leftpad, "rotary_from_leftpad"},
     std::pair{PlantedFault::default_scale_rsqrt, "default_scale_rsqrt"},
     std::pair{PlantedFault::softmax_sum_wrong_row, "softmax_sum_wrong_row"},

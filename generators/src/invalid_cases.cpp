@@ -242,7 +242,9 @@ std::vector<Case> mutationsBreaking(const ApiSpec& spec, const spec::Rule& rule,
         } else if constexpr (std::is_same_v<T, spec::IndexRangeCheck>) {
           breakIndices(spec, check, valid, m);
         } else if constexpr (std::is_same_v<T, spec::ParamRangeCheck>) {
-          for (const std::int64_t v : {check.min - 1, check.max + 1}) {
+          std::vector<std::int64_t> outside{check.max + 1};
+          if (check.min) outside.push_back(*check.min - 1);
+          for (const std::int64_t v : outside) {
             Recipe r = valid;
             r.params[check.param] = v;
             m.tryRecipe(r);

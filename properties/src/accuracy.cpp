@@ -88,16 +88,16 @@ void judgeOutput(const spec::ExpectedOutput& exact, const Tensor& actual, double
 }  // namespace
 
 // The spec's bound for one output: baseline_factor * max|baseline - exact| + ulp_factor *
-// eps(input dtype) * scale.
+// eps(dtype the baseline stores in) * scale.
 double toleranceBound(const spec::ToleranceRule& rule, const spec::ExpectedOutput& exact,
-                      const spec::ExpectedOutput& baseline, DType input, double scale) {
+                      const spec::ExpectedOutput& baseline, DType dtype, double scale) {
   double baseline_error = 0;
   for (std::size_t i = 0; i < exact.exact.values.size(); ++i) {
     const double e = exact.exact.values[i], b = baseline.exact.values[i];
     if (std::isfinite(e) && !exact.isUnspecified(static_cast<std::int64_t>(i)))
       baseline_error = std::max(baseline_error, std::abs(b - e));
   }
-  return rule.baseline_factor * baseline_error + rule.ulp_factor * epsilon(input) * scale;
+  return rule.baseline_factor * baseline_error + rule.ulp_factor * epsilon(dtype) * scale;
 }
 
 AccuracyReport judgeAccuracy(const spec::ApiSpec& spec, const Case& c,
@@ -120,7 +120,9 @@ ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c) {
   }
   const Problem problem = spec::bindProblem(spec, c);
   ReferenceOutputs out{spec::expectedOutputs(spec, c, reference::attention(problem)), {}};
-  const auto baseline = spec::expectedOutputs(spec, c, reference::attentionInInputDType(problem));
+  const Precision precision = spec.tolerance.baseline(problem.dtype);
+  const auto baseline =
+      spec::expectedOutputs(spec, c, reference::standardAttention(problem, precision));
   for (const auto& [name, expected] : out.exact) {
     if (expected.role == "copy") {
       out.bounds[name] = 0;
@@ -129,7 +131,7 @@ ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c) {
     const double scale = expected.role == "out" ? maxAbs(problem.v.values)
                                                 : std::max(1.0, maxAbs(expected.exact.values));
     out.bounds[name] = toleranceBound(spec.tolerance.rule(expected.role, problem.dtype), expected,
-                                      baseline.at(name), problem.dtype, scale);
+                                      baseline.at(name), precision.dtype, scale);
   }
   return out;
 }

@@ -20,7 +20,7 @@ Case withGradOutput(const spec::ApiSpec& spec, const Case& c) {
   Case call = c;
   const spec::TensorDecl& out = *spec.output(spec.semantics.out);
   Tensor dout;
-  dout.dtype = out.dtype ? *out.dtype : c.tensor(out.dtype_same_as)->dtype;
+  dout.dtype = out.outputDType(c);
   dout.shape = spec::expectedShapes(out, spec::observedDims(spec, c)).front();
   gen::fillValues(spec, spec.backward.grad_output, std::hash<std::string>{}(describeCase(c)), 1.0,
                   dout);

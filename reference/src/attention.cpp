@@ -33,7 +33,7 @@ void attendHead(const Problem& p, std::int64_t b, std::int64_t h, const Rounding
   Matrix s = scores(p, b, h, rounding);
   applyMask(p, b, rounding, s);
   auto [prob, row_max, row_sum] = softmax(s, detail::sinkOf(p, h));
-  rounding.apply(prob);
+  rounding.applyToProbabilities(prob);
   // §output: O = P V.
   Matrix out = rounding.product(prob, block(p.v, b, p.kvHead(h), sk));
   rounding.apply(out);
@@ -75,7 +75,11 @@ Result attention(const Problem& problem) {
 }
 
 Result attentionInInputDType(const Problem& problem) {
-  return run(problem, Rounding{problem.dtype});
+  return standardAttention(problem, Precision::all(problem.dtype));
+}
+
+Result standardAttention(const Problem& problem, const Precision& precision) {
+  return run(problem, Rounding{precision.dtype, precision.probabilities});
 }
 
 }  // namespace attnconf::reference

@@ -30,7 +30,7 @@ void backwardHead(const Problem& p, const Tensor& dout, std::int64_t b, std::int
   Matrix s = scores(p, b, h, rounding);
   applyMask(p, b, rounding, s);
   Matrix prob = softmax(s, detail::sinkOf(p, h)).prob;
-  rounding.apply(prob);
+  rounding.applyToProbabilities(prob);
   const auto q = block(p.q, b, h, sq), k = block(p.k, b, kv, sk), v = block(p.v, b, kv, sk);
   const auto d_out = block(dout, b, h, sq);
   Matrix out = rounding.product(prob, v);

@@ -23,6 +23,18 @@ ToleranceRule Tolerance::rule(const std::string& role, DType dtype) const {
   return per_output.at(key);
 }
 
+Precision Tolerance::baseline(DType dtype) const {
+  const auto it = baselines.find(dtype);
+  return it == baselines.end() ? Precision::all(dtype) : it->second;
+}
+
+DType TensorDecl::outputDType(const Case& c) const {
+  if (dtype) return *dtype;
+  const DType input = c.tensor(dtype_same_as)->dtype;
+  const auto it = dtype_except.find(input);
+  return it == dtype_except.end() ? input : it->second;
+}
+
 const Dim* ApiSpec::dim(const std::string& name) const {
   return findByName(dims, name);
 }

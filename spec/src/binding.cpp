@@ -581,6 +581,29 @@ void bindSink(const ApiSpec& spec, const Case& c, Problem& p) {
   }
 }
 
+// An 8-bit call's query, key and value times their (batch, heads_kv) descale factors; a query
+// head takes its kv head's.
+void bindDescale(const ApiSpec& spec, const Case& c, Problem& p) {
+  const Semantics& s = spec.semantics;
+  if (std::ranges::find(s.descale_dtypes, p.dtype) == s.descale_dtypes.end()) return;
+  for (auto [name, t, of_query] :
+       {std::tuple{&s.q_descale, &p.q, true}, std::tuple{&s.k_descale, &p.k, false},
+        std::tuple{&s.v_descale, &p.v, false}}) {
+    const Tensor* factors = name->empty() ? nullptr : c.tensor(*name);
+    if (!factors) continue;
+    const std::int64_t heads = t->shape[1], block = t->shape[2] * t->shape[3];
+    for (std::int64_t b = 0; b < p.batch; ++b) {
+      for (std::int64_t h = 0; h < heads; ++h) {
+        const double factor =
+            factors
+                ->values[static_cast<std::size_t>(b * p.heads_kv + (of_query ? p.kvHead(h) : h))];
+        const auto first = t->values.begin() + (b * heads + h) * block;
+        std::for_each(first, first + block, [factor](double& x) { x *= factor; });
+      }
+    }
+  }
+}
+
 Problem bindProblem(const ApiSpec& spec, const Case& c) {
   const Semantics& s = spec.semantics;
   const auto dims = observedDims(spec, c);
@@ -647,6 +670,7 @@ Problem bindProblem(const ApiSpec& spec, const Case& c) {
     p.k = concatAxis(std::array<const Tensor*, 2>{&past_k, &p.k}, 2);
     p.v = concatAxis(std::array<const Tensor*, 2>{&past_v, &p.v}, 2);
   }
+  bindDescale(spec, c, p);
   // The mask and the bias add up to one score bias.
   const bool mask_as_given = bindSparseMode(spec, c, p);
   for (const std::string* name : {&s.mask_tensor, &s.bias_tensor}) {
@@ -683,7 +707,7 @@ std::map<std::string, ExpectedOutput> expectedOutputs(const ApiSpec& spec, const
                              : decl.name == s.row_sum ? "row_sum"
                                                       : "";
     if (role.empty()) continue;
-    const DType dtype = decl.dtype ? *decl.dtype : c.tensor(decl.dtype_same_as)->dtype;
+    const DType dtype = decl.outputDType(c);
     const auto& vendor = decl.shapes[0];
     Tensor exact = is_out ? toVendor(spec, c, result.out, vendor, kOutAxes)
                           : toVendor(spec, c, rowValues(result, role), vendor, kLseAxes);

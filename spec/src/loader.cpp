@@ -233,6 +233,25 @@ class SpecParser {
     return shape;
   }
 
+  // A dtype, or (outputs) `same_as INPUT`, or `{same_as: INPUT, except: {fp8_e4m3: bf16}}` where
+  // some input dtypes give another output dtype.
+  void parseTensorDType(const Field& f, bool is_output, TensorDecl& decl) const {
+    const auto follow = [&](const Field& at, std::string input) {
+      if (!spec_.input(input)) at.fail(fmt::format("unknown input \"{}\"", input));
+      decl.dtype_same_as = std::move(input);
+    };
+    if (is_output && f.isMap()) {
+      f.allowOnly({"same_as", "except"});
+      follow(f.at("same_as"), f.at("same_as").text());
+      for (const auto& [name, to] : f.at("except").members())
+        decl.dtype_except[dtypeKey(to, name)] = parseDTypeField(to);
+    } else if (const std::string text = f.text(); is_output && text.starts_with("same_as ")) {
+      follow(f, text.substr(8));
+    } else {
+      decl.dtype = parseDTypeField(f);
+    }
+  }
+
   void parseTensors(const Field& f, std::vector<TensorDecl>& out, bool is_output) {
     for (const auto& [name, body] : f.members()) {
       if (is_output)
@@ -250,14 +269,7 @@ class SpecParser {
         decl.shapes.push_back(parseShape(shape));
       }
       if (const auto dtype = body.find("dtype")) {
-        const std::string text = dtype->text();
-        if (text.starts_with("same_as ")) {
-          decl.dtype_same_as = text.substr(8);
-          if (!spec_.input(decl.dtype_same_as))
-            dtype->fail(fmt::format("unknown input \"{}\"", decl.dtype_same_as));
-        } else {
-          decl.dtype = parseDTypeField(*dtype);
-        }
+        parseTensorDType(*dtype, is_output, decl);
       } else if (is_output) {
         body.fail("outputs need `dtype`: a dtype or `same_as INPUT`");
       }
@@ -499,7 +511,7 @@ class SpecParser {
                  "scale",       "softcap",   "splits",        "causal",  "window",
                  "alibi",       "mask",      "bias",          "lengths", "fully_masked_rows",
                  "out",         "lse",       "softcap_order", "past",    "kv_cache",
-                 "sparse_mode", "row_max",   "row_sum",       "sink"});
+                 "sparse_mode", "row_max",   "row_sum",       "sink",    "descale"});
     Semantics& s = spec_.semantics;
     s.where = f.where();
     requireSource(f.at("source"));
@@ -576,6 +588,7 @@ class SpecParser {
         s.zero_sink_param = zero->text();
       }
     }
+    if (const auto descale = f.find("descale")) parseDescale(*descale);
     if (const auto lengths = f.find("lengths")) parseLengths(*lengths);
     if (const auto bias = f.find("bias")) {
       bias->allowOnly({"tensor", "before_scale"});
@@ -788,6 +801,31 @@ class SpecParser {
     return *dtype;
   }
 
+  // `{dtype: bf16, probabilities: fp8_e4m3}`: where the baseline's standard attention rounds.
+  static Precision parseBaseline(const Field& f) {
+    f.allowOnly({"dtype", "probabilities"});
+    const DType dtype = parseDTypeField(f.at("dtype"));
+    const auto probabilities = f.find("probabilities");
+    return {dtype, probabilities ? parseDTypeField(*probabilities) : dtype};
+  }
+
+  // `descale: {query, key, value, dtypes}`: (batch, heads_kv) factors read in those dtypes.
+  void parseDescale(const Field& f) {
+    f.allowOnly({"query", "key", "value", "dtypes"});
+    Semantics& s = spec_.semantics;
+    const std::vector<std::string> axes{s.canonical.at("batch"), s.canonical.at("heads_kv")};
+    for (auto [key, target] : {std::pair{"query", &s.q_descale}, std::pair{"key", &s.k_descale},
+                               std::pair{"value", &s.v_descale}}) {
+      const auto name = f.find(key);
+      if (!name) continue;
+      requireInput(*name);
+      if (spec_.input(name->text())->shapes != std::vector<std::vector<std::string>>{axes})
+        name->fail(fmt::format("expected an input of shape [{}]", fmt::join(axes, ", ")));
+      *target = name->text();
+    }
+    for (const auto& d : f.at("dtypes").items()) s.descale_dtypes.push_back(parseDTypeField(d));
+  }
+
   void parseTolerance(const Field& f) {
     f.allowOnly({"why", "out", "lse", "per_dtype"});
     Tolerance& t = spec_.tolerance;
@@ -801,9 +839,13 @@ class SpecParser {
     if (const auto per_dtype = f.find("per_dtype")) {
       for (const auto& [name, body] : per_dtype->members()) {
         const DType dtype = dtypeKey(body, name);
-        body.allowOnly({"out", "lse"});
-        for (const auto& [role, rule] : body.members())
-          t.per_dtype[dtype][role] = parseToleranceRule(rule);
+        body.allowOnly({"out", "lse", "baseline"});
+        for (const auto& [role, rule] : body.members()) {
+          if (role == "baseline")
+            t.baselines[dtype] = parseBaseline(rule);
+          else
+            t.per_dtype[dtype][role] = parseToleranceRule(rule);
+        }
       }
     }
   }
@@ -1028,9 +1070,10 @@ class SpecParser {
     if (const auto param = f.find("param")) {
       f.allowOnly({"param", "min", "max"});
       requireParam(*param, ParamType::integer);
-      ParamRangeCheck check{param->text(), f.at("min").integer(), f.at("max").integer()};
+      ParamRangeCheck check{param->text(), std::nullopt, f.at("max").integer()};
+      if (const auto min = f.find("min")) check.min = min->integer();
       if (check.min > check.max)
-        f.fail(fmt::format("contradictory range: min {} > max {}", check.min, check.max));
+        f.fail(fmt::format("contradictory range: min {} > max {}", *check.min, check.max));
       return check;
     }
     if (const auto tensor = f.find("shape_of")) {

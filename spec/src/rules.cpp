@@ -402,7 +402,8 @@ bool holds(const ApiSpec& spec, const Case& c, const Check& check) {
           [&](const ParamRangeCheck& r) {
             const auto value = c.param(r.param);
             const double v = value ? asNumber(*value).value_or(0) : 0;
-            return !value || (v >= static_cast<double>(r.min) && v <= static_cast<double>(r.max));
+            return !value || ((!r.min || v >= static_cast<double>(*r.min)) &&
+                              v <= static_cast<double>(r.max));
           },
       },
       check);
@@ -503,7 +504,8 @@ std::string describeCheck(const Check& check) {
             return fmt::format("0 <= {}[...] < {}", r.tensor, r.below);
           },
           [](const ParamRangeCheck& r) {
-            return fmt::format("{} <= {} <= {}", r.min, r.param, r.max);
+            if (!r.min) return fmt::format("{} <= {}", r.param, r.max);
+            return fmt::format("{} <= {} <= {}", *r.min, r.param, r.max);
           },
       },
       check);

@@ -82,6 +82,7 @@ const std::vector<Mutant>& mutants() {
       {PlantedFault::cache_leftpad_ignored, "Accuracy", "flash_attn_with_kvcache"},
       {PlantedFault::cache_leftpad_ignored, "UnusedCacheIgnored", "flash_attn_with_kvcache"},
       {PlantedFault::rotary_from_leftpad, "Accuracy", "flash_attn_with_kvcache"},
+      {PlantedFault::v_descale_ignored, "Accuracy", "flash_attn3_with_kvcache"},
       {PlantedFault::bool_mask_inverted, "Accuracy", "npu_fusion_attention_bnsd"},
       {PlantedFault::default_scale_rsqrt, "Accuracy", "npu_fusion_attention_bsh"},
       {PlantedFault::softmax_sum_wrong_row, "Accuracy", "npu_fusion_attention_sbh"},

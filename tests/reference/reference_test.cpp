@@ -242,6 +242,18 @@ TEST(Reference, InputDTypeBaselineRoundsLikeStandardAttention) {
   EXPECT_NEAR(rounded.out.values[0], exact.out.values[0], 4 * epsilon(DType::fp16));
 }
 
+// FlashAttention-3's fp8 baseline: everything in bf16 but P, stored in fp8_e4m3 for the PV
+// product. Keys of scores 0 and ln 2 give P = (1/3, 2/3); value (1, 0) reads P's first entry.
+TEST(Reference, BaselineRoundsTheProbabilitiesToTheirOwnDType) {
+  const Problem p = problem(1, 2, {1.0}, {0.0, std::log(2.0)}, {1.0, 0.0});
+  const Result fp8_p = standardAttention(p, {DType::bf16, DType::fp8_e4m3});
+  const Result bf16 = standardAttention(p, Precision::all(DType::bf16));
+  const double third = 1.0 / (1.0 + std::exp(roundTo(DType::bf16, std::log(2.0))));
+  EXPECT_EQ(fp8_p.out.values[0], roundTo(DType::bf16, roundTo(DType::fp8_e4m3, third)));
+  EXPECT_EQ(bf16.out.values[0], roundTo(DType::bf16, third));
+  EXPECT_NE(fp8_p.out.values[0], bf16.out.values[0]);
+}
+
 }  // namespace
 }  // namespace attnconf::reference
 

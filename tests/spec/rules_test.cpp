@@ -1009,5 +1009,51 @@ TEST(NpuPromptRules, AtMost64QueryHeadsPerKeyHead) {
   EXPECT_FALSE(holdsForDims(group->check, {{"n1", 130}, {"n2", 2}}));
 }
 
+// FlashAttention-3: an fp8 call's q, k and v times their (batch, kv head) descale factors, a
+// query head taking its kv head's; an fp16 call ignores them; fp8 comes back as bf16.
+class Fa3Descale : public testing::Test {
+ protected:
+  ApiSpec spec = loadSpec(specFolder() / "flash_attn3_with_kvcache.yaml");
+
+  // Two batch entries, two query heads over one kv head, every input 1.
+  Case call(DType dtype) {
+    Case c;
+    c.api = spec.api;
+    const auto ones = [](DType d, Shape shape) {
+      Tensor t = Tensor::zeros(d, std::move(shape));
+      std::ranges::fill(t.values, 1.0);
+      return t;
+    };
+    c.tensors["q"] = ones(dtype, {2, 1, 2, 16});
+    c.tensors["k_cache"] = ones(dtype, {2, 3, 1, 16});
+    c.tensors["v_cache"] = ones(dtype, {2, 3, 1, 16});
+    for (const char* name : {"q_descale", "k_descale", "v_descale"})
+      c.tensors[name] = Tensor{DType::fp32, {2, 1}, {0.5, 2.0}};
+    return c;
+  }
+};
+
+TEST_F(Fa3Descale, Fp8InputsAreScaledPerBatchEntryAndKvHead) {
+  const Case c = call(DType::fp8_e4m3);
+  const Problem p = bindProblem(spec, c);
+  EXPECT_EQ(p.q.values.front(), 0.5);  // entry 0, both query heads
+  EXPECT_EQ(p.q.values[16], 0.5);
+  EXPECT_EQ(p.q.values.back(), 2.0);  // entry 1
+  EXPECT_EQ(p.k.values.front(), 0.5);
+  EXPECT_EQ(p.v.values.back(), 2.0);
+  const auto out = expectedOutputs(spec, c, reference::attention(p)).at("out");
+  EXPECT_EQ(out.dtype, DType::bf16);
+  EXPECT_EQ(out.exact.values.back(), 2.0);  // every value is 1 * v_descale
+}
+
+TEST_F(Fa3Descale, OtherDtypesIgnoreTheFactors) {
+  const Case c = call(DType::bf16);
+  const Problem p = bindProblem(spec, c);
+  EXPECT_TRUE(std::ranges::all_of(p.v.values, [](double x) { return x == 1.0; }));
+  EXPECT_EQ(expectedOutputs(spec, c, reference::attention(p)).at("out").dtype, DType::bf16);
+  EXPECT_EQ(expectedOutputs(spec, call(DType::fp16), reference::attention(p)).at("out").dtype,
+            DType::fp16);
+}
+
 }  // namespace
 }  // namespace attnconf::spec

@@ -4,6 +4,7 @@
 #include <limits>
 #include <numeric>
 
+#include "flash_attn/fa3.h"
 #include "flash_attn/mha_checks.h"
 #include "flash_attn/rotary.h"
 #include "flash_attn/split_kv.h"
@@ -16,31 +17,47 @@ using front_end::Layout;
 using front_end::pageOf;
 using front_end::required;
 
-// The new keys and values, checked as mha_fwd_kvcache checks them.
+// How a version's messages name the new keys and values: the clause that opens their checks,
+// the value in it, and each in the dtype and the shape checks.
+struct NewKvNames {
+  std::string_view supplied, value_also, key_dtype, value_dtype, key_shape, value_shape;
+};
+
+// What 2.x (mha_fwd_kvcache) and 3 (hopper's mha_fwd) do differently with the same call: the
+// checks of the query, the caches and the version's own arguments, and the names in messages.
+struct Dialect {
+  void (*check_call)(const Case& c, const Tensor& q, const Tensor& k_cache, PlantedFault fault);
+  NewKvNames new_kv;
+  std::string_view seqlens, batch_index;  // cache_seqlens and cache_batch_idx
+  std::string_view v_cache_shape;         // the message of a v_cache unlike k_cache
+};
+
+// The new keys and values, checked as the dialect's version checks them.
 void checkAppended(const Case& c, const Tensor& q, std::int64_t seqlen_cache,
-                   const Shape& cache_shape) {
+                   const Shape& cache_shape, const NewKvNames& n) {
   const Tensor* k = c.tensor("k");
   const Tensor* v = c.tensor("v");
   check(k || !v, "attnconf: v is given without k; key and value must be passed in together");
   if (!k) return;
-  check(v != nullptr, "If key is supplied, value must also be passed in");
+  check(v != nullptr, fmt::format("{}, {} must also be passed in", n.supplied, n.value_also));
   check(c.tensor("cache_seqlens") != nullptr,
-        "If key is supplied, seqlens_k must also be passed in");
+        fmt::format("{}, seqlens_k must also be passed in", n.supplied));
   check(q.shape[1] <= seqlen_cache,
-        "If key is supplied, it must have seqlen <= the seqlen of the KV cache");
-  check(k->dtype == q.dtype, "Key must have the same dtype as query");
-  check(v->dtype == q.dtype, "Value must have the same dtype as query");
+        fmt::format("{}, it must have seqlen <= the seqlen of the KV cache", n.supplied));
+  check(k->dtype == q.dtype, fmt::format("{} must have the same dtype as query", n.key_dtype));
+  check(v->dtype == q.dtype, fmt::format("{} must have the same dtype as query", n.value_dtype));
   const bool rank4 = k->rank() == 4;
   const Shape expected = {q.shape[0], rank4 ? k->shape[1] : 0, cache_shape[2], cache_shape[3]};
-  check(k->shape == expected,
-        "k must have shape (batch_size, seqlen_knew, num_heads_k, head_size_og)");
-  check(v->shape == expected,
-        "v must have shape (batch_size, seqlen_knew, num_heads_k, head_size_og)");
+  for (const auto& [name, t] : {std::pair{n.key_shape, k}, std::pair{n.value_shape, v}}) {
+    check(t->shape == expected,
+          fmt::format("{} must have shape (batch_size, seqlen_knew, num_heads_k, head_size_og)",
+                      name));
+  }
 }
 
 // The per-entry integer inputs, checked as mha_fwd_kvcache checks cache_seqlens and
 // cache_batch_idx (and, beyond it, cache_batch_idx's documented shape).
-std::vector<std::int64_t> perEntry(const Tensor& t, const char* name, std::int64_t batch) {
+std::vector<std::int64_t> perEntry(const Tensor& t, std::string_view name, std::int64_t batch) {
   check(t.dtype == DType::int32, fmt::format("{} must have dtype int32", name));
   check(t.shape == Shape{batch}, fmt::format("{} must have shape (batch_size)", name));
   return integers(t);
@@ -112,41 +129,56 @@ SeqView entryView(const Tensor& cache, const CacheSlots& slots, std::int64_t b, 
   return front_end::view(gathered, Layout::bshd);
 }
 
-}  // namespace
+// The 2.x checks of the query and the caches (mha_fwd_kvcache).
+void checkV2(const Case& c, const Tensor& q, const Tensor& k_cache, PlantedFault fault) {
+  flash_attn::checkDTypes(q, k_cache, required(c, "v_cache"));
+  check(q.shape[0] > 0, "batch size must be positive");
+  flash_attn::checkHeads(q.shape[2], k_cache.shape[2], q.shape[3], fault,
+                         flash_attn::HeadDimPadding::padded);
+}
 
-std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault fault,
-                                                   const ForwardKernel& kernel,
-                                                   const BackwardKernel* backward) {
+constexpr Dialect kV2{&checkV2,
+                      {"If key is supplied", "value", "Key", "Value", "k", "v"},
+                      "seqlens_k",
+                      "cache_batch_idx",
+                      "vcache must have shape (batch_size_c, seqlen_k, num_heads_k, head_size_og)"};
+constexpr Dialect kV3{&flash_attn::checkV3KvcacheCall,
+                      {"If k_new is supplied", "v_new", "k_new", "v_new", "k_new", "v_new"},
+                      "seqused_k",
+                      "kv_batch_idx",
+                      "v must have shape (batch_size_k, seqlen_k, num_heads_k, head_size_v)"};
+
+std::map<std::string, Tensor> kvcacheCall(const Case& c, PlantedFault fault,
+                                          const ForwardKernel& kernel,
+                                          const BackwardKernel* backward, const Dialect& dialect) {
   check(backward == nullptr, "flash_attn_with_kvcache does not support backward pass");
   const Tensor& q = required(c, "q");
   const Tensor& k_cache = required(c, "k_cache");
   const Tensor& v_cache = required(c, "v_cache");
-  flash_attn::checkDTypes(q, k_cache, v_cache);
   check(q.rank() == 4, "q must have shape (batch_size, seqlen_q, num_heads, head_size_og)");
   check(k_cache.rank() == 4,
         "kcache must have shape (batch_size_c, seqlen_k, num_heads_k, head_size_og)");
+  dialect.check_call(c, q, k_cache, fault);
   const std::int64_t batch = q.shape[0], seqlen_q = q.shape[1], heads = q.shape[2];
   const std::int64_t head_dim = q.shape[3], heads_k = k_cache.shape[2];
   const Tensor* table = c.tensor("block_table");
   CacheSlots slots = table ? pagedSlots(c, *table, batch, k_cache.shape) : CacheSlots{};
   slots.pages_consecutive = fault == PlantedFault::pages_assumed_consecutive;
   const std::int64_t seqlen_cache = table ? table->shape[1] * k_cache.shape[1] : k_cache.shape[1];
-  check(batch > 0, "batch size must be positive");
-  flash_attn::checkHeads(heads, heads_k, head_dim, fault, flash_attn::HeadDimPadding::padded);
   check(v_cache.shape == k_cache.shape && k_cache.shape[3] == head_dim,
-        "vcache must have shape (batch_size_c, seqlen_k, num_heads_k, head_size_og)");
-  checkAppended(c, q, seqlen_cache, k_cache.shape);
+        std::string(dialect.v_cache_shape));
+  checkAppended(c, q, seqlen_cache, k_cache.shape, dialect.new_kv);
   const Tensor* k = c.tensor("k");
   const std::int64_t seqlen_new = k ? k->shape[1] : 0;
   const Tensor* seqlens_given = c.tensor("cache_seqlens");
   const auto seqlens = seqlens_given
-                           ? perEntry(*seqlens_given, "seqlens_k", batch)
+                           ? perEntry(*seqlens_given, dialect.seqlens, batch)
                            : std::vector<std::int64_t>(static_cast<std::size_t>(batch), 0);
   if (!table) {
     slots.rows.resize(static_cast<std::size_t>(batch));
     std::iota(slots.rows.begin(), slots.rows.end(), 0);
     if (const Tensor* index = c.tensor("cache_batch_idx"))
-      slots.rows = perEntry(*index, "cache_batch_idx", batch);
+      slots.rows = perEntry(*index, dialect.batch_index, batch);
   }
   const Tensor* leftpad_given = c.tensor("cache_leftpad");
   check(!leftpad_given || !table,
@@ -164,7 +196,9 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
   }
   if (fault == PlantedFault::cache_leftpad_ignored) std::ranges::fill(firsts, 0);
 
-  AttentionArgs args{.dtype = q.dtype,
+  // An fp8 call runs in bf16, the dtype of its output, on the inputs its descale factors give.
+  const DType out_dtype = flash_attn::outputDType(q.dtype);
+  AttentionArgs args{.dtype = out_dtype,
                      .batch = 1,
                      .seqlen_q = seqlen_q,
                      .heads = heads,
@@ -197,7 +231,7 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
   std::map<std::string, Tensor> outputs{{"k_cache", k_cache}, {"v_cache", v_cache}};
   Tensor& keys = outputs.at("k_cache");
   Tensor& values = outputs.at("v_cache");
-  Tensor& out = outputs["out"] = Tensor::zeros(q.dtype, q.shape);
+  Tensor& out = outputs["out"] = Tensor::zeros(out_dtype, q.shape);
   // A batch entry that sees no key keeps output 0 and LSE +inf (the split kernel's combine).
   Tensor lse = Tensor::zeros(DType::fp32, {batch, heads, seqlen_q});
   std::ranges::fill(lse.values, std::numeric_limits<double>::infinity());
@@ -220,6 +254,7 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     args.q = front_end::batchEntry(front_end::view(query, Layout::bshd), b);
     args.k = entryView(keys, slots, b, firsts[at], seqlen_k, entry_keys);
     args.v = entryView(values, slots, b, firsts[at], seqlen_k, entry_values);
+    const flash_attn::Dequantized dequantized(c, b, args, fault);
     args.out = front_end::batchEntry(front_end::writable(out, Layout::bshd), b);
     args.lse = lse.values.data() + b * heads * seqlen_q;
     // Bottom-right by each entry's own key count: the new queries are the last positions.
@@ -240,6 +275,20 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
     }
   }
   return outputs;
+}
+
+}  // namespace
+
+std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault fault,
+                                                   const ForwardKernel& kernel,
+                                                   const BackwardKernel* backward) {
+  return kvcacheCall(c, fault, kernel, backward, kV2);
+}
+
+std::map<std::string, Tensor> flashAttn3WithKvcache(const Case& c, PlantedFault fault,
+                                                    const ForwardKernel& kernel,
+                                                    const BackwardKernel* backward) {
+  return kvcacheCall(c, fault, kernel, backward, kV3);
 }
 
 }  // namespace attnconf::adapters

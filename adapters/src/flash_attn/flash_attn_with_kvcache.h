@@ -13,4 +13,11 @@ std::map<std::string, Tensor> flashAttnWithKvcache(const Case& c, PlantedFault f
                                                    const ForwardKernel& kernel,
                                                    const BackwardKernel* backward);
 
+/// FlashAttention-3's flash_attn_with_kvcache over a contiguous cache, written from hopper's
+/// mha_fwd: the same call with its own checks and messages; fp8_e4m3 inputs are dequantised by
+/// q/k/v_descale (per batch entry and kv head) and the output returned in bf16.
+std::map<std::string, Tensor> flashAttn3WithKvcache(const Case& c, PlantedFault fault,
+                                                    const ForwardKernel& kernel,
+                                                    const BackwardKernel* backward);
+
 }  // namespace attnconf::adapters

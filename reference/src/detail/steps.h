@@ -17,11 +17,15 @@ using ConstMap = Eigen::Map<const Matrix>;
 constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
 
 // Rounding applied where standard attention materialises a tensor, and its matrix products
-// accumulated in fp32 as a framework's GEMMs do for fp32, fp16 and bf16; nothing = exact.
+// accumulated in fp32 as a framework's GEMMs do for fp32, fp16 and bf16; nothing = exact. The
+// probabilities may be stored in a dtype of their own (an fp8 kernel's P).
 struct Rounding {
   std::optional<DType> dtype;
-  void apply(Matrix& m) const {
-    if (dtype) m = m.unaryExpr([d = *dtype](double x) { return roundTo(d, x); });
+  std::optional<DType> probabilities = dtype;
+  void apply(Matrix& m) const { roundAll(dtype, m); }
+  void applyToProbabilities(Matrix& m) const { roundAll(probabilities, m); }
+  static void roundAll(std::optional<DType> to, Matrix& m) {
+    if (to) m = m.unaryExpr([d = *to](double x) { return roundTo(d, x); });
   }
   template <class A, class B>
   Matrix product(const A& a, const B& b) const {

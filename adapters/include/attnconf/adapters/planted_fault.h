@@ -55,6 +55,7 @@ enum class PlantedFault {
   rotary_query_at_cache_start,  ///< KV cache rotary: every query rotated at cache_seqlens, even
                                 ///< when causal or local (where query i sits at cache_seqlens + i)
   cache_leftpad_ignored,        ///< KV cache: keys read from position 0, not cache_leftpad[b]
+  v_descale_ignored,            ///< fp8: the values used without their v_descale factors
   rotary_from_leftpad,  ///< KV cache rotary: positions counted from cache_leftpad[b], not from the
                         ///< row's start (a new key turned at cache_seqlens - cache_leftpad + i)
   default_scale_rsqrt,  ///< torch_npu: scale left out means 1/sqrt(D), not 1.0

@@ -69,6 +69,15 @@ struct Problem {
   std::int64_t kvHead(std::int64_t h) const { return h / (heads_q / heads_kv); }
 };
 
+/// Where standard attention rounds the tensors it materialises: the scores and the output to
+/// `dtype`, the probabilities to `probabilities` (the same, but for an fp8 kernel's P).
+struct Precision {
+  DType dtype = DType::fp16;
+  DType probabilities = DType::fp16;
+
+  static Precision all(DType d) { return {d, d}; }
+};
+
 /// The attention result in API-neutral form.
 struct Result {
   Tensor out;  ///< [batch, heads_q, max seqlen_q, head_dim_v]

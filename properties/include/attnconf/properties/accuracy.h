@@ -40,9 +40,9 @@ struct ReferenceOutputs {
 };
 
 /// The spec's bound for one output: baseline_factor * max|baseline - exact| + ulp_factor *
-/// eps(input dtype) * scale.
+/// eps(dtype) * scale, `dtype` being the one the baseline stores its tensors in.
 double toleranceBound(const spec::ToleranceRule& rule, const spec::ExpectedOutput& exact,
-                      const spec::ExpectedOutput& baseline, DType input, double scale);
+                      const spec::ExpectedOutput& baseline, DType dtype, double scale);
 
 /// Runs the reference on a valid call.
 ReferenceOutputs referenceOutputs(const spec::ApiSpec& spec, const Case& c);

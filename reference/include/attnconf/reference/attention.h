@@ -13,6 +13,10 @@ Result attention(const Problem& problem);
 /// rounded to fp32. Its error against `attention` is the baseline of the spec's tolerance.
 Result attentionInInputDType(const Problem& problem);
 
+/// The same, rounding where `precision` says (FlashAttention-3's fp8 baseline: bf16, with the
+/// probabilities in fp8).
+Result standardAttention(const Problem& problem, const Precision& precision);
+
 /// The backward pass in double precision, given dout = dLoss/dout ([batch, heads_q, max
 /// seqlen_q, head_dim_v]): dV = P^T dO, dS = P * (dO V^T - rowsum(dO * O)), through the
 /// softcap, dQ = scale dS K, dK = scale dS^T Q. ALiBi slopes get no gradient.

@@ -68,6 +68,9 @@ struct TensorDecl {
   std::vector<std::vector<std::string>> shapes;  ///< alternatives; the first is the usual one
   std::optional<DType> dtype;                    ///< fixed dtype, if any (otherwise set by rules)
   std::string dtype_same_as;                     ///< output dtype: that input's dtype
+  /// With `dtype_same_as`: the input dtypes whose output comes in another dtype (FlashAttention-3
+  /// returns bf16 for fp8_e4m3 inputs).
+  std::map<DType, DType> dtype_except;
   /// Inputs: the dtypes the spec covers (empty = all). Calls in other dtypes are outside the
   /// spec: never generated, neither as valid nor as invalid calls.
   std::vector<DType> covered_dtypes;
@@ -104,6 +107,9 @@ struct TensorDecl {
   /// flash-attn appends to its KV cache); expected exactly as the semantics say it becomes.
   bool in_place = false;
   Location where;
+
+  /// An output's dtype in call `c`: the fixed one, or that of the input it follows.
+  DType outputDType(const Case& c) const;
 };
 
 /// Parameter types in the vendor's terms.
@@ -202,10 +208,11 @@ struct IndexRangeCheck {
 };
 
 /// The int parameter `param`, when the call gives it, lies in [min, max] (torch_npu's
-/// sparse_mode).
+/// sparse_mode); without a min, at most max (flash-attn 3's num_splits, where <= 0 means "choose").
 struct ParamRangeCheck {
   std::string param;
-  std::int64_t min = 0, max = 0;
+  std::optional<std::int64_t> min;
+  std::int64_t max = 0;
 };
 
 /// The structured condition of a rule or of a path region: what must hold of a call.
@@ -332,6 +339,11 @@ struct Semantics {
   /// cache before attention, and the keys are written into the cache rotated. Channel pairs
   /// (2i, 2i+1) when `rotary_interleaved_param` is true (GPT-J), else (i, i + rotary_dim / 2).
   std::string rotary_cos, rotary_sin, rotary_interleaved_param;
+  /// Dequantisation of 8-bit inputs (FlashAttention-3's q/k/v_descale): (batch, heads_kv)
+  /// factors that multiply the query, key and value of each batch entry and kv head (a query
+  /// head takes its kv head's), read only while the query's dtype is one of `descale_dtypes`.
+  std::string q_descale, k_descale, v_descale;
+  std::vector<DType> descale_dtypes;
   std::string mask_tensor;         ///< explicit mask: bool, or floating and added to the scores
   bool mask_true_keeps = true;     ///< a bool mask's true lets the key take part (else hides it)
   bool mask_may_be_bool = false;   ///< `bool_true_means` is declared (a float-only mask has none)
@@ -361,7 +373,8 @@ struct Semantics {
 /// The bound on |actual - exact| for one output:
 ///   bound = baseline_factor * max|baseline - exact| + ulp_factor * eps(dtype) * scale,
 /// where baseline is the reference run in the input dtype (scores, probabilities and output
-/// rounded as standard attention in that dtype rounds them), eps is that of the input dtype,
+/// rounded as standard attention in that dtype rounds them; Tolerance::baselines may say
+/// otherwise), eps is that of the dtype the baseline stores its tensors in,
 /// and scale is max|V| for the output and max(1, max|lse|) for the LSE.
 struct ToleranceRule {
   double baseline_factor = 2.0;
@@ -372,11 +385,17 @@ struct ToleranceRule {
 struct Tolerance {
   std::map<std::string, ToleranceRule> per_output;  ///< by role: "out", "lse"
   std::map<DType, std::map<std::string, ToleranceRule>> per_dtype;
+  /// By input dtype: where the baseline rounds when not all in the input dtype (FlashAttention-3's
+  /// fp8 test rounds P alone to fp8, the rest to bf16). Its `dtype` is also the one whose epsilon
+  /// the ulp term takes.
+  std::map<DType, Precision> baselines;
   std::string why;
   Location where;
 
   /// The rule for an output role and input dtype.
   ToleranceRule rule(const std::string& role, DType dtype) const;
+  /// Where the baseline rounds for an input dtype.
+  Precision baseline(DType dtype) const;
 };
 
 /// A relation two calls of one implementation must satisfy (metamorphic testing).
