@@ -311,6 +311,18 @@ INSTANTIATE_TEST_SUITE_P(
                 "semantics.sink.zero_param",
                 "param \"softmax_scale\" is float; this clause needs a param of type bool",
                 "sink:"},
+        Mistake{"DescaleNotPerBatchAndKvHead", "  out: out\n  lse: softmax_lse",
+                "  descale: {query: alibi_slopes, dtypes: [fp8_e4m3]}\n  out: out\n  lse: "
+                "softmax_lse",
+                "semantics.descale.query", "expected an input of shape [batch, nheads_k]",
+                "descale:"},
+        Mistake{"OutputDTypeExceptUnknown", "dtype: same_as q}",
+                "dtype: {same_as: q, except: {fp99: bf16}}}", "outputs.out.dtype.except.fp99",
+                "unknown dtype \"fp99\"", "fp99"},
+        Mistake{"BaselineUnknownKey", "  lse: {baseline_factor: 2, ulp_factor: 1}\n",
+                "  lse: {baseline_factor: 2, ulp_factor: 1}\n  per_dtype:\n    fp16:\n"
+                "      baseline: {dtype: bf16, probs: fp16}\n",
+                "tolerance.per_dtype.fp16.baseline.probs", "unknown key `probs`", "probs: fp16"},
         Mistake{"BackwardPerDTypeUnknown", "tolerance: {baseline_factor: 3, ulp_factor: 4}",
                 "tolerance: {baseline_factor: 3, ulp_factor: 4, per_dtype: {fp99: {}}}",
                 "backward.tolerance.per_dtype.fp99", "unknown dtype \"fp99\"", "fp99"}),
@@ -618,6 +630,16 @@ TEST(Loader, ProfileMistakesNameTheFileTheyAreIn) {
     }
   }
   std::filesystem::remove_all(folder);
+}
+
+TEST(Loader, Fa3JudgesFp8AgainstABf16BaselineWithFp8Probabilities) {
+  const ApiSpec fa3 = loadSpec(specFolder() / "flash_attn3_with_kvcache.yaml");
+  const Precision fp8 = fa3.tolerance.baseline(DType::fp8_e4m3);
+  EXPECT_EQ(fp8.dtype, DType::bf16);
+  EXPECT_EQ(fp8.probabilities, DType::fp8_e4m3);
+  EXPECT_EQ(fa3.tolerance.baseline(DType::fp16).probabilities, DType::fp16);
+  EXPECT_EQ(fa3.output("out")->dtype_except.at(DType::fp8_e4m3), DType::bf16);
+  EXPECT_EQ(fa3.semantics.v_descale, "v_descale");
 }
 
 TEST(Loader, MissingFileIsReported) {
