@@ -594,9 +594,8 @@ void bindDescale(const ApiSpec& spec, const Case& c, Problem& p) {
     const std::int64_t heads = t->shape[1], block = t->shape[2] * t->shape[3];
     for (std::int64_t b = 0; b < p.batch; ++b) {
       for (std::int64_t h = 0; h < heads; ++h) {
-        const double factor =
-            factors
-                ->values[static_cast<std::size_t>(b * p.heads_kv + (of_query ? p.kvHead(h) : h))];
+        const std::int64_t kv = of_query ? p.kvHead(h) : h;
+        const double factor = factors->values[static_cast<std::size_t>(b * p.heads_kv + kv)];
         const auto first = t->values.begin() + (b * heads + h) * block;
         std::for_each(first, first + block, [factor](double& x) { x *= factor; });
       }

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "flash_attn/mha_checks.h"
+
 namespace attnconf::adapters::flash_attn {
 namespace {
 
@@ -14,8 +16,8 @@ constexpr front_end::DTypeNames kScalarTypeNames{
 
 constexpr std::array kDescaleNames{"q_descale", "k_descale", "v_descale"};
 
-// `view`'s (seqlen, heads, dim) rows of batch entry b, each head times factor(head), as batch 0
-// of `copy`.
+// `view`'s (seqlen, heads, dim) rows, each head h times factors[b, h / group] (a query head takes
+// its kv head's), as batch 0 of `copy`.
 SeqView scaled(const SeqView& view, std::int64_t seqlen, std::int64_t heads, std::int64_t dim,
                const Tensor& factors, std::int64_t b, std::int64_t group, Tensor& copy) {
   copy = Tensor::zeros(DType::fp32, {1, seqlen, heads, dim});
@@ -43,9 +45,8 @@ void checkV3KvcacheCall(const Case& c, const Tensor& q, const Tensor& k_cache, P
   const std::int64_t heads_k = k_cache.shape[2];
   check(c.tensor("cache_batch_idx") || k_cache.shape[0] == batch,
         "batch_size must be equal to batch_size_k");
-  check(head_dim <= 256, "FlashAttention forward only supports head dimension at most 256");
-  check(heads_k > 0 && (fault == PlantedFault::accept_gqa_mismatch || heads % heads_k == 0),
-        "Number of heads in key/value must divide number of heads in query");
+  // 2.x's head checks, less its alignment rule: mha_fwd's follows, 16 for fp8.
+  checkHeads(heads, heads_k, head_dim, fault, HeadDimPadding::padded);
   const std::int64_t alignment = fp8 ? 16 : 8;
   check(fault == PlantedFault::accept_any_head_dim || head_dim % alignment == 0,
         fmt::format("head_size should be a multiple of {}", alignment));
